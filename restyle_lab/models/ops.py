@@ -1,0 +1,110 @@
+"""Plain-PyTorch versions of StyleGAN2's two custom CUDA ops, and the equalized layers.
+
+The official code compiles ``fused_bias_act`` and ``upfirdn2d`` at import time, which is
+why it cannot run on a CPU. These are the same computations in native PyTorch; they run
+in any dtype on any device and are exact in float64.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SQRT2 = math.sqrt(2.0)
+
+
+def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor, negative_slope: float = 0.2,
+                     scale: float = SQRT2) -> torch.Tensor:
+    """leaky_relu(x + bias, slope) * scale, with ``bias`` [C] added along dim 1 of x [N, C, ...]."""
+    shape = (1, bias.shape[0]) + (1,) * (x.ndim - 2)
+    return F.leaky_relu(x + bias.view(shape), negative_slope) * scale
+
+
+def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
+              pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """Upsample by zero insertion, pad, FIR-filter (true convolution), downsample.
+
+    x: [N, C, H, W]; kernel: [kh, kw]; pad: (before, after), same on both axes
+    (negative values crop).
+    """
+    n, c, h, w = x.shape
+    y = x.reshape(n * c, 1, h, w)
+    if up > 1:
+        # zeros after every sample, as in the reference kernel
+        z = y.new_zeros(n * c, 1, h * up, w * up)
+        z[:, :, ::up, ::up] = y
+        y = z
+    p0, p1 = pad
+    y = F.pad(y, [p0, p1, p0, p1])  # negative pads crop
+    weight = torch.flip(kernel, [0, 1]).to(y.dtype).view(1, 1, *kernel.shape)
+    y = F.conv2d(y, weight)
+    y = y[:, :, ::down, ::down]
+    return y.reshape(n, c, y.shape[2], y.shape[3])
+
+
+def make_kernel(taps) -> torch.Tensor:
+    k = torch.tensor(taps, dtype=torch.float32)
+    if k.ndim == 1:
+        k = k[None, :] * k[:, None]
+    return k / k.sum()
+
+
+class PixelNorm(nn.Module):
+    def forward(self, x):
+        return x * torch.rsqrt(torch.mean(x ** 2, dim=1, keepdim=True) + 1e-8)
+
+
+class FusedLeakyReLU(nn.Module):
+    """Bias + leaky ReLU(0.2) * sqrt(2); the bias is a parameter named ``bias``."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        return fused_leaky_relu(x, self.bias)
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with equalized learning rate: w * lr_mul / sqrt(in), b * lr_mul.
+
+    With ``activation=True`` the bias goes through the fused leaky ReLU instead of
+    ``F.linear``, as in StyleGAN2.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0.0,
+                 lr_mul: float = 1.0, activation: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init))) if bias else None
+        self.scale = 1.0 / math.sqrt(in_dim) * lr_mul
+        self.lr_mul = lr_mul
+        self.activation = activation
+
+    def forward(self, x):
+        bias = self.bias * self.lr_mul if self.bias is not None else None
+        if self.activation:
+            out = F.linear(x, self.weight * self.scale)
+            return fused_leaky_relu(out, bias) if bias is not None else F.leaky_relu(out, 0.2) * SQRT2
+        return F.linear(x, self.weight * self.scale, bias=bias)
+
+    def extra_repr(self):
+        return f"{self.weight.shape[1]}, {self.weight.shape[0]}, lr_mul={self.lr_mul}, activation={self.activation}"
+
+
+class EqualConv2d(nn.Module):
+    """Conv2d with equalized learning rate (used by the discriminator)."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, padding: int = 0,
+                 bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
+        self.scale = 1.0 / math.sqrt(in_ch * kernel * kernel)
+        self.stride, self.padding = stride, padding
+        self.bias = nn.Parameter(torch.zeros(out_ch)) if bias else None
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.padding)

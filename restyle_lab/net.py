@@ -1,0 +1,117 @@
+"""Encoder + generator + average latent: a ReStyle network or a single-pass pSp / e4e one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .configs import EncoderConfig, GeneratorConfig
+from .models import Generator, StyleEncoder
+
+FAMILIES = ("restyle_psp", "restyle_e4e", "psp", "e4e")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Where images live between the generator and the encoder.
+
+    pool_size: the generator output is average-pooled to this square size (the
+    official ``face_pool``, 256). crop_pooled / crop_full: rows kept after / without
+    pooling (cars: 32:224 and 64:448). input_hw: the encoder's input (H, W).
+    """
+
+    pool_size: int = 256
+    input_hw: tuple = (256, 256)
+    crop_pooled: tuple | None = None
+    crop_full: tuple | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_hw", tuple(self.input_hw))
+        for name in ("crop_pooled", "crop_full"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(value))
+
+
+CARS_GEOMETRY = Geometry(256, (192, 256), (32, 224), (64, 448))
+
+
+class InversionNet(nn.Module):
+    """An inversion network as the official pSp / e4e / ReStyle classes hold it.
+
+    family: ``restyle_psp`` / ``restyle_e4e`` (6-channel input [x, y_t]; each call
+    predicts a residual) or ``psp`` / ``e4e`` (3-channel, single pass).
+    latent_avg: [n_styles, style_dim] or [style_dim]; not part of the state dict,
+    as in the official checkpoints where it is stored beside it.
+    """
+
+    def __init__(self, family: str, encoder_config: EncoderConfig, generator_config: GeneratorConfig,
+                 latent_avg: torch.Tensor | None = None, start_from_latent_avg: bool = True,
+                 geometry: Geometry = Geometry()):
+        super().__init__()
+        if family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}. Got: {family!r}")
+        if encoder_config.n_styles != generator_config.n_styles:
+            raise ValueError(f"encoder predicts {encoder_config.n_styles} styles but a {generator_config.size}px "
+                             f"generator takes {generator_config.n_styles}")
+        if encoder_config.style_dim != generator_config.style_dim:
+            raise ValueError(f"encoder style_dim {encoder_config.style_dim} != generator style_dim "
+                             f"{generator_config.style_dim}")
+        self.family = family
+        self.encoder = StyleEncoder(encoder_config)
+        self.decoder = Generator(generator_config)
+        self.face_pool = nn.AdaptiveAvgPool2d((geometry.pool_size, geometry.pool_size))
+        self.geometry = geometry
+        self.start_from_latent_avg = start_from_latent_avg or family.startswith("restyle")
+        self.register_buffer("latent_avg", None if latent_avg is None else latent_avg.clone(), persistent=False)
+        self.info: dict = {}
+
+    @property
+    def is_restyle(self) -> bool:
+        return self.family.startswith("restyle")
+
+    @property
+    def n_styles(self) -> int:
+        return self.decoder.n_styles
+
+    def extra_repr(self):
+        return f"family={self.family!r}, geometry={self.geometry}"
+
+    def latent_avg_rows(self, batch: int) -> torch.Tensor:
+        """latent_avg as [batch, n_styles or 1, style_dim] (a [D] latent_avg broadcasts)."""
+        if self.latent_avg is None:
+            raise RuntimeError("this network has no latent_avg; load it from a checkpoint or set net.latent_avg")
+        return self.latent_avg.repeat(batch, 1, 1)
+
+    def encode(self, x: torch.Tensor, latent: torch.Tensor | None = None) -> torch.Tensor:
+        """Codes [N, n_styles, D]. ReStyle: E([x, y_t]) + latent (step t>0) or + latent_avg (step 0)."""
+        codes = self.encoder(x)
+        if x.shape[1] == 6 and latent is not None:
+            return codes + latent
+        if self.start_from_latent_avg:
+            return codes + self.latent_avg_rows(codes.shape[0])
+        return codes
+
+    def synthesize(self, codes: torch.Tensor, resize: bool = True, randomize_noise: bool = False) -> torch.Tensor:
+        """Generator image for w / w+ codes, pooled to pool_size when ``resize``, cropped as the geometry says."""
+        images, _ = self.decoder([codes], input_is_latent=True, randomize_noise=randomize_noise)
+        if resize:
+            images = self.face_pool(images)
+        return self.crop(images, pooled=resize)
+
+    def crop(self, images: torch.Tensor, pooled: bool) -> torch.Tensor:
+        rows = self.geometry.crop_pooled if pooled else self.geometry.crop_full
+        return images if rows is None else images[:, :, rows[0]: rows[1], :]
+
+    def to_input(self, images: torch.Tensor) -> torch.Tensor:
+        """A (cropped) output resized to what the encoder reads, as the official loop feeds it back."""
+        if tuple(images.shape[-2:]) == self.geometry.input_hw:
+            return images
+        return nn.functional.adaptive_avg_pool2d(images, self.geometry.input_hw)
+
+    def forward(self, x, latent=None, resize=True, randomize_noise=False):
+        """(images, codes) for an input batch: one official ``net.forward`` call."""
+        codes = self.encode(x, latent)
+        return self.synthesize(codes, resize=resize, randomize_noise=randomize_noise), codes
