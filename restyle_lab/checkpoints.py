@@ -17,7 +17,6 @@ import os
 import pickle
 import re
 import warnings
-import zipfile
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,7 +84,7 @@ def read_file(path) -> object:
                 "If you trust the file, load it yourself and re-save plain dicts of tensors, numbers and "
                 "strings with torch.save.") from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint (unpickling failed: {text})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError) as err:
+    except Exception as err:  # the unpickler raises many types (IndexError on text, EOFError, ...)
         size = path.stat().st_size
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint ({size} bytes; truncated or corrupt download?): "
@@ -293,7 +292,10 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
         if opts.get("learn_in_w"):
             raise CheckpointError(f"{source}: learn_in_w checkpoints (a single w) are not supported")
 
-    net = InversionNet(family, enc_cfg, gen_cfg, start_from_latent_avg=start_avg, geometry=geometry)
+    try:
+        net = InversionNet(family, enc_cfg, gen_cfg, start_from_latent_avg=start_avg, geometry=geometry)
+    except ValueError as err:
+        raise CheckpointError(f"{source}: {err}") from None
     net.to(dtype)
     load_strict(net.encoder, enc_sd, "encoder", source)
     load_strict(net.decoder, dec_sd, "decoder", source)

@@ -31,18 +31,18 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     (negative values crop).
     """
     n, c, h, w = x.shape
-    y = x.reshape(n * c, 1, h, w)
+    y = x
     if up > 1:
         # zeros after every sample, as in the reference kernel
-        z = y.new_zeros(n * c, 1, h * up, w * up)
-        z[:, :, ::up, ::up] = y
-        y = z
+        y = x.new_zeros(n, c, h * up, w * up)
+        y[:, :, ::up, ::up] = x
     p0, p1 = pad
     y = F.pad(y, [p0, p1, p0, p1])  # negative pads crop
-    weight = torch.flip(kernel, [0, 1]).to(y.dtype).view(1, 1, *kernel.shape)
-    y = F.conv2d(y, weight)
-    y = y[:, :, ::down, ::down]
-    return y.reshape(n, c, y.shape[2], y.shape[3])
+    # one depthwise convolution (groups=C): the same sums as filtering each channel alone,
+    # and far faster on CPUs than a single-channel convolution over N*C images
+    weight = torch.flip(kernel, [0, 1]).to(y.dtype).expand(c, 1, *kernel.shape)
+    y = F.conv2d(y, weight, groups=c)
+    return y[:, :, ::down, ::down]
 
 
 def make_kernel(taps) -> torch.Tensor:

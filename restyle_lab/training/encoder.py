@@ -1,0 +1,235 @@
+"""Training ReStyle encoders (and single-pass pSp / e4e baselines) against a frozen generator.
+
+The ReStyle scheme (paper Sec. 4): for every batch, ``n_iters_per_batch`` iterations
+start from (latent_avg, average image); at each the encoder sees [x, y_t] and predicts a
+residual, w_{t+1} = w_t + E([x, y_t]); the loss of every iteration is back-propagated,
+y_t and w_t are detached before the next iteration, and the optimiser steps once per
+batch. A single-pass baseline is the same with one iteration and a 3-channel input.
+
+Losses: L2 (+ LPIPS when its pretrained weights are available; the choice is recorded),
+the pSp w-norm regulariser, and for e4e variants progressive training and the delta
+regulariser. Resumable from ``state.pt``; every step's randomness is a function of the
+seed and the step number.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..configs import EncoderConfig, encoder_config_from_dict, to_dict
+from ..images import from_uint8, grid, save_png
+from ..net import Geometry, InversionNet
+from ..restyle import average_image
+
+
+@dataclass
+class EncoderTrainConfig:
+    family: str = "restyle_psp"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    generator: str = ""  # path of the (frozen) generator file; training images are always photo renders
+    batch: int = 8
+    iters: int = 3000
+    n_iters_per_batch: int = 5
+    lr: float = 3e-4
+    l2_lambda: float = 1.0
+    lpips_lambda: float = 0.8  # used only when LPIPS weights are available offline
+    w_norm_lambda: float = 0.0
+    delta_norm_lambda: float = 2e-4
+    progressive_start: int | None = None  # e4e: steps before the first offset is trained
+    progressive_step_every: int = 100
+    n_train_images: int = 30000
+    seed: int = 0
+    checkpoint_every: int = 100
+    sample_every: int = 500
+    randomize_noise: bool = True  # as the official coaches (pSp.forward's default)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["encoder"] = to_dict(self.encoder)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderTrainConfig":
+        d = dict(d)
+        d["encoder"] = encoder_config_from_dict(d["encoder"])
+        return cls(**d)
+
+
+def build_net(cfg: EncoderTrainConfig) -> InversionNet:
+    from ..checkpoints import load_generator
+
+    gen, w_avg, _ = load_generator(cfg.generator)
+    size = gen.config.size
+    net = InversionNet(cfg.family, cfg.encoder, gen.config, latent_avg=w_avg.repeat(gen.n_styles, 1),
+                       start_from_latent_avg=True, geometry=Geometry(size, (size, size)))
+    net.decoder.load_state_dict(gen.state_dict())
+    net.decoder.requires_grad_(False)
+    return net
+
+
+def progressive_stage(cfg: EncoderTrainConfig, step: int) -> int | None:
+    """e4e's schedule: only w_0 until progressive_start, then one more offset every step_every."""
+    if not cfg.encoder.progressive or cfg.progressive_start is None:
+        return None
+    if step < cfg.progressive_start:
+        return 0
+    stage = 1 + (step - cfg.progressive_start) // cfg.progressive_step_every
+    return None if stage >= cfg.encoder.n_styles - 1 else stage
+
+
+class Losses:
+    """The weighted training loss; ``names`` records which terms are active."""
+
+    def __init__(self, cfg: EncoderTrainConfig, lpips_model=None):
+        self.cfg = cfg
+        self.lpips = lpips_model
+        self.names = ["l2"] + (["lpips"] if lpips_model is not None else [])
+        if cfg.w_norm_lambda > 0:
+            self.names.append("w_norm")
+        if cfg.encoder.progressive and cfg.delta_norm_lambda > 0:
+            self.names.append("delta_norm")
+
+    def __call__(self, y_hat, y, latent, latent_avg):
+        parts = {"l2": F.mse_loss(y_hat, y)}
+        total = self.cfg.l2_lambda * parts["l2"]
+        if self.lpips is not None:
+            parts["lpips"] = self.lpips(y_hat, y).mean()
+            total = total + self.cfg.lpips_lambda * parts["lpips"]
+        if "w_norm" in self.names:
+            parts["w_norm"] = (latent - latent_avg).norm(2, dim=(1, 2)).mean() / latent.shape[1]
+            total = total + self.cfg.w_norm_lambda * parts["w_norm"]
+        if "delta_norm" in self.names:
+            parts["delta_norm"] = (latent[:, 1:] - latent[:, :1]).norm(2, dim=2).sum(1).mean()
+            total = total + self.cfg.delta_norm_lambda * parts["delta_norm"]
+        return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def _lpips_if_available(log):
+    from ..metrics.lpips_metric import LpipsUnavailable, load_lpips
+
+    try:
+        return load_lpips()
+    except LpipsUnavailable as err:
+        log(f"training without LPIPS: {err.reason}")
+        return None
+
+
+def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = None, log=print,
+                  use_lpips: bool = True) -> Path:
+    """Train (or resume) into ``out_dir``; returns the path of ``state.pt``."""
+    from .gan import training_images
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state_path = out_dir / "state.pt"
+    (out_dir / "config.json").write_text(json.dumps(cfg.as_dict(), indent=1))
+    net = build_net(cfg)
+    size = net.decoder.size
+    # a toon encoder, like the official toonify one, reads real (photo) faces: the generator
+    # can only produce toons, so it learns the closest toon of each face
+    data = training_images("photo", cfg.n_train_images, size, out_dir.parent / "cache", log)
+    losses = Losses(cfg, _lpips_if_available(log) if use_lpips else None)
+    opt = torch.optim.Adam(net.encoder.parameters(), lr=cfg.lr)
+    step, elapsed = 0, 0.0
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        net.encoder.load_state_dict(state["encoder"])
+        opt.load_state_dict(state["opt"])
+        step, elapsed = state["step"], state["elapsed_s"]
+        log(f"resumed {state_path} at step {step}")
+    with torch.no_grad():
+        avg = average_image(net, float32_cast=False)
+    fixed = from_uint8(data[:8])
+    log_path = out_dir / "log.jsonl"
+    t_start = time.time() - elapsed
+    t_session = time.time()
+    net.encoder.train()
+    while step < cfg.iters:
+        torch.manual_seed(cfg.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(data), (cfg.batch,)).numpy()
+        x = from_uint8(data[np.sort(idx)])
+        flip = torch.rand(cfg.batch) < 0.5
+        x[flip] = x[flip].flip(-1)
+        net.encoder.progressive_stage = progressive_stage(cfg, step)
+        opt.zero_grad(set_to_none=True)
+        parts_log = []
+        y_hat, latent = avg.unsqueeze(0).repeat(cfg.batch, 1, 1, 1), None
+        for _ in range(cfg.n_iters_per_batch):
+            inp = torch.cat([x, y_hat], 1) if net.is_restyle else x
+            codes = net.encode(inp, latent)
+            y_hat = net.synthesize(codes, resize=True, randomize_noise=cfg.randomize_noise)
+            loss, parts = losses(y_hat, x, codes, net.latent_avg)
+            loss.backward()
+            parts_log.append(parts)
+            y_hat, latent = net.to_input(y_hat.detach()), codes.detach()
+        opt.step()
+        step += 1
+        if step % 25 == 0 or step == cfg.iters:
+            rec = {"step": step, "minutes": (time.time() - t_start) / 60, "stage": net.encoder.progressive_stage,
+                   "per_iter": parts_log}
+            with open(log_path, "a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+        if step % cfg.checkpoint_every == 0 or step == cfg.iters:
+            _save(state_path, step, cfg, net, opt, time.time() - t_start, losses.names)
+        if step % cfg.sample_every == 0 or step == cfg.iters:
+            _sample(net, fixed, avg, cfg, out_dir / f"samples_{step:06d}.png")
+            l2s = " ".join(f"{p['l2']:.4f}" for p in parts_log)
+            log(f"step {step}/{cfg.iters} l2 per iteration: {l2s} {(time.time() - t_start) / 60:.1f} min")
+        if max_minutes is not None and time.time() - t_session > max_minutes * 60:
+            _save(state_path, step, cfg, net, opt, time.time() - t_start, losses.names)
+            log(f"stopping after {max_minutes} min at step {step}; run again to resume")
+            break
+    return state_path
+
+
+def _save(path, step, cfg, net, opt, elapsed, loss_names):
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"step": step, "config": cfg.as_dict(), "encoder": net.encoder.state_dict(), "opt": opt.state_dict(),
+                "elapsed_s": elapsed, "losses": loss_names}, tmp)
+    tmp.replace(path)
+
+
+def _sample(net, x, avg, cfg, path):
+    was = net.encoder.training
+    net.encoder.eval()
+    stage = net.encoder.progressive_stage
+    with torch.no_grad():
+        rows = [x]
+        y, latent = avg.unsqueeze(0).repeat(len(x), 1, 1, 1), None
+        for _ in range(cfg.n_iters_per_batch if net.is_restyle else 3):
+            inp = torch.cat([x, y], 1) if net.is_restyle else (x if latent is None else y)
+            y, latent = net(inp, latent)
+            rows.append(y)
+    net.encoder.train(was)
+    net.encoder.progressive_stage = stage
+    imgs = torch.stack(rows, 1).flatten(0, 1)
+    save_png(grid(imgs, len(rows)), path, scale=2)
+
+
+def export_encoder(state_path, out_path, note: str = "") -> str:
+    """Ship a trained encoder with its generator in the official checkpoint layout; returns sha256."""
+    from ..checkpoints import save_network
+
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    cfg = EncoderTrainConfig.from_dict(state["config"])
+    net = build_net(cfg)
+    net.encoder.load_state_dict(state["encoder"])
+    official_like = {"dataset_type": "mini_encode", "n_iters_per_batch": cfg.n_iters_per_batch,
+                     "batch_size": cfg.batch, "learning_rate": cfg.lr, "optim_name": "adam",
+                     "l2_lambda": cfg.l2_lambda,
+                     "lpips_lambda": cfg.lpips_lambda if "lpips" in state["losses"] else 0.0,
+                     "w_norm_lambda": cfg.w_norm_lambda, "max_steps": cfg.iters,
+                     "start_from_latent_avg": True}
+    if cfg.encoder.progressive:
+        official_like.update(delta_norm_lambda=cfg.delta_norm_lambda, progressive_start=cfg.progressive_start,
+                             progressive_step_every=cfg.progressive_step_every)
+    meta = {"trained_steps": state["step"], "train_minutes": state["elapsed_s"] / 60, "losses": state["losses"],
+            "train_config": state["config"], "note": note}
+    return save_network(net, out_path, opts=official_like, extra={"training": meta})
