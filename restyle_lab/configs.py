@@ -207,17 +207,17 @@ def encoder_config_from_dict(data: dict) -> EncoderConfig:
     return EncoderConfig(**data)
 
 
-# Narrow members of each family. "tiny" is for unit tests (seconds on a CPU); the mini
-# domain's shipped models use the "mini" ones (see restyle_lab.mini).
+# Narrow members of each family. "tiny" is for unit tests (seconds on a CPU, random weights,
+# the mini domain's 64 px geometry); the mini domain's shipped models use restyle_lab.mini.presets.
 _TINY_BACKBONE = BackboneConfig("ir_se", (1, 1, 1, 1), (8, 16, 16, 32), 8, 4)
 _TINY_RESNET = BackboneConfig("resnet", (1, 1, 1, 1), (8, 16, 16, 32), 8, 4)
 PRESETS = {
-    "tiny-generator": GeneratorConfig(size=32, style_dim=32, n_mlp=2, channel_multiplier=1,
-                                      channel_base=256, channel_max=32),
-    "tiny-restyle-psp": EncoderConfig("simple", False, _TINY_BACKBONE, 6, 8, 32, 32),
-    "tiny-restyle-psp-fpn": EncoderConfig("fpn", False, _TINY_BACKBONE, 6, 8, 32, 32),
-    "tiny-restyle-psp-resnet": EncoderConfig("simple", False, _TINY_RESNET, 6, 8, 32, 32),
-    "tiny-restyle-e4e": EncoderConfig("simple", True, _TINY_BACKBONE, 6, 8, 32, 32),
-    "tiny-psp": EncoderConfig("fpn", False, _TINY_BACKBONE, 3, 8, 32, 32),
-    "tiny-e4e": EncoderConfig("fpn", True, _TINY_BACKBONE, 3, 8, 32, 32),
+    "tiny-generator": GeneratorConfig(size=64, style_dim=32, n_mlp=2, channel_multiplier=1,
+                                      channel_base=512, channel_max=32),
+    "tiny-restyle-psp": EncoderConfig("simple", False, _TINY_BACKBONE, 6, 10, 32, 64),
+    "tiny-restyle-psp-fpn": EncoderConfig("fpn", False, _TINY_BACKBONE, 6, 10, 32, 64),
+    "tiny-restyle-psp-resnet": EncoderConfig("simple", False, _TINY_RESNET, 6, 10, 32, 64),
+    "tiny-restyle-e4e": EncoderConfig("simple", True, _TINY_BACKBONE, 6, 10, 32, 64),
+    "tiny-psp": EncoderConfig("fpn", False, _TINY_BACKBONE, 3, 10, 32, 64),
+    "tiny-e4e": EncoderConfig("fpn", True, _TINY_BACKBONE, 3, 10, 32, 64),
 }

@@ -43,7 +43,7 @@ def test_round_trip_preserves_outputs(tmp_path, encoder, family):
     again = load_network(path)
     assert again.family == family and again.encoder.config == net.encoder.config
     assert again.decoder.config == net.decoder.config and again.geometry == net.geometry
-    x = torch.rand(2, net.encoder.config.input_nc, 32, 32) * 2 - 1
+    x = torch.rand(2, net.encoder.config.input_nc, 64, 64) * 2 - 1
     with torch.no_grad():
         a, wa = net(x)
         b, wb = again(x)
@@ -58,7 +58,7 @@ def test_official_layout_without_our_config_is_rejected_for_custom_widths(tmp_pa
     gen = replace(PRESETS["tiny-generator"], style_dim=512)
     net = InversionNet("restyle_psp", replace(PRESETS["tiny-restyle-psp"], style_dim=512), gen)
     path = tmp_path / "narrow.pt"
-    torch.save(official_layout(net, {"encoder_type": "BackboneEncoder", "input_nc": 6, "output_size": 32},
+    torch.save(official_layout(net, {"encoder_type": "BackboneEncoder", "input_nc": 6, "output_size": 64},
                                latent_avg=False), path)
     with pytest.raises(CheckpointError) as err:
         load_network(path)

@@ -39,6 +39,10 @@ def facenet_weight_path() -> Path:
 
 
 def missing_message(filename: str, path: Path, err: BaseException | None) -> str:
+    if path.exists() and err is not None:
+        return (f"the weight file {path} exists but could not be loaded ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}); delete it to download it again, or replace it "
+                f"with a good copy of {filename}.")
     why = f" and could not be downloaded ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})" \
         if err is not None else ""
     return (f"the pretrained weight file {filename} is not at {path}{why}. On a machine with internet it "

@@ -1,0 +1,229 @@
+"""Optimisation-based inversion: the Karras et al. (StyleGAN2) projector, and hybrids.
+
+The schedule follows the StyleGAN2 projector: Adam at lr 0.1 with a cosine ramp-down over
+the last 25% of the steps and a 5% ramp-up; Gaussian noise added to w with a scale of
+0.05 * std(w), decaying to zero at 75% of the steps; per-layer noise maps optimised with
+the multi-scale autocorrelation regulariser (weight 1e5) and renormalised every step.
+
+Perceptual loss: LPIPS with a VGG16 backbone (the ``lpips`` package, as in rosinality's
+projector) plus an optional MSE term. When the VGG16 weights are missing offline, the
+projector runs as an MSE-only variant whose name says so (``..._mse``), never silently.
+
+Snapshots are recorded at ``record_at`` step counts of one run, so intermediate points
+belong to the longest schedule (its learning rate has not finished decaying there).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import warnings
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from ..metrics.weights import VGG16_FILE, MetricUnavailable, missing_message, torchvision_weight_path
+from ..net import Geometry
+from .encoders import Inverter
+from .trace import StepClock, Trace, TraceStep, to_host
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    space: str = "w"  # "w" or "w+"
+    perceptual: bool = True  # LPIPS-VGG; falls back to MSE-only when its weights are missing
+    mse_weight: float = 0.0  # added to the perceptual loss (1.0 in the MSE-only variant)
+    record_at: tuple = (1, 10, 50, 100, 250, 500, 1000)
+    lr: float = 0.1
+    noise_scale: float = 0.05
+    noise_ramp: float = 0.75
+    lr_rampdown: float = 0.25
+    lr_rampup: float = 0.05
+    noise_regularize: float = 1e5
+    w_std_samples: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.space not in ("w", "w+"):
+            raise ValueError(f"space must be 'w' or 'w+'. Got: {self.space!r}")
+        object.__setattr__(self, "record_at", tuple(sorted(int(s) for s in self.record_at)))
+
+    @property
+    def n_steps(self) -> int:
+        return self.record_at[-1]
+
+
+def load_lpips_vgg(device):
+    """lpips.LPIPS(net='vgg'), or MetricUnavailable naming the missing VGG16 file."""
+    path = torchvision_weight_path(VGG16_FILE)
+    import lpips
+
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            model = lpips.LPIPS(net="vgg", version="0.1", verbose=False)
+    except Exception as err:
+        raise MetricUnavailable("lpips_vgg (projector perceptual loss)", missing_message(VGG16_FILE, path, err)) \
+            from None
+    return model.eval().requires_grad_(False).to(device)
+
+
+def _noise_regularizer(noises):
+    loss = 0.0
+    for noise in noises:
+        while True:
+            loss = loss + (noise * torch.roll(noise, 1, dims=3)).mean().pow(2) \
+                + (noise * torch.roll(noise, 1, dims=2)).mean().pow(2)
+            if noise.shape[2] <= 8:
+                break
+            noise = F.avg_pool2d(noise, 2)
+    return loss
+
+
+def _render(gen, geometry: Geometry, latent, noises):
+    img, _ = gen([latent], input_is_latent=True, noise=noises)
+    if img.shape[-1] != geometry.pool_size:
+        img = F.adaptive_avg_pool2d(img, (geometry.pool_size, geometry.pool_size))
+    if geometry.crop_pooled is not None:
+        img = img[:, :, geometry.crop_pooled[0]: geometry.crop_pooled[1], :]
+    return img
+
+
+class Projector(Inverter):
+    """Karras et al. projector into W or W+ of ``generator`` (a Generator; its weights stay frozen)."""
+
+    def __init__(self, generator, w_avg, config: ProjectorConfig = ProjectorConfig(),
+                 geometry: Geometry = Geometry(), name: str | None = None, perceptual_model=None):
+        super().__init__()
+        self.gen = generator.eval().requires_grad_(False)
+        p = next(generator.parameters())
+        self.device, self.dtype = p.device, p.dtype
+        self.config = config
+        self.geometry = geometry
+        self.unavailable = None
+        self.perceptual = None
+        if config.perceptual:
+            try:
+                self.perceptual = perceptual_model or load_lpips_vgg(self.device)
+            except MetricUnavailable as err:
+                self.unavailable = err.reason
+                warnings.warn(f"projector: {err}; running the MSE-only variant", stacklevel=2)
+        loss_name = "lpipsvgg" if self.perceptual is not None else "mse"
+        if self.perceptual is not None and config.mse_weight > 0:
+            loss_name += "+mse"
+        self.loss_name = loss_name
+        self.name = name or f"optim_{config.space}_{loss_name}"
+        with torch.no_grad():
+            gen_z = torch.Generator().manual_seed(config.seed)
+            z = torch.randn(config.w_std_samples, generator.style_dim, generator=gen_z).to(self.device, self.dtype)
+            w = generator.style(z)
+            self.w_avg = w.mean(0) if w_avg is None else w_avg.reshape(-1).to(self.device, self.dtype)
+            self.w_std = ((w - self.w_avg).pow(2).sum() / config.w_std_samples).sqrt().item()
+
+    def _loss(self, synth, target):
+        mse = F.mse_loss(synth, target, reduction="none").flatten(1).mean(1).sum()
+        if self.perceptual is None:
+            return mse
+        p = self.perceptual(synth, target, normalize=False).sum()
+        return p + self.config.mse_weight * mse
+
+    def _run(self, x, init_latent=None) -> Trace:
+        return self.optimize(x, init_latent)
+
+    def _warmup(self, x) -> None:
+        full, self.config = self.config, replace(self.config, record_at=(2,))
+        try:
+            self.optimize(x)
+        finally:
+            self.config = full
+
+    def optimize(self, x, init_latent=None, start_seconds: float = 0.0) -> Trace:
+        """Optimise from w_avg (or ``init_latent`` [N, n_styles, D] with the generator's fixed noise)."""
+        cfg, gen = self.config, self.gen
+        x = x.to(self.device, self.dtype)
+        n = x.shape[0]
+        rng = torch.Generator(device="cpu").manual_seed(cfg.seed + 1)
+        if init_latent is None:
+            start = self.w_avg.reshape(1, 1, -1).repeat(n, 1 if cfg.space == "w" else gen.n_latent, 1)
+            noises = [torch.randn(n, *b.shape[1:], generator=rng).to(self.device, self.dtype) for b in gen.fixed_noise()]
+        else:
+            if cfg.space != "w+":
+                raise ValueError("starting from a w+ code needs space='w+'")
+            start = init_latent.to(self.device, self.dtype).clone()
+            noises = [b.repeat(n, 1, 1, 1).clone() for b in gen.fixed_noise()]
+        w_opt = start.clone().requires_grad_(True)
+        for buf in noises:
+            buf.requires_grad_(True)
+        opt = torch.optim.Adam([w_opt] + noises, lr=cfg.lr, betas=(0.9, 0.999))
+        trace = Trace(self.name, batch_size=n, info={"config": asdict(self.config), "loss": self.loss_name,
+                                                     "unavailable": self.unavailable})
+        with torch.no_grad():
+            trace.start_image = to_host(_render(gen, self.geometry, self._broadcast(start), noises))
+        clock = StepClock(self.device)
+        carried = start_seconds
+        for i in range(cfg.n_steps):
+            t = i / cfg.n_steps
+            w_noise_scale = self.w_std * cfg.noise_scale * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
+            lr_ramp = min(1.0, (1.0 - t) / cfg.lr_rampdown)
+            lr_ramp = 0.5 - 0.5 * math.cos(lr_ramp * math.pi)
+            lr_ramp = lr_ramp * min(1.0, t / cfg.lr_rampup)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_ramp
+            w_noise = torch.randn(w_opt.shape, generator=rng).to(self.device, self.dtype) * w_noise_scale
+            with torch.enable_grad():
+                synth = _render(gen, self.geometry, self._broadcast(w_opt + w_noise), noises)
+                loss = self._loss(synth, x) + cfg.noise_regularize * _noise_regularizer(noises)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for buf in noises:
+                    buf -= buf.mean(dim=(1, 2, 3), keepdim=True)
+                    buf *= buf.pow(2).mean(dim=(1, 2, 3), keepdim=True).rsqrt()
+            if i + 1 in cfg.record_at:
+                dt = clock.lap() + carried
+                carried = 0.0
+                with torch.no_grad():
+                    latent = self._broadcast(w_opt.detach())
+                    image = _render(gen, self.geometry, latent, noises)
+                trace.steps.append(TraceStep(i + 1, to_host(latent), to_host(image), dt / n))
+                clock.resume()
+        return trace
+
+    def _broadcast(self, w):
+        return w.expand(-1, self.gen.n_latent, -1) if w.shape[1] == 1 else w
+
+    def describe(self):
+        return {"name": self.name, "kind": "optimization", "config": asdict(self.config), "loss": self.loss_name,
+                "perceptual_unavailable": self.unavailable}
+
+
+class HybridInverter(Inverter):
+    """An encoder's inversion as the projector's starting point (w+ and the fixed noise maps)."""
+
+    def __init__(self, encoder: Inverter, projector: Projector, name: str | None = None):
+        super().__init__()
+        if projector.config.space != "w+":
+            raise ValueError("a hybrid starts from an encoder's w+ code: give it a projector with space='w+'")
+        self.encoder, self.projector = encoder, projector
+        self.device, self.dtype = projector.device, projector.dtype
+        self.name = name or f"{encoder.name}+{projector.name}"
+
+    def _warmup(self, x) -> None:
+        self.encoder._warmup(x)
+        self.projector._warmup(x)
+
+    def _run(self, x) -> Trace:
+        first = self.encoder._run(x)
+        spent = sum(s.seconds_per_image for s in first.steps) * x.shape[0]
+        trace = self.projector.optimize(x, init_latent=first.steps[-1].latent, start_seconds=spent)
+        trace.method = self.name
+        trace.info["init"] = {"method": first.method, "latent": first.steps[-1].latent}
+        return trace
+
+    def describe(self):
+        return {"name": self.name, "kind": "hybrid", "encoder": self.encoder.describe(),
+                "projector": self.projector.describe()}

@@ -1,0 +1,104 @@
+"""Image folders: conversions, bad files as error rows, strict mode, empty folders."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from restyle_lab.data import DatasetError, ImageFolder
+from restyle_lab.domains import DOMAINS, style_groups
+
+
+@pytest.fixture
+def messy(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "a_good.png")
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "b_gray.png")
+    Image.fromarray(np.dstack([rgb, np.full((40, 50), 128, np.uint8)])).save(tmp_path / "c_rgba.png")
+    Image.fromarray((rgb[..., 1].astype(np.uint16) * 257)).save(tmp_path / "d_16bit.png")
+    Image.fromarray(rgb).convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "e_palette.png")
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG")
+    jpeg = bytearray(buf.getvalue())
+    jpeg[200:400] = b"\x00" * 200  # scribbled over the entropy-coded data
+    (tmp_path / "f_corrupt.jpg").write_bytes(bytes(jpeg[:300]))
+    png = (tmp_path / "a_good.png").read_bytes()
+    (tmp_path / "g_truncated.png").write_bytes(png[: len(png) // 2])
+    (tmp_path / "h_text.png").write_text("not an image at all")
+    (tmp_path / "notes.txt").write_text("ignored: not an image extension")
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "sub" / "i_nested.jpg")
+    return tmp_path
+
+
+def test_conversions_and_error_rows(messy):
+    folder = ImageFolder(messy, input_hw=(32, 32))
+    assert folder.names == ["a_good.png", "b_gray.png", "c_rgba.png", "d_16bit.png", "e_palette.png",
+                            "f_corrupt.jpg", "g_truncated.png", "h_text.png", "sub/i_nested.jpg"]
+    loaded = {folder.names[i]: folder.load(i) for i in range(len(folder))}
+    for name in ["a_good.png", "b_gray.png", "c_rgba.png", "d_16bit.png", "e_palette.png", "sub/i_nested.jpg"]:
+        img, rec = loaded[name]
+        assert rec.status == "ok", (name, rec.status)
+        assert img.shape == (3, 32, 32) and img.min() >= -1 and img.max() <= 1
+    assert loaded["d_16bit.png"][1].mode.startswith("I")
+    gray16 = loaded["d_16bit.png"][0]
+    gray8 = ImageFolder(messy, input_hw=(40, 50)).load(3)[0]
+    assert torch_allclose_channels(gray8)  # a gray image stays gray, in 8-bit range
+    assert float(gray16.std()) > 0.2  # scaled down from 16 bits, not clipped to white
+    for name in ["f_corrupt.jpg", "g_truncated.png", "h_text.png"]:
+        img, rec = loaded[name]
+        assert img is None and rec.status.startswith("error:"), (name, rec.status)
+
+
+def torch_allclose_channels(img):
+    return bool((img[0] == img[1]).all() and (img[1] == img[2]).all())
+
+
+def test_batches_skip_bad_files_and_report_them(messy):
+    folder = ImageFolder(messy, input_hw=(32, 32))
+    seen, errors = [], []
+    for indices, images, records in folder.batches(4):
+        seen += indices
+        errors += [r.name for r in records if r.status != "ok"]
+        if images is not None:
+            assert images.shape[0] == len(indices)
+    assert errors == ["f_corrupt.jpg", "g_truncated.png", "h_text.png"]
+    assert len(seen) == 6
+    manifest = folder.manifest()
+    assert len(manifest) == 9 and all(len(m["sha256"]) == 64 for m in manifest)
+    assert len(folder.manifest_hash()) == 64
+
+
+def test_strict_mode_stops_at_the_bad_file(messy):
+    folder = ImageFolder(messy, input_hw=(32, 32), strict=True)
+    with pytest.raises(DatasetError, match="f_corrupt.jpg: unreadable image"):
+        for _ in folder.batches(4):
+            pass
+
+
+def test_empty_and_missing_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no images here")
+    with pytest.raises(DatasetError, match="no images found"):
+        ImageFolder(tmp_path / "empty")
+    with pytest.raises(DatasetError, match="no such directory"):
+        ImageFolder(tmp_path / "nope")
+
+
+def test_cars_subset_rule_is_seeded_and_sorted():
+    names = [f"{i:05d}.jpg" for i in range(8041)]
+    cars = DOMAINS["cars"]
+    a, b = cars.select_test_files(names), cars.select_test_files(list(names))
+    assert a == b and len(a) == 1000 and a == sorted(a)
+    assert DOMAINS["faces"].select_test_files(names) == names
+
+
+def test_style_groups():
+    assert style_groups(18) == {"coarse": [0, 1, 2, 3], "medium": [4, 5, 6, 7], "fine": list(range(8, 18))}
+    assert style_groups(18, "psp")["coarse"] == [0, 1, 2]
+    assert style_groups(10)["fine"] == [8, 9]
+    assert DOMAINS["cars"].n_styles == 16 and DOMAINS["mini"].n_styles == 10
