@@ -106,9 +106,10 @@ def build_inverters(specs: list[dict], device, dtype, domain) -> tuple[dict, dic
             inv = HybridInverter(enc, projector, name=name)
             desc["loss"] = projector.loss_name
             desc["perceptual_unavailable"] = projector.unavailable
-        for key in ("checkpoint",):
-            if spec.get(key):
-                desc[f"{key}_sha256"] = sha256_file(spec[key])
+        if spec.get("checkpoint"):
+            desc["checkpoint_sha256"] = sha256_file(spec["checkpoint"])
+        if hasattr(inv, "net"):
+            desc["family"] = inv.net.family
         inverters[name] = inv
         described[name] = desc
     return inverters, described
@@ -233,7 +234,8 @@ def evaluate(run_dir, data_root, methods: list[dict], domain: str = "mini", metr
                 write_latents(run_dir, m, b, names, [s.step for s in trace.steps],
                               np.stack([s.latent.numpy() for s in trace.steps]),
                               np.stack([to_uint8(s.image) for s in trace.steps]) if save_images else None,
-                              to_uint8(trace.start_image) if keep_images else None)
+                              to_uint8(trace.start_image) if keep_images else None,
+                              trace.start_latent.numpy() if trace.start_latent is not None else None)
                 rows = trace_rows(trace, names, indices, metric_objs, prepared, unavailable, gt)
                 write_part(run_dir, m, b, rows)
         if group:

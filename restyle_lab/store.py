@@ -26,8 +26,8 @@ import pandas as pd
 
 COLUMNS = ["image", "image_index", "method", "step", "metric", "value", "status"]
 TIME_METRICS = ("seconds_per_image", "cumulative_seconds_per_image")
-IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "methods", "metrics", "batch_size", "dtype",
-                 "device_type", "package_version")
+IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "metrics", "batch_size", "dtype", "device_type",
+                 "package_version")
 
 
 class StoreError(Exception):
@@ -60,8 +60,10 @@ def write_errors(run_dir, batch: int, rows: pd.DataFrame) -> None:
     _atomic_write_bytes(path, lambda tmp: rows.to_parquet(tmp, index=False))
 
 
-def write_latents(run_dir, method: str, batch: int, names, steps, latents, images=None, start_image=None) -> Path:
-    """latents [S, N, n_styles, D] float32; images uint8 [S, N, h, w, 3]; start_image uint8 [N, h, w, 3]."""
+def write_latents(run_dir, method: str, batch: int, names, steps, latents, images=None, start_image=None,
+                  start_latent=None) -> Path:
+    """latents [S, N, n_styles, D] float32; images uint8 [S, N, h, w, 3]; start_image uint8 [N, h, w, 3];
+    start_latent [N, n_styles, D]: the code the first step started from."""
     path = latents_path(run_dir, method, batch)
     arrays = {"names": np.asarray(names, dtype=str), "steps": np.asarray(steps, dtype=np.int64),
               "latents": np.asarray(latents, dtype=np.float32)}
@@ -69,6 +71,8 @@ def write_latents(run_dir, method: str, batch: int, names, steps, latents, image
         arrays["images"] = np.asarray(images, dtype=np.uint8)
     if start_image is not None:
         arrays["start_image"] = np.asarray(start_image, dtype=np.uint8)
+    if start_latent is not None:
+        arrays["start_latent"] = np.asarray(start_latent, dtype=np.float32)
 
     def write(tmp):
         with open(tmp, "wb") as fh:
@@ -109,7 +113,7 @@ def read_latents(run_dir, method: str) -> dict:
     loaded = [dict(np.load(f)) for f in files]
     out = {"names": np.concatenate([d["names"] for d in loaded]), "steps": loaded[0]["steps"],
            "latents": np.concatenate([d["latents"] for d in loaded], axis=1)}
-    for key, axis in (("images", 1), ("start_image", 0)):
+    for key, axis in (("images", 1), ("start_image", 0), ("start_latent", 0)):
         if all(key in d for d in loaded):
             out[key] = np.concatenate([d[key] for d in loaded], axis=axis)
     return out
@@ -147,20 +151,34 @@ def git_commit() -> str | None:
 def check_or_write_provenance(run_dir, provenance: dict) -> dict:
     """Write provenance.json, or check that an existing one describes the same inputs.
 
-    A resumed run must not mix rows from other checkpoints, data or settings into the
-    same table; a mismatch raises and leaves the stored rows untouched.
+    The data, metrics and settings must match; each method already stored must be the
+    same method (same checkpoints, steps, options); new methods join the store. A
+    mismatch raises and leaves every stored row untouched.
     """
     path = Path(run_dir) / "provenance.json"
     if path.exists():
         old = json.loads(path.read_text())
         diffs = [k for k in IDENTITY_KEYS if _canon(old.get(k)) != _canon(provenance.get(k))]
+        stored = old.get("methods", {})
+        diffs += [f"methods[{name!r}]" for name, spec in provenance["methods"].items()
+                  if name in stored and _canon(stored[name]) != _canon(spec)]
         if diffs:
-            details = "; ".join(f"{k}: stored {_short(old.get(k))} vs now {_short(provenance.get(k))}" for k in diffs)
+            details = "; ".join(f"{k}: stored {_short(_lookup(old, k))} vs now {_short(_lookup(provenance, k))}"
+                                for k in diffs)
             raise StoreError(f"{run_dir} holds results of a different setup ({details}). Its rows are kept; "
                              "write to a new --out directory, or delete that one to start over.")
-        return old
+        added = {k: v for k, v in provenance["methods"].items() if k not in stored}
+        if not added:
+            return old
+        provenance = {**old, "methods": {**stored, **added}}
     _atomic_write_bytes(path, lambda tmp: tmp.write_text(json.dumps(provenance, indent=1, default=str)))
     return provenance
+
+
+def _lookup(prov, key):
+    if key.startswith("methods["):
+        return prov.get("methods", {}).get(key[9:-2])
+    return prov.get(key)
 
 
 def read_provenance(run_dir) -> dict:

@@ -17,12 +17,12 @@ class Inverter:
     dtype = torch.float32
 
     def __init__(self):
-        self._warm = False
+        self._warm = None
 
     def invert(self, x: torch.Tensor) -> Trace:
-        if not self._warm:  # warm-up: allocator, kernels and caches; never recorded
-            self._warmup(x[:1])
-            self._warm = True
+        if self._warm != tuple(x.shape):  # warm-up per input shape (kernels are chosen per shape); never recorded
+            self._warmup(x)
+            self._warm = tuple(x.shape)
         return self._run(x)
 
     def _warmup(self, x) -> None:
@@ -67,10 +67,12 @@ class ReStyleInverter(Inverter):
                     init_latent, init_image = step.latent, step.fed
                 extra = clock.lap()
                 trace.start_image = to_host(init_image)
+                trace.start_latent = to_host(init_latent)
                 trace.info["bootstrap"] = {"from": first.name, "steps": k}
                 clock.resume()
             else:
                 trace.start_image = to_host(self.avg.unsqueeze(0).expand(x.shape[0], -1, -1, -1))
+                trace.start_latent = to_host(self.net.latent_avg_rows(x.shape[0]).expand(-1, self.net.n_styles, -1))
             for step in iterate_restyle(self.net, x, self.n_steps, avg_image=self.avg,
                                         init_latent=init_latent, init_image=init_image):
                 dt = clock.lap() + extra

@@ -162,6 +162,7 @@ class Projector(Inverter):
                                                      "unavailable": self.unavailable})
         with torch.no_grad():
             trace.start_image = to_host(_render(gen, self.geometry, self._broadcast(start), noises))
+            trace.start_latent = to_host(self._broadcast(start))
         clock = StepClock(self.device)
         carried = start_seconds
         for i in range(cfg.n_steps):

@@ -29,6 +29,7 @@ class Trace:
     steps: list = field(default_factory=list)
     batch_size: int = 0
     start_image: torch.Tensor | None = None  # what step 1 changes (ReStyle: the average image)
+    start_latent: torch.Tensor | None = None  # the code step 1 starts from (ReStyle: latent_avg)
     info: dict = field(default_factory=dict)
 
     def cumulative_seconds(self) -> list[float]:

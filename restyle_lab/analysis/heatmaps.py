@@ -1,0 +1,100 @@
+"""Where the image changes at each step (main paper Figs. 6-7, supplementary Fig. 2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def step_changes(images: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """|y_t - y_{t-1}| averaged over channels, in [-1, 1] units: [N, S, H, W].
+
+    images: uint8 [S, N, H, W, 3] (steps 1..S); start: uint8 [N, H, W, 3] (y_0).
+    """
+    y = np.concatenate([np.asarray(start)[None], np.asarray(images)]).astype(np.float64) / 127.5
+    return np.abs(np.diff(y, axis=0)).mean(axis=-1).transpose(1, 0, 2, 3)
+
+
+def normalise_per_image(changes: np.ndarray) -> np.ndarray:
+    """Each image's maps divided by that image's maximum over all its steps (Fig. 2)."""
+    peak = changes.reshape(changes.shape[0], -1).max(axis=1)
+    return changes / np.where(peak > 0, peak, 1)[:, None, None, None]
+
+
+def mean_heatmaps(changes: np.ndarray) -> np.ndarray:
+    """Test-set average per step, normalised globally across the steps: [S, H, W] in [0, 1]."""
+    mean = changes.mean(axis=0)
+    return mean / mean.max() if mean.max() > 0 else mean
+
+
+def change_table(changes: np.ndarray, names) -> pd.DataFrame:
+    """Mean absolute change per image and step (the numbers behind the heatmaps)."""
+    return pd.DataFrame([{"image": str(names[i]), "step": t + 1, "mean_abs_change": float(changes[i, t].mean())}
+                         for i in range(changes.shape[0]) for t in range(changes.shape[1])])
+
+
+def plot_image_heatmaps(inputs, images, normalised, names=None, cmap="jet"):
+    """Per image: input, then each step's output over its normalised change map (red = large)."""
+    import matplotlib.pyplot as plt
+
+    n, s = normalised.shape[:2]
+    fig, axes = plt.subplots(2 * n, s + 1, figsize=(1.3 * (s + 1), 2.6 * n), squeeze=False)
+    for i in range(n):
+        axes[2 * i][0].imshow(inputs[i])
+        axes[2 * i][0].set_title("input" if names is None else str(names[i])[:14], fontsize=7)
+        axes[2 * i + 1][0].set_visible(False)
+        for t in range(s):
+            axes[2 * i][t + 1].imshow(images[t, i])
+            axes[2 * i + 1][t + 1].imshow(normalised[i, t], cmap=cmap, vmin=0, vmax=1)
+            if i == 0:
+                axes[0][t + 1].set_title(f"step {t + 1}", fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
+def plot_mean_heatmaps(mean: np.ndarray, title: str = "", cmap="jet"):
+    import matplotlib.pyplot as plt
+
+    s = mean.shape[0]
+    fig, axes = plt.subplots(1, s, figsize=(1.6 * s + 0.6, 1.9), squeeze=False)
+    for t in range(s):
+        im = axes[0][t].imshow(mean[t], cmap=cmap, vmin=0, vmax=1)
+        axes[0][t].set_title(f"step {t + 1}", fontsize=8)
+        axes[0][t].set_xticks([])
+        axes[0][t].set_yticks([])
+    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def plot_strips(inputs, runs: dict, n_show: int):
+    """Per image and per run: input | starting image | output of each step."""
+    import matplotlib.pyplot as plt
+
+    labels = list(runs)
+    n = min(n_show, len(inputs))
+    steps = max(r["images"].shape[0] for r in runs.values())
+    fig, axes = plt.subplots(n * len(labels), steps + 2, figsize=(1.2 * (steps + 2), 1.3 * n * len(labels)),
+                             squeeze=False)
+    for i in range(n):
+        for k, label in enumerate(labels):
+            row = axes[i * len(labels) + k]
+            run = runs[label]
+            row[0].imshow(inputs[i])
+            if "start_image" in run:
+                row[1].imshow(run["start_image"][i])
+            for t in range(run["images"].shape[0]):
+                row[t + 2].imshow(run["images"][t, i])
+            row[0].set_ylabel(label, fontsize=6)
+            if i == 0 and k == 0:
+                for j, title in enumerate(["input", "start"] + [f"step {t + 1}" for t in range(steps)]):
+                    row[j].set_title(title, fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout(pad=0.2)
+    return fig

@@ -1,0 +1,138 @@
+"""Quality-time graphs (supplementary Figs. 6-7) and per-step tables (Table 1, Fig. 4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..store import TIME_METRICS
+from .style import METRIC_LABELS, method_style
+
+
+def per_step_means(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean, standard error and image count of every metric per (method, step), over rows with
+    status 'ok'; metrics with no ok row are kept with NaN and their status (e.g. unavailable)."""
+    ok = df[df["status"] == "ok"]
+    g = ok.groupby(["method", "step", "metric"])["value"]
+    out = g.agg(mean="mean", sem="sem", n_images="count").reset_index()
+    out["status"] = "ok"
+    missing = df.loc[~df.set_index(["method", "step", "metric"]).index.isin(
+        out.set_index(["method", "step", "metric"]).index)]
+    if len(missing):
+        extra = missing.groupby(["method", "step", "metric"])["status"].first().reset_index()
+        extra["mean"] = np.nan
+        extra["sem"] = np.nan
+        extra["n_images"] = 0
+        out = pd.concat([out, extra[out.columns]], ignore_index=True)
+    return out.sort_values(["method", "step", "metric"]).reset_index(drop=True)
+
+
+def quality_time_table(df: pd.DataFrame, methods: dict) -> pd.DataFrame:
+    """One row per (method, step, metric): mean quality and mean cumulative seconds per image,
+    with the method's kind and family (how it is drawn)."""
+    means = per_step_means(df)
+    time = means[means.metric == "cumulative_seconds_per_image"][["method", "step", "mean"]]
+    time = time.rename(columns={"mean": "seconds_per_image"})
+    quality = means[~means.metric.isin(TIME_METRICS)]
+    table = quality.merge(time, on=["method", "step"], how="left")
+    table["kind"] = table.method.map(lambda m: methods.get(m, {}).get("kind"))
+    table["family"] = table.method.map(lambda m: methods.get(m, {}).get("family")
+                                       or methods.get(methods.get(m, {}).get("encoder", ""), {}).get("family"))
+    return table[["method", "kind", "family", "step", "metric", "mean", "sem", "n_images", "seconds_per_image",
+                  "status"]]
+
+
+def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | None = None):
+    """Log-log quality against time per image, one panel per metric."""
+    import matplotlib.pyplot as plt
+
+    metrics = metrics or [m for m in ["mse_pm1", "lpips_alex_v0.1", "id_facenet_vggface2"] if m in set(table.metric)]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        sub = table[table.metric == metric]
+        if sub["mean"].isna().all():
+            status = sub.status.iloc[0] if len(sub) else "no rows"
+            import textwrap
+
+            ax.text(0.5, 0.5, METRIC_LABELS.get(metric, metric) + "\n" + textwrap.fill(status[:320], 48),
+                    ha="center", va="center", fontsize=7, transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        for method, rows in sub.groupby("method", sort=False):
+            rows = rows.sort_values("step")
+            ax.plot(rows.seconds_per_image, rows["mean"], **method_style(method, methods.get(method, {}), methods))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(METRIC_LABELS["cumulative_seconds_per_image"])
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes[0][1:]:
+        h, lab = ax.get_legend_handles_labels()
+        handles += [x for x, y in zip(h, lab) if y not in labels]
+        labels += [y for y in lab if y not in labels]
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.02 - 0.05 * (len(labels) // 5)))
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * (len(labels) // 5), 1, 1))
+    return fig
+
+
+def step_table(df: pd.DataFrame, methods: list[str], step: int,
+               metrics=("lpips_alex_v0.1", "mse_pm1")) -> pd.DataFrame:
+    """Table 1's layout: per method, the mean of each metric and the time per image after ``step`` steps."""
+    means = per_step_means(df)
+    rows = []
+    for method in methods:
+        sub = means[(means.method == method) & (means.step == step)]
+        if sub.empty:
+            raise KeyError(f"no rows for method {method!r} at step {step}")
+        row = {"method": method, "step": step}
+        for metric in (*metrics, "cumulative_seconds_per_image"):
+            m = sub[sub.metric == metric]
+            row[metric] = float(m["mean"].iloc[0]) if len(m) else np.nan
+            if metric != "cumulative_seconds_per_image":
+                row[f"{metric}_status"] = m.status.iloc[0] if len(m) else "not computed"
+        row["n_images"] = int(sub[sub.metric == metrics[-1]]["n_images"].max())
+        rows.append(row)
+    return pd.DataFrame(rows).rename(columns={"cumulative_seconds_per_image": "seconds_per_image"})
+
+
+def plot_step_curves(table: pd.DataFrame, methods: dict, pairs: list[tuple], metric: str = "mse_pm1"):
+    """Fig. 4: the metric per step, ReStyle against the naive iteration, one panel per pair."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.4 * len(pairs), 3.4), squeeze=False)
+    sub = table[table.metric == metric]
+    for ax, pair in zip(axes[0], pairs):
+        for method in pair:
+            rows = sub[sub.method == method].sort_values("step")
+            style = method_style(method, methods.get(method, {}), methods)
+            ax.errorbar(rows.step, rows["mean"], yerr=rows["sem"], capsize=2, **style)
+        ax.set_xlabel("step")
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.set_xticks(sorted(sub.step.unique()))
+        ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_table(table: pd.DataFrame, columns: list[str], label: str = "method"):
+    """One bar panel per column (Table 1 at a glance); unavailable columns say so."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 2.8), squeeze=False)
+    for ax, col in zip(axes[0], columns):
+        values = table[col]
+        if values.isna().all():
+            status = table.get(f"{col}_status", pd.Series(["no values"])).iloc[0]
+            ax.text(0.5, 0.5, f"{METRIC_LABELS.get(col, col)}\n{str(status)[:90]}", ha="center", va="center",
+                    fontsize=7, wrap=True, transform=ax.transAxes)
+            ax.set_axis_off()
+            continue
+        ax.bar(table[label].astype(str), values, color=["#d62728" if "fpn" not in m else "#8c1a1a"
+                                                         for m in table[label]])
+        ax.set_title(METRIC_LABELS.get(col, col), fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    fig.tight_layout()
+    return fig

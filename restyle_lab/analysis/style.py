@@ -1,0 +1,46 @@
+"""The paper's visual language: pSp red, e4e blue, optimisation green; stars for single
+passes, solid lines for ReStyle, dashed lines for hybrids and optimisation."""
+
+from __future__ import annotations
+
+RED, BLUE, GREEN, ORANGE, GREY = "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#7f7f7f"
+
+
+def family_colour(family: str | None) -> str:
+    if not family:
+        return GREY
+    if "e4e" in family:
+        return BLUE
+    if "psp" in family:
+        return RED
+    return GREY
+
+
+def method_style(name: str, spec: dict, specs: dict) -> dict:
+    """matplotlib keyword arguments for one method, from its provenance entry."""
+    kind = spec.get("kind")
+    if kind == "optim":
+        return {"color": GREEN, "linestyle": "--", "marker": "o", "markersize": 3, "label": name}
+    if kind == "hybrid":
+        enc = specs.get(spec.get("encoder"), {})
+        return {"color": family_colour(enc.get("family")), "linestyle": "--", "marker": "o", "markersize": 3,
+                "label": name}
+    colour = family_colour(spec.get("family"))
+    if kind == "single":
+        return {"color": colour, "linestyle": "none", "marker": "*", "markersize": 14, "label": name}
+    if kind == "naive":
+        return {"color": colour, "linestyle": ":", "marker": "x", "markersize": 5, "label": name}
+    style = {"color": colour, "linestyle": "-", "marker": "o", "markersize": 4, "label": name}
+    if "fpn" in name:
+        style.update(linestyle="-.", marker="s")
+    return style
+
+
+METRIC_LABELS = {
+    "mse_pm1": "MSE ([-1, 1])",
+    "lpips_alex_v0.1": "LPIPS (alex, v0.1)",
+    "psnr_pm1": "PSNR (dB)",
+    "ssim_pm1": "SSIM",
+    "id_facenet_vggface2": "ID similarity (facenet, not CurricularFace)",
+    "cumulative_seconds_per_image": "time per image (s)",
+}
