@@ -15,6 +15,7 @@ seed and the step number.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class EncoderTrainConfig:
     iters: int = 3000
     n_iters_per_batch: int = 5
     lr: float = 3e-4
+    lr_final_fraction: float = 0.1  # cosine decay from lr to lr * this over the run
     l2_lambda: float = 1.0
     lpips_lambda: float = 0.8  # used only when LPIPS weights are available offline
     w_norm_lambda: float = 0.0
@@ -72,6 +74,11 @@ def build_net(cfg: EncoderTrainConfig) -> InversionNet:
     net.decoder.load_state_dict(gen.state_dict())
     net.decoder.requires_grad_(False)
     return net
+
+
+def learning_rate(cfg: EncoderTrainConfig, step: int) -> float:
+    t = min(step / max(cfg.iters, 1), 1.0)
+    return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def progressive_stage(cfg: EncoderTrainConfig, step: int) -> int | None:
@@ -158,6 +165,8 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
         flip = torch.rand(cfg.batch) < 0.5
         x[flip] = x[flip].flip(-1)
         net.encoder.progressive_stage = progressive_stage(cfg, step)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
         opt.zero_grad(set_to_none=True)
         parts_log = []
         y_hat, latent = avg.unsqueeze(0).repeat(cfg.batch, 1, 1, 1), None

@@ -1,0 +1,57 @@
+"""The shipped mini weights: a manifest with sha256, size and how each file was trained."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from ..checkpoints import sha256_file
+from .train import ASSETS, presets
+
+MANIFEST = ASSETS / "MANIFEST.json"
+BUDGET_BYTES = 50 * 1000 * 1000
+
+
+def build_manifest() -> dict:
+    """Describe every shipped file (run after exporting; commit the result)."""
+    files = {}
+    for name, (kind, factory, file, desc) in presets().items():
+        path = ASSETS / file
+        if not path.exists():
+            continue
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        training = ckpt.get("training", {})
+        files[file] = {"preset": name, "kind": kind, "description": desc, "sha256": sha256_file(path),
+                       "bytes": path.stat().st_size, "trained_steps": training.get("trained_steps"),
+                       "train_minutes": round(training.get("train_minutes", 0.0), 1),
+                       "losses": training.get("losses")}
+    return {"regenerate": "restyle-lab train --preset <preset> --export restyle_lab/assets/mini/<file>",
+            "files": files}
+
+
+def write_manifest() -> dict:
+    manifest = build_manifest()
+    MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def verify() -> list[str]:
+    """Problems with the shipped files (empty list when all is well)."""
+    if not MANIFEST.exists():
+        return [f"{MANIFEST} is missing"]
+    manifest = json.loads(MANIFEST.read_text())["files"]
+    problems = []
+    for file, entry in manifest.items():
+        path = ASSETS / file
+        if not path.exists():
+            problems.append(f"{file}: listed but missing")
+        elif sha256_file(path) != entry["sha256"]:
+            problems.append(f"{file}: sha256 differs from the manifest")
+    for path in ASSETS.glob("*.pt"):
+        if path.name not in manifest:
+            problems.append(f"{path.name}: shipped but not in the manifest")
+    total = sum(p.stat().st_size for p in ASSETS.glob("*.pt"))
+    if total > BUDGET_BYTES:
+        problems.append(f"shipped weights take {total / 1e6:.1f} MB, over the {BUDGET_BYTES / 1e6:.0f} MB budget")
+    return problems
