@@ -374,7 +374,7 @@ def save_network(net: InversionNet, path, opts: dict | None = None, extra: dict 
                         "geometry": to_dict(net.geometry), "start_from_latent_avg": net.start_from_latent_avg},
     }
     payload.update(extra or {})
-    return _atomic_save(payload, path)
+    return atomic_save(payload, path)
 
 
 def save_generator(gen: Generator, path, w_avg: torch.Tensor | None = None, extra: dict | None = None) -> str:
@@ -385,10 +385,11 @@ def save_generator(gen: Generator, path, w_avg: torch.Tensor | None = None, extr
     if payload["latent_avg"] is None:
         del payload["latent_avg"]
     payload.update(extra or {})
-    return _atomic_save(payload, path)
+    return atomic_save(payload, path)
 
 
-def _atomic_save(payload, path) -> str:
+def atomic_save(payload, path) -> str:
+    """torch.save to a temporary name, then rename: a killed process never leaves half a file. Returns sha256."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

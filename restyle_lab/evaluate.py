@@ -198,7 +198,7 @@ def evaluate(run_dir, data_root, methods: list[dict], domain: str = "mini", metr
             "domain": dom.name, "data_root": str(Path(data_root).resolve()), "dataset_manifest_sha256": manifest_hash,
             "n_images": len(folder), "methods": described, "metrics": metric_names,
             "metrics_unavailable": unavailable, "batch_size": batch_size, "dtype": dtype, "device_type": dev.type,
-            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu",
+            "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name(),
             "threads": torch.get_num_threads(), "world_size": world, "package_version": __version__,
             "git_commit": git_commit(), "torch_version": torch.__version__, "host": socket.gethostname(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timing": "warm-up excluded, device synchronised, "
@@ -244,6 +244,16 @@ def evaluate(run_dir, data_root, methods: list[dict], domain: str = "mini", metr
         if group:
             torch.distributed.destroy_process_group()
     return run_dir
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} logical cores)"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def _init_group(world, dev):

@@ -130,3 +130,26 @@ def test_latents_and_official_export(setup, reference_run, tmp_path):
     first = official["test_0000.png"]
     assert len(first) == 3 and first[0].shape == (10, 32)
     np.testing.assert_array_equal(first[2], stored["latents"][2, 0])
+
+
+def test_new_methods_join_an_existing_store(setup, reference_run, tmp_path):
+    import shutil
+
+    root, data, mfile = setup
+    out = tmp_path / "grow"
+    shutil.copytree(root / "straight", out)
+    before = {p: p.stat().st_mtime_ns for p in out.glob("parts/*/*.parquet")}
+    methods = json.loads(mfile.read_text())
+    methods.append({"name": "psp", "kind": "single", "checkpoint": methods[1]["checkpoint"]})
+    more = tmp_path / "more.json"
+    more.write_text(json.dumps(methods))
+    run_ok(eval_args(data, out, more))
+    assert {p: p.stat().st_mtime_ns for p in before} == before, "stored units were recomputed"
+    assert len(list(out.glob("parts/psp/*.parquet"))) == 4
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert set(provenance["methods"]) == {"restyle_psp", "psp_naive", "optim_w", "psp"}
+    changed = json.loads(more.read_text())
+    changed[0]["steps"] = 4  # the same name for a different method is refused
+    more.write_text(json.dumps(changed))
+    res = subprocess.run(eval_args(data, out, more), capture_output=True, text=True, env=env1(), timeout=300)
+    assert res.returncode == 2 and "methods['restyle_psp']" in res.stderr

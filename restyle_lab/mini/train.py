@@ -35,7 +35,7 @@ def _encoder(key, family, generator_file, **kw):
 def presets() -> dict:
     """name -> (kind, config factory, shipped file name, description)."""
     return {
-        "mini-gan": ("gan", lambda: _gan(style="photo", iters=4500), GENERATOR_FILE,
+        "mini-gan": ("gan", lambda: _gan(style="photo", iters=6000), GENERATOR_FILE,
                      "64 px StyleGAN2 trained adversarially on photo-style renders"),
         "mini-toon-gan": ("gan", lambda: _gan(style="toon", iters=600, freeze_mapping=True, lr=0.001),
                           TOON_GENERATOR_FILE, "mini-gan fine-tuned on toon-style renders (mapping frozen)"),

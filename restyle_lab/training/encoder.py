@@ -199,10 +199,10 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
 
 
 def _save(path, step, cfg, net, opt, elapsed, loss_names):
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"step": step, "config": cfg.as_dict(), "encoder": net.encoder.state_dict(), "opt": opt.state_dict(),
-                "elapsed_s": elapsed, "losses": loss_names}, tmp)
-    tmp.replace(path)
+    from ..checkpoints import atomic_save
+
+    atomic_save({"step": step, "config": cfg.as_dict(), "encoder": net.encoder.state_dict(), "opt": opt.state_dict(),
+                 "elapsed_s": elapsed, "losses": loss_names}, path)
 
 
 def _sample(net, x, avg, cfg, path):

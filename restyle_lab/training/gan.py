@@ -95,11 +95,11 @@ def _ema(target: Generator, source: Generator, beta: float):
 
 
 def _save_state(path: Path, step, cfg, G, D, G_ema, opt_g, opt_d, elapsed):
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"step": step, "config": cfg.as_dict(), "G": G.state_dict(), "D": D.state_dict(),
-                "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-                "elapsed_s": elapsed}, tmp)
-    tmp.replace(path)
+    from ..checkpoints import atomic_save
+
+    atomic_save({"step": step, "config": cfg.as_dict(), "G": G.state_dict(), "D": D.state_dict(),
+                 "G_ema": G_ema.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                 "elapsed_s": elapsed}, path)
 
 
 def train_gan(cfg: GanConfig, out_dir, init_from=None, max_minutes: float | None = None, log=print) -> Path:
