@@ -24,7 +24,8 @@ def _encoder(key, family, generator_file, **kw):
 
     restyle = family.startswith("restyle")
     defaults = dict(family=family, encoder=MINI_ENCODERS[key], generator=str(ASSETS / generator_file), batch=8,
-                    n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=2000, checkpoint_every=100,
+                    n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 9000,
+                    checkpoint_every=100,
                     sample_every=250)
     if MINI_ENCODERS[key].progressive:
         defaults.update(progressive_start=200, progressive_step_every=100)
