@@ -69,10 +69,13 @@ def test_manifest_keys_and_shapes(reference, name):
 
 def official_checkpoint(fill, reference, case, tmp_path, dtype=None):
     """Write the case's weights in the official checkpoint layout; return the path."""
-    opts = case["config"]["opts"]
-    opts = opts.get("ckpt_opts (TrainOptions defaults + overrides)", opts)
-    if "opts_in_checkpoint" in case["config"]:
-        opts = case["config"]["opts_in_checkpoint"]
+    config = case["config"]
+    # ReStyle cases describe the merged opts, naive (pSp/e4e) cases the opts saved in the file
+    if "opts_in_checkpoint" in config:
+        opts = config["opts_in_checkpoint"]
+    else:
+        opts = config["opts"]
+        opts = opts.get("ckpt_opts (TrainOptions defaults + overrides)", opts)
     sd = fill.make_state_dict(reference / "manifests" / f"{case['manifest'][0]}.json", seed=case["seed"])
     if dtype is not None:
         sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
