@@ -24,7 +24,7 @@ def _encoder(key, family, generator_file, **kw):
 
     restyle = family.startswith("restyle")
     defaults = dict(family=family, encoder=MINI_ENCODERS[key], generator=str(ASSETS / generator_file), batch=8,
-                    n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 9000,
+                    n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 4500,
                     checkpoint_every=100,
                     sample_every=250)
     if MINI_ENCODERS[key].progressive:
@@ -44,15 +44,16 @@ def presets() -> dict:
                              "restyle_psp_mini.pt", "ReStyle-pSp, simple (BackboneEncoder) head"),
         "mini-restyle-psp-fpn": ("encoder", lambda: _encoder("restyle_psp_fpn", "restyle_psp", GENERATOR_FILE),
                                  "restyle_psp_fpn_mini.pt", "ReStyle-pSp with pSp's FPN head (ablation)"),
-        "mini-restyle-e4e": ("encoder", lambda: _encoder("restyle_e4e", "restyle_e4e", GENERATOR_FILE),
+        "mini-restyle-e4e": ("encoder", lambda: _encoder("restyle_e4e", "restyle_e4e", GENERATOR_FILE, iters=2400),
                              "restyle_e4e_mini.pt", "ReStyle-e4e (progressive, delta-regularised)"),
         "mini-psp": ("encoder", lambda: _encoder("psp", "psp", GENERATOR_FILE), "psp_mini.pt",
                      "single-pass pSp (FPN, 3-channel input), for the naive-iteration study"),
         "mini-e4e": ("encoder", lambda: _encoder("e4e", "e4e", GENERATOR_FILE), "e4e_mini.pt",
                      "single-pass e4e (Encoder4Editing), for the naive-iteration study"),
-        "mini-restyle-psp-toon": ("encoder", lambda: _encoder("restyle_psp", "restyle_psp", TOON_GENERATOR_FILE),
+        "mini-restyle-psp-toon": ("encoder", lambda: _encoder("restyle_psp", "restyle_psp", TOON_GENERATOR_FILE,
+                                                              iters=900, init_encoder=str(ASSETS / "restyle_psp_mini.pt")),
                                   "restyle_psp_mini_toon.pt", "ReStyle-pSp into the mini-toon generator "
-                                  "(photo inputs), for encoder bootstrapping"),
+                                  "(photo inputs), fine-tuned from mini-restyle-psp, for encoder bootstrapping"),
     }
 
 

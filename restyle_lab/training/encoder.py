@@ -51,6 +51,9 @@ class EncoderTrainConfig:
     checkpoint_every: int = 100
     sample_every: int = 500
     randomize_noise: bool = True  # as the official coaches (pSp.forward's default)
+    # encoder file whose encoder weights start the run (a new generator's encoder is
+    # fine-tuned from a trained one, as the toonify GAN is fine-tuned from the FFHQ one)
+    init_encoder: str = ""
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -151,6 +154,12 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
         opt.load_state_dict(state["opt"])
         step, elapsed = state["step"], state["elapsed_s"]
         log(f"resumed {state_path} at step {step}")
+    elif cfg.init_encoder:
+        from ..checkpoints import load_network
+
+        source = load_network(cfg.init_encoder)
+        net.encoder.load_state_dict(source.encoder.state_dict())
+        log(f"encoder initialised from {cfg.init_encoder}")
     with torch.no_grad():
         avg = average_image(net, float32_cast=False)
     fixed = from_uint8(data[:8])
