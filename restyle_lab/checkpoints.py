@@ -241,6 +241,10 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
     source = str(path)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{source}: expected a dict checkpoint, found {type(ckpt).__name__}")
+    from .packing import is_packed, unpacked_state_dict
+
+    if is_packed(ckpt):
+        ckpt = {**ckpt, "state_dict": unpacked_state_dict(ckpt, path)}
     if "g_ema" in ckpt and "state_dict" not in ckpt:
         raise CheckpointError(f"{source}: this is a StyleGAN2 generator file (it holds 'g_ema'), not an encoder "
                               "checkpoint. Pass it as the generator (load_generator / --generator) and give "
@@ -258,6 +262,9 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
     ours = ckpt.get("restyle_lab")
     filled = {}
     notes = []
+    if is_packed(ckpt):
+        notes.append(f"packed file: encoder weight matrices stored as int8 per row, decoder read from "
+                     f"{ckpt['restyle_lab_packed']['decoder_file']}")
     if ours is not None:
         family = ours["family"]
         enc_cfg = encoder_config_from_dict(ours["encoder"])
@@ -319,9 +326,13 @@ def load_generator(path, device="cpu", dtype=torch.float32):
 
     Also accepts a ReStyle / pSp / e4e checkpoint, whose ``decoder.*`` weights are used.
     """
+    from .packing import is_packed, unpacked_state_dict
+
     ckpt = read_file(path)
     source = str(path)
     notes = []
+    if is_packed(ckpt):
+        ckpt = {**ckpt, "state_dict": unpacked_state_dict(ckpt, path)}
     if isinstance(ckpt, dict) and "g_ema" in ckpt:
         sd = ckpt["g_ema"]
         w_avg = ckpt.get("latent_avg")

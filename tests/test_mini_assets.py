@@ -44,7 +44,9 @@ def test_every_preset_trains_a_few_steps(tmp_path):
     order = ["mini-gan", "mini-toon-gan"] + [p for p in presets() if p not in ("mini-gan", "mini-toon-gan")]
     for name in order:
         export = tmp_path / f"{name}.pt"
-        train("--preset", name, "--export", str(export), workdir=tmp_path / "work")
+        out = train("--preset", name, "--export", str(export), workdir=tmp_path / "work")
+        if presets()[name][1]().__dict__.get("init_encoder"):
+            assert "encoder initialised from" in out.stdout, out.stdout[-2000:]
         assert (tmp_path / "work" / name / "state.pt").exists()
         kind = presets()[name][0]
         (load_generator if kind == "gan" else load_network)(export)

@@ -7,6 +7,7 @@ import json
 import torch
 
 from ..checkpoints import sha256_file
+from ..packing import PACKED_KEY
 from .train import ASSETS, presets
 
 MANIFEST = ASSETS / "MANIFEST.json"
@@ -22,8 +23,11 @@ def build_manifest() -> dict:
             continue
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         training = ckpt.get("training", {})
+        packed = ckpt.get(PACKED_KEY)
+        stored = (f"{packed['format']} encoder, decoder from {packed['decoder_file']}" if packed
+                  else "rosinality generator layout, float32")
         files[file] = {"preset": name, "kind": kind, "description": desc, "sha256": sha256_file(path),
-                       "bytes": path.stat().st_size, "trained_steps": training.get("trained_steps"),
+                       "bytes": path.stat().st_size, "stored": stored, "trained_steps": training.get("trained_steps"),
                        "train_minutes": round(training.get("train_minutes", 0.0), 1),
                        "losses": training.get("losses")}
     return {"regenerate": "restyle-lab train --preset <preset> --export restyle_lab/assets/mini/<file>",

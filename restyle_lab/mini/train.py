@@ -93,5 +93,9 @@ def run_preset(args) -> int:
                              "(or train it: restyle-lab train --preset mini-gan)")
         state = train_encoder(cfg, workdir, max_minutes=args.max_minutes)
         if args.export:
-            print(f"exported {args.export} sha256 {export_encoder(state, args.export, note=desc)}")
+            from ..packing import pack
+
+            export_encoder(state, args.export, note=desc)
+            # shipped form: int8 heads + a reference to the generator file (see restyle_lab/packing.py)
+            print(f"exported {args.export} sha256 {pack(args.export, args.export, cfg.generator)}")
     return 0
