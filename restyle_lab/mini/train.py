@@ -27,6 +27,9 @@ def _encoder(key, family, generator_file, **kw):
                     n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 4500,
                     checkpoint_every=100,
                     sample_every=250)
+    if restyle:
+        # 3600 steps with cosine decay, then 600 with BatchNorm statistics frozen (see EncoderTrainConfig)
+        defaults.update(iters=4200, freeze_bn_steps=600)
     if MINI_ENCODERS[key].progressive:
         defaults.update(progressive_start=200, progressive_step_every=100)
     defaults.update(kw)
@@ -44,14 +47,16 @@ def presets() -> dict:
                              "restyle_psp_mini.pt", "ReStyle-pSp, simple (BackboneEncoder) head"),
         "mini-restyle-psp-fpn": ("encoder", lambda: _encoder("restyle_psp_fpn", "restyle_psp", GENERATOR_FILE),
                                  "restyle_psp_fpn_mini.pt", "ReStyle-pSp with pSp's FPN head (ablation)"),
-        "mini-restyle-e4e": ("encoder", lambda: _encoder("restyle_e4e", "restyle_e4e", GENERATOR_FILE, iters=2400),
+        "mini-restyle-e4e": ("encoder", lambda: _encoder("restyle_e4e", "restyle_e4e", GENERATOR_FILE, iters=2400,
+                                                          freeze_bn_steps=400),
                              "restyle_e4e_mini.pt", "ReStyle-e4e (progressive, delta-regularised)"),
         "mini-psp": ("encoder", lambda: _encoder("psp", "psp", GENERATOR_FILE), "psp_mini.pt",
                      "single-pass pSp (FPN, 3-channel input), for the naive-iteration study"),
         "mini-e4e": ("encoder", lambda: _encoder("e4e", "e4e", GENERATOR_FILE), "e4e_mini.pt",
                      "single-pass e4e (Encoder4Editing), for the naive-iteration study"),
         "mini-restyle-psp-toon": ("encoder", lambda: _encoder("restyle_psp", "restyle_psp", TOON_GENERATOR_FILE,
-                                                              iters=900, init_encoder=str(ASSETS / "restyle_psp_mini.pt")),
+                                                              iters=900, freeze_bn_steps=300,
+                                                              init_encoder=str(ASSETS / "restyle_psp_mini.pt")),
                                   "restyle_psp_mini_toon.pt", "ReStyle-pSp into the mini-toon generator "
                                   "(photo inputs), fine-tuned from mini-restyle-psp, for encoder bootstrapping"),
     }
@@ -70,6 +75,8 @@ def run_preset(args) -> int:
     if args.iters is not None:
         cfg = dataclasses.replace(cfg, iters=args.iters, checkpoint_every=min(cfg.checkpoint_every, args.iters),
                                   sample_every=min(cfg.sample_every, args.iters))
+        if getattr(cfg, "freeze_bn_steps", 0):
+            cfg = dataclasses.replace(cfg, freeze_bn_steps=min(cfg.freeze_bn_steps, args.iters // 2))
     if getattr(args, "smoke", False):
         cfg = dataclasses.replace(cfg, n_train_images=64)
     workdir = Path(args.workdir) / args.preset

@@ -54,6 +54,12 @@ class EncoderTrainConfig:
     # encoder file whose encoder weights start the run (a new generator's encoder is
     # fine-tuned from a trained one, as the toonify GAN is fine-tuned from the FFHQ one)
     init_encoder: str = ""
+    # ReStyle feeds each batch through the encoder n_iters_per_batch times with inputs of different
+    # statistics ([x, average image] first, [x, nearly x] last). BatchNorm's running averages become a
+    # mixture that matches none of them, so eval-mode inference is worse than training at every step
+    # (on mini, 3.5x the MSE at step 1). The last freeze_bn_steps steps train with the running
+    # statistics fixed, as inference uses them; the cosine decay ends where they begin.
+    freeze_bn_steps: int = 0
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -80,7 +86,7 @@ def build_net(cfg: EncoderTrainConfig) -> InversionNet:
 
 
 def learning_rate(cfg: EncoderTrainConfig, step: int) -> float:
-    t = min(step / max(cfg.iters, 1), 1.0)
+    t = min(step / max(cfg.iters - cfg.freeze_bn_steps, 1), 1.0)
     return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -174,6 +180,11 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
         flip = torch.rand(cfg.batch) < 0.5
         x[flip] = x[flip].flip(-1)
         net.encoder.progressive_stage = progressive_stage(cfg, step)
+        net.encoder.train()
+        if step >= cfg.iters - cfg.freeze_bn_steps:
+            for module in net.encoder.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
         opt.zero_grad(set_to_none=True)
