@@ -104,6 +104,13 @@ class Lab:
     def has(self, *keys) -> bool:
         return all(k in self.checkpoints for k in keys)
 
+    def available(self, methods: list[str]) -> list[str]:
+        """The methods whose checkpoints were found (the others are skipped, and said so)."""
+        found = [m for m in methods if self.method_spec(m) is not None]
+        if len(found) < len(methods):
+            print(f"skipped (checkpoint missing): {', '.join(m for m in methods if m not in found)}")
+        return found
+
     def describe_missing(self) -> str:
         if not self.missing:
             return "all checkpoints found"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .heatmaps import normalise_per_image, step_changes
-from .latents import latent_change
+from .latents import GROUP_COLOURS, latent_change
 
 
 def image_view(stored: dict, inputs: np.ndarray, groups: dict, index: int, step: int, heatmap: bool):
@@ -28,7 +28,7 @@ def image_view(stored: dict, inputs: np.ndarray, groups: dict, index: int, step:
         ax.set_xticks([])
         ax.set_yticks([])
     for group, rows in per_group.groupby("group", sort=False):
-        axes[2].plot(rows.step, rows.value, marker="o", label=group)
+        axes[2].plot(rows.step, rows.value, marker="o", label=group, color=GROUP_COLOURS.get(group))
     axes[2].axvline(step, color="k", lw=0.8, ls=":")
     axes[2].set_yscale("log")
     axes[2].set_xlabel("step")

@@ -29,10 +29,13 @@ def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list
     return per_layer, per_group
 
 
+GROUP_COLOURS = {"coarse": "#d62728", "medium": "#2ca02c", "fine": "#1f77b4"}
+
+
 def plot_latent_change(per_group: pd.DataFrame, title: str = ""):
     import matplotlib.pyplot as plt
 
-    colours = {"coarse": "#d62728", "medium": "#2ca02c", "fine": "#1f77b4"}
+    colours = GROUP_COLOURS
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     for group, rows in per_group.groupby("group", sort=False):
         ax.plot(rows.step, rows.value, marker="o", label=group, color=colours.get(group))

@@ -54,7 +54,7 @@ def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | N
             status = sub.status.iloc[0] if len(sub) else "no rows"
             import textwrap
 
-            ax.text(0.5, 0.5, METRIC_LABELS.get(metric, metric) + "\n" + textwrap.fill(status[:320], 48),
+            ax.text(0.5, 0.5, METRIC_LABELS.get(metric, metric) + "\n" + textwrap.fill(_first_sentence(status), 48),
                     ha="center", va="center", fontsize=7, transform=ax.transAxes)
             ax.set_axis_off()
             continue
@@ -126,7 +126,7 @@ def plot_table(table: pd.DataFrame, columns: list[str], label: str = "method"):
         values = table[col]
         if values.isna().all():
             status = table.get(f"{col}_status", pd.Series(["no values"])).iloc[0]
-            ax.text(0.5, 0.5, f"{METRIC_LABELS.get(col, col)}\n{str(status)[:90]}", ha="center", va="center",
+            ax.text(0.5, 0.5, f"{METRIC_LABELS.get(col, col)}\n{_first_sentence(str(status))}", ha="center", va="center",
                     fontsize=7, wrap=True, transform=ax.transAxes)
             ax.set_axis_off()
             continue
@@ -136,3 +136,8 @@ def plot_table(table: pd.DataFrame, columns: list[str], label: str = "method"):
         ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def _first_sentence(status: str) -> str:
+    """A panel has room for what is missing, not the whole how-to (that is in the table's status column)."""
+    return status.split(". ")[0].split(" and could not")[0][:200]

@@ -36,6 +36,15 @@ def method_style(name: str, spec: dict, specs: dict) -> dict:
     return style
 
 
+METHOD_LABELS = {"restyle_psp": "ReStyle-pSp", "restyle_e4e": "ReStyle-e4e", "restyle_psp_fpn": "ReStyle-pSp (FPN)",
+                 "psp": "pSp", "e4e": "e4e", "psp_naive": "pSp, naive", "e4e_naive": "e4e, naive",
+                 "restyle_psp_toon": "ReStyle-pSp (toon)", "toon_bootstrap": "bootstrapped (toon)"}
+
+
+def method_label(name: str) -> str:
+    return METHOD_LABELS.get(name, name)
+
+
 METRIC_LABELS = {
     "mse_pm1": "MSE ([-1, 1])",
     "lpips_alex_v0.1": "LPIPS (alex, v0.1)",
