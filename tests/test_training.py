@@ -44,3 +44,21 @@ def test_cosine_ends_where_the_frozen_tail_begins():
     assert learning_rate(cfg, 0) == 1.0
     assert abs(learning_rate(cfg, 80) - 0.1) < 1e-12 and abs(learning_rate(cfg, 99) - 0.1) < 1e-12
     assert learning_rate(cfg, 40) > 0.1
+
+
+def test_paired_toon_targets_are_the_same_faces(tmp_path):
+    """target_style="toon" trains against the toon render of each input's own face."""
+    from restyle_lab.mini.render import render_batch
+
+    paths = write_tiny_checkpoints(tmp_path / "ckpt")
+    cfg = EncoderTrainConfig(family="restyle_psp", encoder=PRESETS["tiny-restyle-psp"], generator=str(paths["generator"]),
+                             batch=2, iters=1, n_iters_per_batch=1, n_train_images=4, target_style="toon",
+                             checkpoint_every=1, sample_every=100)
+    train_encoder(cfg, tmp_path / "run", log=lambda *a: None, use_lpips=False)
+    import numpy as np
+
+    photo = np.load(tmp_path / "cache" / "train_photo_64_4.npy")
+    toon = np.load(tmp_path / "cache" / "train_toon_64_4.npy")
+    assert np.array_equal(toon, render_batch("train", range(4), 64, "toon"))
+    assert np.array_equal(photo, render_batch("train", range(4), 64, "photo"))
+    assert not np.array_equal(photo, toon)

@@ -55,10 +55,11 @@ def presets() -> dict:
         "mini-e4e": ("encoder", lambda: _encoder("e4e", "e4e", GENERATOR_FILE), "e4e_mini.pt",
                      "single-pass e4e (Encoder4Editing), for the naive-iteration study"),
         "mini-restyle-psp-toon": ("encoder", lambda: _encoder("restyle_psp", "restyle_psp", TOON_GENERATOR_FILE,
-                                                              iters=900, freeze_bn_steps=300, w_norm_lambda=0.003,
+                                                              iters=900, freeze_bn_steps=300, target_style="toon",
                                                               init_encoder=str(ASSETS / "restyle_psp_mini.pt")),
                                   "restyle_psp_mini_toon.pt", "ReStyle-pSp into the mini-toon generator "
-                                  "(photo inputs), fine-tuned from mini-restyle-psp, for encoder bootstrapping"),
+                                  "(photo inputs, toon renders of the same faces as targets), fine-tuned from "
+                                  "mini-restyle-psp, for encoder bootstrapping"),
     }
 
 

@@ -60,6 +60,11 @@ class EncoderTrainConfig:
     # (on mini, 3.5x the MSE at step 1). The last freeze_bn_steps steps train with the running
     # statistics fixed, as inference uses them; the cosine decay ends where they begin.
     freeze_bn_steps: int = 0
+    # "": the target is the input. "toon": the target is the toon render of the same face (same
+    # split and index). Only a synthetic domain has such pairs; the mini toon generator, fine-tuned
+    # briefly, can still draw photo-like faces in W+, and an encoder trained to reproduce the photo
+    # learns to do exactly that (see the mini-restyle-psp-toon preset).
+    target_style: str = ""
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -151,6 +156,8 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
     # a toon encoder, like the official toonify one, reads real (photo) faces: the generator
     # can only produce toons, so it learns the closest toon of each face
     data = training_images("photo", cfg.n_train_images, size, out_dir.parent / "cache", log)
+    targets = (training_images(cfg.target_style, cfg.n_train_images, size, out_dir.parent / "cache", log)
+               if cfg.target_style else data)
     losses = Losses(cfg, _lpips_if_available(log) if use_lpips else None)
     opt = torch.optim.Adam(net.encoder.parameters(), lr=cfg.lr)
     step, elapsed = 0, 0.0
@@ -177,8 +184,11 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         idx = torch.randint(0, len(data), (cfg.batch,)).numpy()
         x = from_uint8(data[np.sort(idx)])
+        y = x if targets is data else from_uint8(targets[np.sort(idx)])
         flip = torch.rand(cfg.batch) < 0.5
         x[flip] = x[flip].flip(-1)
+        if y is not x:
+            y[flip] = y[flip].flip(-1)
         net.encoder.progressive_stage = progressive_stage(cfg, step)
         net.encoder.train()
         if step >= cfg.iters - cfg.freeze_bn_steps:
@@ -194,7 +204,7 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
             inp = torch.cat([x, y_hat], 1) if net.is_restyle else x
             codes = net.encode(inp, latent)
             y_hat = net.synthesize(codes, resize=True, randomize_noise=cfg.randomize_noise)
-            loss, parts = losses(y_hat, x, codes, net.latent_avg)
+            loss, parts = losses(y_hat, y, codes, net.latent_avg)
             loss.backward()
             parts_log.append(parts)
             y_hat, latent = net.to_input(y_hat.detach()), codes.detach()
