@@ -1,0 +1,61 @@
+"""Seconds per image of each shipped mini encoder: ``python -m restyle_lab.mini.bench``.
+
+Methods are timed in interleaved rounds so that a machine's slow moments hit all of
+them alike; the median round is reported (warm-up excluded, device synchronised).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from ..checkpoints import load_network
+from ..images import from_uint8
+from ..restyle import run
+from .render import render_batch
+from .train import ASSETS
+
+ENCODERS = {"restyle_psp (simple head)": "restyle_psp_mini.pt", "restyle_psp (FPN head)": "restyle_psp_fpn_mini.pt",
+            "restyle_e4e": "restyle_e4e_mini.pt", "psp": "psp_mini.pt", "e4e": "e4e_mini.pt"}
+
+
+def _sync(device):
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+@torch.no_grad()
+def bench(steps: int = 5, batch: int = 8, rounds: int = 15, device: str = "cpu") -> dict:
+    nets = {name: load_network(ASSETS / file, device=device).eval() for name, file in ENCODERS.items()}
+    x = from_uint8(render_batch("test", range(batch))).to(device)
+    times = {name: [] for name in nets}
+    for name, net in nets.items():  # warm-up
+        run(net, x, steps)
+    for _ in range(rounds):
+        for name, net in nets.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            run(net, x, steps)
+            _sync(device)
+            times[name].append((time.perf_counter() - t0) / batch)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    print(f"torch threads {torch.get_num_threads()}, device {args.device}, batch {args.batch}, {args.steps} steps "
+          f"(single-pass encoders: naive iteration), median of {args.rounds} rounds")
+    for name, seconds in bench(args.steps, args.batch, args.rounds, args.device).items():
+        print(f"{name:28s} {seconds * 1000:7.2f} ms per image for {args.steps} steps")
+
+
+if __name__ == "__main__":
+    main()
