@@ -29,6 +29,7 @@ from .models import Generator
 from .net import CARS_GEOMETRY, Geometry, InversionNet
 
 FORMAT_VERSION = 1
+PACKED_KEY = "restyle_lab_packed"  # see packing.py
 
 # Official option defaults that decide the architecture, per family (from the official
 # option parsers; see checkpoint_layouts.json in the reference bundle).
@@ -90,6 +91,16 @@ def read_file(path) -> object:
             f"{path}: not a readable PyTorch checkpoint ({size} bytes; truncated or corrupt download?): "
             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. "
             "Download the file again and compare its sha256.") from None
+
+
+def read_checkpoint(path) -> object:
+    """``read_file``, with a packed restyle-lab file given its full official ``state_dict``."""
+    from .packing import is_packed, unpacked_state_dict
+
+    ckpt = read_file(path)
+    if is_packed(ckpt):
+        ckpt = {**ckpt, "state_dict": unpacked_state_dict(ckpt, path)}
+    return ckpt
 
 
 # --------------------------------------------------------------------------- strict loading
@@ -237,14 +248,10 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
     listed in ``net.info.filled``. A missing ``latent_avg`` is computed from the
     mapping network (seeded) and noted.
     """
-    ckpt = read_file(path)
+    ckpt = read_checkpoint(path)
     source = str(path)
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{source}: expected a dict checkpoint, found {type(ckpt).__name__}")
-    from .packing import is_packed, unpacked_state_dict
-
-    if is_packed(ckpt):
-        ckpt = {**ckpt, "state_dict": unpacked_state_dict(ckpt, path)}
     if "g_ema" in ckpt and "state_dict" not in ckpt:
         raise CheckpointError(f"{source}: this is a StyleGAN2 generator file (it holds 'g_ema'), not an encoder "
                               "checkpoint. Pass it as the generator (load_generator / --generator) and give "
@@ -262,9 +269,9 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
     ours = ckpt.get("restyle_lab")
     filled = {}
     notes = []
-    if is_packed(ckpt):
+    if PACKED_KEY in ckpt:
         notes.append(f"packed file: encoder weight matrices stored as int8 per row, decoder read from "
-                     f"{ckpt['restyle_lab_packed']['decoder_file']}")
+                     f"{ckpt[PACKED_KEY]['decoder_file']}")
     if ours is not None:
         family = ours["family"]
         enc_cfg = encoder_config_from_dict(ours["encoder"])
@@ -326,13 +333,9 @@ def load_generator(path, device="cpu", dtype=torch.float32):
 
     Also accepts a ReStyle / pSp / e4e checkpoint, whose ``decoder.*`` weights are used.
     """
-    from .packing import is_packed, unpacked_state_dict
-
-    ckpt = read_file(path)
+    ckpt = read_checkpoint(path)
     source = str(path)
     notes = []
-    if is_packed(ckpt):
-        ckpt = {**ckpt, "state_dict": unpacked_state_dict(ckpt, path)}
     if isinstance(ckpt, dict) and "g_ema" in ckpt:
         sd = ckpt["g_ema"]
         w_avg = ckpt.get("latent_avg")

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import torch
 
-PACKED_KEY = "restyle_lab_packed"
+from .checkpoints import (PACKED_KEY, CheckpointError, atomic_save, read_checkpoint, read_file, sha256_file,
+                          split_prefix)
+
 PACKED_FORMAT = "int8-rowwise-v1"
 # small tensors (biases, norms, PReLU slopes) stay float32: they are a rounding error in size
 MIN_QUANTIZED_NUMEL = 1024
@@ -42,8 +44,6 @@ def pack(src, dst, generator_file) -> str:
     ``generator_file`` must hold exactly the decoder weights of ``src`` (checked): the
     packed file refers to it by name and sha256.
     """
-    from .checkpoints import CheckpointError, atomic_save, read_file, sha256_file, split_prefix
-
     ckpt = read_file(src)
     gen = read_file(generator_file)
     sd = ckpt["state_dict"]
@@ -72,8 +72,6 @@ def is_packed(ckpt) -> bool:
 
 def unpacked_state_dict(ckpt: dict, path) -> OrderedDict:
     """The full official ``state_dict`` of a packed checkpoint read from ``path``."""
-    from .checkpoints import CheckpointError, read_file, sha256_file
-
     packed = ckpt[PACKED_KEY]
     if packed.get("format") != PACKED_FORMAT:
         raise CheckpointError(f"{path}: packed format {packed.get('format')!r} is not {PACKED_FORMAT!r}; "
@@ -105,11 +103,7 @@ def _find_decoder(path: Path, name: str) -> Path | None:
 
 def unpack(src, dst) -> str:
     """Write a packed file as a plain official-layout checkpoint (state_dict / opts / latent_avg); returns sha256."""
-    from .checkpoints import atomic_save, read_file
-
-    ckpt = read_file(src)
+    ckpt = read_checkpoint(src)
     if not is_packed(ckpt):
         raise ValueError(f"{src} is not a packed restyle-lab checkpoint")
-    payload = {k: v for k, v in ckpt.items() if k != PACKED_KEY}
-    payload["state_dict"] = unpacked_state_dict(ckpt, src)
-    return atomic_save(payload, dst)
+    return atomic_save({k: v for k, v in ckpt.items() if k != PACKED_KEY}, dst)
