@@ -52,3 +52,10 @@ def test_every_preset_trains_a_few_steps(tmp_path):
         (load_generator if kind == "gan" else load_network)(export)
     again = train("--preset", "mini-psp", workdir=tmp_path / "work")  # already at its 2 steps: resumes, no work
     assert "resumed" in again.stdout + again.stderr
+
+
+def test_benchmark_times_every_shipped_encoder():
+    from restyle_lab.mini.bench import ENCODERS, bench
+
+    times = bench(steps=2, batch=2, rounds=1)
+    assert set(times) == set(ENCODERS) and all(0 < t < 10 for t in times.values())

@@ -1,20 +1,20 @@
 """Seconds per image of each shipped mini encoder: ``python -m restyle_lab.mini.bench``.
 
-Methods are timed in interleaved rounds so that a machine's slow moments hit all of
-them alike; the median round is reported (warm-up excluded, device synchronised).
+Each encoder runs through its inverter (the evaluation's timing protocol: warm-up
+excluded, device synchronised, per image); the encoders are timed in interleaved rounds
+so that a machine's slow moments hit all of them alike, and the median round is reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
 from ..checkpoints import load_network
 from ..images import from_uint8
-from ..restyle import run
+from ..inversion import EncoderInverter, ReStyleInverter
 from .render import render_batch
 from .train import ASSETS
 
@@ -22,25 +22,16 @@ ENCODERS = {"restyle_psp (simple head)": "restyle_psp_mini.pt", "restyle_psp (FP
             "restyle_e4e": "restyle_e4e_mini.pt", "psp": "psp_mini.pt", "e4e": "e4e_mini.pt"}
 
 
-def _sync(device):
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-@torch.no_grad()
 def bench(steps: int = 5, batch: int = 8, rounds: int = 15, device: str = "cpu") -> dict:
-    nets = {name: load_network(ASSETS / file, device=device).eval() for name, file in ENCODERS.items()}
-    x = from_uint8(render_batch("test", range(batch))).to(device)
-    times = {name: [] for name in nets}
-    for name, net in nets.items():  # warm-up
-        run(net, x, steps)
+    inverters = {}
+    for name, file in ENCODERS.items():
+        net = load_network(ASSETS / file, device=device).eval()
+        inverters[name] = (ReStyleInverter if net.is_restyle else EncoderInverter)(net, steps)
+    x = from_uint8(render_batch("test", range(batch)))
+    times = {name: [] for name in inverters}
     for _ in range(rounds):
-        for name, net in nets.items():
-            _sync(device)
-            t0 = time.perf_counter()
-            run(net, x, steps)
-            _sync(device)
-            times[name].append((time.perf_counter() - t0) / batch)
+        for name, inverter in inverters.items():
+            times[name].append(inverter.invert(x).cumulative_seconds()[-1])
     return {name: statistics.median(t) for name, t in times.items()}
 
 
