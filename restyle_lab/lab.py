@@ -14,25 +14,22 @@ from .domains import get_domain
 
 # The official file names (ReStyle / pSp / e4e READMEs). "fpn" variants were never released:
 # train them with the official code (--encoder_type GradualStyleEncoder) and use these names.
+ENCODER_KEYS = ("restyle_psp", "restyle_e4e", "restyle_psp_fpn", "psp", "e4e")
+
+
+def _official(tag: str, generator: str, **extra) -> dict:
+    """Every encoder as ``<key>_<tag>_encode.pt`` (the official naming), plus the generator."""
+    return {**{k: f"{k}_{tag}_encode.pt" for k in ENCODER_KEYS}, "generator": generator, **extra}
+
+
 OFFICIAL_FILES = {
-    "faces": {"restyle_psp": "restyle_psp_ffhq_encode.pt", "restyle_e4e": "restyle_e4e_ffhq_encode.pt",
-              "restyle_psp_fpn": "restyle_psp_fpn_ffhq_encode.pt", "psp": "psp_ffhq_encode.pt",
-              "e4e": "e4e_ffhq_encode.pt", "generator": "stylegan2-ffhq-config-f.pt",
-              "restyle_psp_toon": "restyle_psp_toonify.pt"},
+    "faces": _official("ffhq", "stylegan2-ffhq-config-f.pt", restyle_psp_toon="restyle_psp_toonify.pt"),
     "toonify": {"restyle_psp": "restyle_psp_ffhq_encode.pt", "restyle_psp_toon": "restyle_psp_toonify.pt",
                 "generator": "stylegan2-ffhq-config-f.pt"},
-    "cars": {"restyle_psp": "restyle_psp_cars_encode.pt", "restyle_e4e": "restyle_e4e_cars_encode.pt",
-             "restyle_psp_fpn": "restyle_psp_fpn_cars_encode.pt", "psp": "psp_cars_encode.pt",
-             "e4e": "e4e_cars_encode.pt", "generator": "stylegan2-car-config-f.pt"},
-    "church": {"restyle_psp": "restyle_psp_church_encode.pt", "restyle_e4e": "restyle_e4e_church_encode.pt",
-               "restyle_psp_fpn": "restyle_psp_fpn_church_encode.pt", "psp": "psp_church_encode.pt",
-               "e4e": "e4e_church_encode.pt", "generator": "stylegan2-church-config-f.pt"},
-    "horse": {"restyle_e4e": "restyle_e4e_horse_encode.pt", "restyle_psp": "restyle_psp_horse_encode.pt",
-              "restyle_psp_fpn": "restyle_psp_fpn_horse_encode.pt", "e4e": "e4e_horse_encode.pt",
-              "psp": "psp_horse_encode.pt", "generator": "stylegan2-horse-config-f.pt"},
-    "wild": {"restyle_psp": "restyle_psp_afhq_wild_encode.pt", "restyle_e4e": "restyle_e4e_afhq_wild_encode.pt",
-             "restyle_psp_fpn": "restyle_psp_fpn_afhq_wild_encode.pt", "psp": "psp_afhq_wild_encode.pt",
-             "e4e": "e4e_afhq_wild_encode.pt", "generator": "afhqwild.pt"},
+    "cars": _official("cars", "stylegan2-car-config-f.pt"),
+    "church": _official("church", "stylegan2-church-config-f.pt"),
+    "horse": _official("horse", "stylegan2-horse-config-f.pt"),
+    "wild": _official("afhq_wild", "afhqwild.pt"),
 }
 MINI_FILES = {"restyle_psp": "restyle_psp_mini.pt", "restyle_e4e": "restyle_e4e_mini.pt",
               "restyle_psp_fpn": "restyle_psp_fpn_mini.pt", "psp": "psp_mini.pt", "e4e": "e4e_mini.pt",
