@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -67,9 +67,7 @@ class EncoderTrainConfig:
     target_style: str = ""
 
     def as_dict(self) -> dict:
-        d = asdict(self)
-        d["encoder"] = to_dict(self.encoder)
-        return d
+        return to_dict(self)  # nested configs included
 
     @classmethod
     def from_dict(cls, d: dict) -> "EncoderTrainConfig":

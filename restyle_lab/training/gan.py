@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +46,7 @@ class GanConfig:
     freeze_mapping: bool = False  # fine-tuning: keep w space fixed so the two generators stay aligned
 
     def as_dict(self) -> dict:
-        d = asdict(self)
-        d["generator"] = to_dict(self.generator)
-        return d
+        return to_dict(self)  # nested configs included
 
     @classmethod
     def from_dict(cls, d: dict) -> "GanConfig":
