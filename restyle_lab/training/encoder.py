@@ -151,8 +151,7 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
     (out_dir / "config.json").write_text(json.dumps(cfg.as_dict(), indent=1))
     net = build_net(cfg)
     size = net.decoder.size
-    # a toon encoder, like the official toonify one, reads real (photo) faces: the generator
-    # can only produce toons, so it learns the closest toon of each face
+    # every encoder reads photo renders; target_style picks what it must reproduce
     data = training_images("photo", cfg.n_train_images, size, out_dir.parent / "cache", log)
     targets = (training_images(cfg.target_style, cfg.n_train_images, size, out_dir.parent / "cache", log)
                if cfg.target_style else data)
@@ -177,22 +176,22 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
     log_path = out_dir / "log.jsonl"
     t_start = time.time() - elapsed
     t_session = time.time()
-    net.encoder.train()
+    batch_norms = [m for m in net.encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
     while step < cfg.iters:
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         idx = torch.randint(0, len(data), (cfg.batch,)).numpy()
-        x = from_uint8(data[np.sort(idx)])
-        y = x if targets is data else from_uint8(targets[np.sort(idx)])
+        rows = np.sort(idx)
+        x = from_uint8(data[rows])
+        y = x if targets is data else from_uint8(targets[rows])
         flip = torch.rand(cfg.batch) < 0.5
         x[flip] = x[flip].flip(-1)
         if y is not x:
             y[flip] = y[flip].flip(-1)
         net.encoder.progressive_stage = progressive_stage(cfg, step)
-        net.encoder.train()
+        net.encoder.train()  # sampling switches to eval mode and back
         if step >= cfg.iters - cfg.freeze_bn_steps:
-            for module in net.encoder.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
+            for module in batch_norms:
+                module.eval()
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
         opt.zero_grad(set_to_none=True)
