@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from .heatmaps import normalise_per_image, step_changes
-from .latents import GROUP_COLOURS, latent_change
+from .latents import latent_change
+from .style import GROUP_COLOURS
 
 
 def image_view(stored: dict, inputs: np.ndarray, groups: dict, index: int, step: int, heatmap: bool):

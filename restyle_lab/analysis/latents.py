@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .style import GROUP_COLOURS
+
 
 def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list[int]]) -> tuple:
     """Eq. 1-2 of the supplementary text.
@@ -29,16 +31,12 @@ def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list
     return per_layer, per_group
 
 
-GROUP_COLOURS = {"coarse": "#d62728", "medium": "#2ca02c", "fine": "#1f77b4"}
-
-
 def plot_latent_change(per_group: pd.DataFrame, title: str = ""):
     import matplotlib.pyplot as plt
 
-    colours = GROUP_COLOURS
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     for group, rows in per_group.groupby("group", sort=False):
-        ax.plot(rows.step, rows.value, marker="o", label=group, color=colours.get(group))
+        ax.plot(rows.step, rows.value, marker="o", label=group, color=GROUP_COLOURS.get(group))
     ax.set_xlabel("step")
     ax.set_ylabel("mean change of the group's inputs (Eq. 2)")
     ax.set_xticks(sorted(per_group.step.unique()))

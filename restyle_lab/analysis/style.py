@@ -4,6 +4,7 @@ passes, solid lines for ReStyle, dashed lines for hybrids and optimisation."""
 from __future__ import annotations
 
 RED, BLUE, GREEN, ORANGE, GREY = "#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#7f7f7f"
+GROUP_COLOURS = {"coarse": RED, "medium": GREEN, "fine": BLUE}
 
 
 def family_colour(family: str | None) -> str:

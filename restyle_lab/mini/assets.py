@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 
-import torch
-
-from ..checkpoints import sha256_file
-from ..packing import PACKED_KEY
+from ..checkpoints import PACKED_KEY, read_file, sha256_file
 from .train import ASSETS, presets
 
 MANIFEST = ASSETS / "MANIFEST.json"
@@ -21,7 +18,7 @@ def build_manifest() -> dict:
         path = ASSETS / file
         if not path.exists():
             continue
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = read_file(path)
         training = ckpt.get("training", {})
         packed = ckpt.get(PACKED_KEY)
         stored = (f"{packed['format']} encoder, decoder from {packed['decoder_file']}" if packed
