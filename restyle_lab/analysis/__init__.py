@@ -7,7 +7,7 @@ from .heatmaps import (change_table, mean_heatmaps, normalise_per_image, plot_im
 from . import explorer
 from .latents import latent_change, plot_latent_change
 from .output import save_figure, save_parameters, save_table
-from .style import method_label
+from .visual import method_label
 from .quality import (per_step_means, plot_quality_time, plot_step_curves, plot_table, quality_time_table,
                       step_table)
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .heatmaps import normalise_per_image, step_changes
 from .latents import latent_change
-from .style import GROUP_COLOURS
+from .visual import GROUP_COLOURS
 
 
 def image_view(stored: dict, inputs: np.ndarray, groups: dict, index: int, step: int, heatmap: bool):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .style import GROUP_COLOURS
+from .visual import GROUP_COLOURS
 
 
 def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list[int]]) -> tuple:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..store import TIME_METRICS
-from .style import METRIC_LABELS, method_style
+from .visual import METRIC_LABELS, method_style
 
 
 def per_step_means(df: pd.DataFrame) -> pd.DataFrame:

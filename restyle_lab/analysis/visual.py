@@ -1,4 +1,4 @@
-"""The paper's visual language: pSp red, e4e blue, optimisation green; stars for single
+"""The visual language of every plot: pSp red, e4e blue, optimisation green; stars for single
 passes, solid lines for ReStyle, dashed lines for hybrids and optimisation."""
 
 from __future__ import annotations
