@@ -11,25 +11,24 @@ architecture configs, so the same loader reads both.
 
 from __future__ import annotations
 
-import hashlib
-import math
-import os
-import pickle
 import re
 import warnings
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
-from .configs import (OFFICIAL_ENCODER_TYPES, EncoderConfig, GeneratorConfig, encoder_config_from_dict,
+from .configs import (OFFICIAL_ENCODER_TYPES, GeneratorConfig, encoder_config_from_dict,
                       encoder_config_from_official, generator_config_from_dict, to_dict)
+from .errors import CheckpointError
+from .files import atomic_torch_save, sha256_file
 from .models import Generator
-from .net import CARS_GEOMETRY, Geometry, InversionNet
+from .geometry import CARS_GEOMETRY, Geometry
+from .net import InversionNet
+from .packing import PACKED_KEY, read_checkpoint
+from .state_dict import load_strict, split_prefix
 
 FORMAT_VERSION = 1
-PACKED_KEY = "restyle_lab_packed"  # see packing.py
 
 # Official option defaults that decide the architecture, per family (from the official
 # option parsers; see checkpoint_layouts.json in the reference bundle).
@@ -49,129 +48,6 @@ UNSUPPORTED_ENCODER_TYPES = {
     "BackboneEncoderUsingLastLayerIntoWPlus": "pSp's w+ encoder without a style pyramid",
     "SingleStyleCodeEncoder": "e4e's single-style encoder",
 }
-
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be used, with what is wrong and what to do about it."""
-
-
-# --------------------------------------------------------------------------- reading files
-
-def sha256_file(path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_file(path) -> object:
-    """``torch.load(path, map_location='cpu', weights_only=True)`` with errors that name the file."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file (.pt)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        found = re.search(r"(?:GLOBAL|global)\s+([\w.]+(?:\s[\w.]+)?)", text)
-        if "Weights only load failed" in text or found:
-            what = f" ({found.group(0)})" if found else ""
-            raise CheckpointError(
-                f"{path}: refused: the file holds pickled Python objects{what} that only run as code. "
-                "restyle-lab loads checkpoints with weights_only=True and never executes a file's code. "
-                "If you trust the file, load it yourself and re-save plain dicts of tensors, numbers and "
-                "strings with torch.save.") from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (unpickling failed: {text})") from None
-    except Exception as err:  # the unpickler raises many types (IndexError on text, EOFError, ...)
-        size = path.stat().st_size
-        raise CheckpointError(
-            f"{path}: not a readable PyTorch checkpoint ({size} bytes; truncated or corrupt download?): "
-            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}. "
-            "Download the file again and compare its sha256.") from None
-
-
-def read_checkpoint(path) -> object:
-    """``read_file``, with a packed restyle-lab file given its full official ``state_dict``."""
-    from .packing import is_packed, unpacked_state_dict
-
-    ckpt = read_file(path)
-    if is_packed(ckpt):
-        ckpt = {**ckpt, "state_dict": unpacked_state_dict(ckpt, path)}
-    return ckpt
-
-
-# --------------------------------------------------------------------------- strict loading
-
-@dataclass
-class LoadReport:
-    missing: list = field(default_factory=list)
-    unexpected: list = field(default_factory=list)
-    wrong_shape: list = field(default_factory=list)  # (key, expected, found)
-
-    @property
-    def ok(self) -> bool:
-        return not (self.missing or self.unexpected or self.wrong_shape)
-
-    def format(self, limit: int = 4) -> str:
-        lines = []
-        for title, keys in (("missing", self.missing), ("unexpected", self.unexpected)):
-            if keys:
-                lines.append(f"  {title} keys ({len(keys)}):")
-                for group, members in _group_keys(keys).items():
-                    shown = ", ".join(members[:limit]) + (", ..." if len(members) > limit else "")
-                    lines.append(f"    {group} [{len(members)}]: {shown}")
-        if self.wrong_shape:
-            lines.append(f"  wrong-shape keys ({len(self.wrong_shape)}):")
-            for key, expected, found in self.wrong_shape[: limit * 3]:
-                lines.append(f"    {key}: model {tuple(expected)}, file {tuple(found)}")
-            if len(self.wrong_shape) > limit * 3:
-                lines.append(f"    ... and {len(self.wrong_shape) - limit * 3} more")
-        return "\n".join(lines)
-
-
-def _group_keys(keys) -> dict:
-    """Keys grouped by their top-level module (``styles.*``, ``body.*``, ...)."""
-    groups = defaultdict(list)
-    for key in keys:
-        head = key.split(".")[0]
-        groups[head + ".*" if "." in key else key].append(key)
-    return dict(groups)
-
-
-def compare_state_dict(module: torch.nn.Module, state_dict) -> LoadReport:
-    own = module.state_dict()
-    report = LoadReport()
-    report.missing = [k for k in own if k not in state_dict]
-    report.unexpected = [k for k in state_dict if k not in own]
-    report.wrong_shape = [(k, own[k].shape, state_dict[k].shape) for k in own
-                          if k in state_dict and tuple(own[k].shape) != tuple(state_dict[k].shape)]
-    return report
-
-
-def load_strict(module: torch.nn.Module, state_dict, what: str, source) -> None:
-    """load_state_dict(strict=True) that reports every mismatch, grouped, before touching weights."""
-    bad = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise CheckpointError(f"{source}: {what} entries that are not tensors: {bad[:5]}")
-    report = compare_state_dict(module, state_dict)
-    if not report.ok:
-        raise CheckpointError(f"{source}: the {what} weights do not match the architecture "
-                              f"{_describe(module)}:\n{report.format()}")
-    module.load_state_dict(state_dict, strict=True)
-
-
-def _describe(module) -> str:
-    config = getattr(module, "config", None)
-    return f"({type(module).__name__}, {config})" if config is not None else f"({type(module).__name__})"
-
-
-def split_prefix(state_dict, prefix: str) -> OrderedDict:
-    """Entries under ``prefix.`` with the prefix removed."""
-    cut = len(prefix) + 1
-    return OrderedDict((k[cut:], v) for k, v in state_dict.items() if k.startswith(prefix + "."))
 
 
 # --------------------------------------------------------------------------- inferring architecture
@@ -238,18 +114,19 @@ class NetworkInfo:
     notes: list = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------- public loaders
+@dataclass
+class Architecture:
+    """What a checkpoint says about the network to build, and the options the loader had to fill."""
 
-def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
-    """Any ReStyle-pSp / ReStyle-e4e / pSp / e4e checkpoint (official or restyle-lab) -> InversionNet.
+    family: str
+    encoder: object  # EncoderConfig
+    generator: GeneratorConfig
+    geometry: Geometry
+    start_from_latent_avg: bool
+    filled: dict = field(default_factory=dict)  # option -> (value, where it came from)
 
-    Missing options are taken from the weights where they decide the architecture
-    (input channels, output size), otherwise from the official defaults; each one is
-    listed in ``net.info.filled``. A missing ``latent_avg`` is computed from the
-    mapping network (seeded) and noted.
-    """
-    ckpt = read_checkpoint(path)
-    source = str(path)
+
+def _encoder_decoder_weights(ckpt, source) -> tuple[OrderedDict, OrderedDict]:
     if not isinstance(ckpt, dict):
         raise CheckpointError(f"{source}: expected a dict checkpoint, found {type(ckpt).__name__}")
     if "g_ema" in ckpt and "state_dict" not in ckpt:
@@ -265,66 +142,90 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
     if not enc_sd or not dec_sd:
         raise CheckpointError(f"{source}: state_dict must hold 'encoder.*' and 'decoder.*' keys; found "
                               f"{len(enc_sd)} encoder and {len(dec_sd)} decoder keys")
+    return enc_sd, dec_sd
+
+
+def _our_architecture(ours: dict) -> Architecture:
+    """A restyle-lab file carries its configs: nothing to infer."""
+    return Architecture(ours["family"], encoder_config_from_dict(ours["encoder"]),
+                        generator_config_from_dict(ours["generator"]), Geometry(**ours["geometry"]),
+                        bool(ours.get("start_from_latent_avg", True)))
+
+
+def _official_architecture(opts: dict, enc_sd, dec_sd, source) -> Architecture:
+    """Options missing from an official file come from the weights where they decide the architecture,
+    otherwise from the official defaults; a contradiction between the two is refused."""
+    input_nc = _first_conv_in_channels(enc_sd, source)
+    family = _family_of(opts, input_nc, source)
+    defaults = OFFICIAL_DEFAULTS[family]
+    filled = {key: (value, "official default") for key, value in defaults.items() if key not in opts}
+    size_key = "stylegan_size" if family == "e4e" else "output_size"
+    gen_cfg = infer_generator_config(dec_sd, source)
+    if size_key in opts and int(opts[size_key]) != gen_cfg.size:
+        raise CheckpointError(f"{source}: opts[{size_key!r}]={opts[size_key]} but the decoder weights are a "
+                              f"{gen_cfg.size}px generator")
+    if size_key not in opts:
+        filled[size_key] = (gen_cfg.size, "decoder weights")
+    if family != "e4e":
+        if "input_nc" in opts and int(opts["input_nc"]) != input_nc:
+            raise CheckpointError(f"{source}: opts['input_nc']={opts['input_nc']} but the encoder's first "
+                                  f"convolution takes {input_nc} channels")
+        if "input_nc" not in opts:
+            filled["input_nc"] = (input_nc, "encoder weights")
+    if opts.get("learn_in_w"):
+        raise CheckpointError(f"{source}: learn_in_w checkpoints (a single w) are not supported")
+    n_styles = len({k.split(".")[1] for k in enc_sd if k.startswith("styles.")})
+    enc_cfg = encoder_config_from_official(opts.get("encoder_type", defaults["encoder_type"]), input_nc, n_styles)
+    dataset_type = opts.get("dataset_type", defaults["dataset_type"])
+    geometry = CARS_GEOMETRY if dataset_type == "cars_encode" else Geometry()
+    start_avg = family.startswith("restyle") or bool(opts.get("start_from_latent_avg", False))
+    return Architecture(family, enc_cfg, gen_cfg, geometry, start_avg, filled)
+
+
+def _latent_avg(ckpt, net: InversionNet, arch: Architecture, dtype, notes: list, source):
+    latent_avg = ckpt.get("latent_avg")
+    if latent_avg is None and arch.start_from_latent_avg:
+        latent_avg = net.decoder.mean_latent()[0].to(dtype)
+        notes.append("the checkpoint has no latent_avg: computed as the mapping's mean over 100,000 seeded z")
+        warnings.warn(f"{source}: no latent_avg in the checkpoint; computed from the mapping network", stacklevel=3)
+    if latent_avg is not None and (latent_avg.shape[-1] != arch.generator.style_dim or latent_avg.ndim > 2):
+        raise CheckpointError(f"{source}: latent_avg has shape {tuple(latent_avg.shape)}; expected "
+                              f"({arch.generator.n_styles}, {arch.generator.style_dim}) or "
+                              f"({arch.generator.style_dim},)")
+    return None if latent_avg is None else latent_avg.to(dtype)
+
+
+# --------------------------------------------------------------------------- public loaders
+
+def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
+    """Any ReStyle-pSp / ReStyle-e4e / pSp / e4e checkpoint (official or restyle-lab) -> InversionNet.
+
+    Missing options are taken from the weights where they decide the architecture
+    (input channels, output size), otherwise from the official defaults; each one is
+    listed in ``net.info.filled``. A missing ``latent_avg`` is computed from the
+    mapping network (seeded) and noted.
+    """
+    source = str(path)
+    ckpt = read_checkpoint(path)
+    enc_sd, dec_sd = _encoder_decoder_weights(ckpt, source)
     opts = dict(ckpt.get("opts") or {})
     ours = ckpt.get("restyle_lab")
-    filled = {}
+    arch = _our_architecture(ours) if ours is not None else _official_architecture(opts, enc_sd, dec_sd, source)
     notes = []
     if PACKED_KEY in ckpt:
         notes.append(f"packed file: encoder weight matrices stored as int8 per row, decoder read from "
                      f"{ckpt[PACKED_KEY]['decoder_file']}")
-    if ours is not None:
-        family = ours["family"]
-        enc_cfg = encoder_config_from_dict(ours["encoder"])
-        gen_cfg = generator_config_from_dict(ours["generator"])
-        geometry = Geometry(**ours["geometry"])
-        start_avg = bool(ours.get("start_from_latent_avg", True))
-    else:
-        input_nc = _first_conv_in_channels(enc_sd, source)
-        family = _family_of(opts, input_nc, source)
-        defaults = OFFICIAL_DEFAULTS[family]
-        for key, value in defaults.items():
-            if key not in opts:
-                filled[key] = (value, "official default")
-        encoder_type = opts.get("encoder_type", defaults["encoder_type"])
-        size_key = "stylegan_size" if family == "e4e" else "output_size"
-        gen_cfg = infer_generator_config(dec_sd, source)
-        if size_key in opts and int(opts[size_key]) != gen_cfg.size:
-            raise CheckpointError(f"{source}: opts[{size_key!r}]={opts[size_key]} but the decoder weights are a "
-                                  f"{gen_cfg.size}px generator")
-        if size_key not in opts:
-            filled[size_key] = (gen_cfg.size, "decoder weights")
-        if "input_nc" in opts and family != "e4e" and int(opts["input_nc"]) != input_nc:
-            raise CheckpointError(f"{source}: opts['input_nc']={opts['input_nc']} but the encoder's first "
-                                  f"convolution takes {input_nc} channels")
-        if "input_nc" not in opts and family != "e4e":
-            filled["input_nc"] = (input_nc, "encoder weights")
-        n_styles = len({k.split(".")[1] for k in enc_sd if k.startswith("styles.")})
-        enc_cfg = encoder_config_from_official(encoder_type, input_nc, n_styles)
-        dataset_type = opts.get("dataset_type", defaults["dataset_type"])
-        geometry = CARS_GEOMETRY if dataset_type == "cars_encode" else Geometry()
-        start_avg = family.startswith("restyle") or bool(opts.get("start_from_latent_avg", False))
-        if opts.get("learn_in_w"):
-            raise CheckpointError(f"{source}: learn_in_w checkpoints (a single w) are not supported")
-
     try:
-        net = InversionNet(family, enc_cfg, gen_cfg, start_from_latent_avg=start_avg, geometry=geometry)
+        net = InversionNet(arch.family, arch.encoder, arch.generator, start_from_latent_avg=arch.start_from_latent_avg,
+                           geometry=arch.geometry)
     except ValueError as err:
         raise CheckpointError(f"{source}: {err}") from None
     net.to(dtype)
     load_strict(net.encoder, enc_sd, "encoder", source)
     load_strict(net.decoder, dec_sd, "decoder", source)
-    latent_avg = ckpt.get("latent_avg")
-    if latent_avg is None and start_avg:
-        latent_avg = net.decoder.mean_latent()[0].to(dtype)
-        notes.append("the checkpoint has no latent_avg: computed as the mapping's mean over 100,000 seeded z")
-        warnings.warn(f"{source}: no latent_avg in the checkpoint; computed from the mapping network", stacklevel=2)
-    if latent_avg is not None:
-        if latent_avg.shape[-1] != gen_cfg.style_dim or latent_avg.ndim > 2:
-            raise CheckpointError(f"{source}: latent_avg has shape {tuple(latent_avg.shape)}; expected "
-                                  f"({gen_cfg.n_styles}, {gen_cfg.style_dim}) or ({gen_cfg.style_dim},)")
-        net.latent_avg = latent_avg.to(dtype)
-    net.info = NetworkInfo(path=source, sha256=sha256_file(path), family=family,
-                           encoder_type=enc_cfg.official_encoder_type, opts=opts, filled=filled, notes=notes)
+    net.latent_avg = _latent_avg(ckpt, net, arch, dtype, notes, source)
+    net.info = NetworkInfo(path=source, sha256=sha256_file(path), family=arch.family,
+                           encoder_type=arch.encoder.official_encoder_type, opts=opts, filled=arch.filled, notes=notes)
     return net.to(device).eval()
 
 
@@ -388,7 +289,7 @@ def save_network(net: InversionNet, path, opts: dict | None = None, extra: dict 
                         "geometry": to_dict(net.geometry), "start_from_latent_avg": net.start_from_latent_avg},
     }
     payload.update(extra or {})
-    return atomic_save(payload, path)
+    return atomic_torch_save(payload, path)
 
 
 def save_generator(gen: Generator, path, w_avg: torch.Tensor | None = None, extra: dict | None = None) -> str:
@@ -399,14 +300,4 @@ def save_generator(gen: Generator, path, w_avg: torch.Tensor | None = None, extr
     if payload["latent_avg"] is None:
         del payload["latent_avg"]
     payload.update(extra or {})
-    return atomic_save(payload, path)
-
-
-def atomic_save(payload, path) -> str:
-    """torch.save to a temporary name, then rename: a killed process never leaves half a file. Returns sha256."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return sha256_file(path)
+    return atomic_torch_save(payload, path)

@@ -1,25 +1,29 @@
-"""Turning the package's own errors into one clear line (and exit status 2) at the command line."""
+"""The errors a user can fix. Each says what is wrong and what to do; the command line prints
+it as one line and exits with status 2 (see ``restyle_lab.cli``).
 
-from __future__ import annotations
-
-import sys
-from contextlib import contextmanager
+This module imports nothing, so every layer can raise these without import circles.
+"""
 
 
-@contextmanager
-def friendly_errors():
-    from .checkpoints import CheckpointError
-    from .data import DatasetError
-    from .evaluate import EvaluationError
-    from .metrics import MetricUnavailable
-    from .store import StoreError
+class RestyleLabError(Exception):
+    """Base of every error caused by input, settings or files rather than by a bug."""
 
-    try:
-        yield
-    except (CheckpointError, DatasetError, StoreError, EvaluationError, MetricUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except KeyboardInterrupt:
-        print("interrupted: results written so far are kept; run the same command again to resume",
-              file=sys.stderr)
-        raise SystemExit(130) from None
+
+class UsageError(RestyleLabError):
+    """A setting that cannot be honoured (a bad step count, device, parameter name...)."""
+
+
+class CheckpointError(RestyleLabError):
+    """A checkpoint that cannot be used, with what is wrong and what to do about it."""
+
+
+class DatasetError(RestyleLabError):
+    """A folder of images that cannot be used as given."""
+
+
+class StoreError(RestyleLabError):
+    """A run directory that cannot be read or written as asked."""
+
+
+class EvaluationError(RestyleLabError):
+    """An evaluation that cannot run with the given methods and inputs."""

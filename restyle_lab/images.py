@@ -6,6 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+
+from .files import atomic_write
 
 
 def from_uint8(arr, dtype=torch.float32) -> torch.Tensor:
@@ -39,12 +42,8 @@ def grid(images, ncol: int, pad: int = 2, fill: int = 255) -> np.ndarray:
 
 
 def save_png(arr: np.ndarray, path, scale: int = 1) -> Path:
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """uint8 [H, W, 3] as a PNG (``scale``: nearest-neighbour enlargement)."""
     img = Image.fromarray(arr)
     if scale != 1:
         img = img.resize((img.width * scale, img.height * scale), Image.Resampling.NEAREST)
-    img.save(path)
-    return path
+    return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import (PACKED_KEY, CheckpointError, atomic_save, read_checkpoint, read_file, sha256_file,
-                          split_prefix)
+from .errors import CheckpointError
+from .files import atomic_torch_save, read_torch, sha256_file
+from .mini.registry import ASSETS
+from .state_dict import split_prefix
 
+PACKED_KEY = "restyle_lab_packed"
 PACKED_FORMAT = "int8-rowwise-v1"
 # small tensors (biases, norms, PReLU slopes) stay float32: they are a rounding error in size
 MIN_QUANTIZED_NUMEL = 1024
@@ -44,8 +47,8 @@ def pack(src, dst, generator_file) -> str:
     ``generator_file`` must hold exactly the decoder weights of ``src`` (checked): the
     packed file refers to it by name and sha256.
     """
-    ckpt = read_file(src)
-    gen = read_file(generator_file)
+    ckpt = read_torch(src)
+    gen = read_torch(generator_file)
     sd = ckpt["state_dict"]
     dec = split_prefix(sd, "decoder")
     g_ema = gen["g_ema"]
@@ -63,7 +66,7 @@ def pack(src, dst, generator_file) -> str:
     payload = {k: v for k, v in ckpt.items() if k != "state_dict"}
     payload[PACKED_KEY] = {"format": PACKED_FORMAT, "keys": keys, "int8": ints, "scale": scales, "float": floats,
                            "decoder_file": Path(generator_file).name, "decoder_sha256": sha256_file(generator_file)}
-    return atomic_save(payload, dst)
+    return atomic_torch_save(payload, dst)
 
 
 def is_packed(ckpt) -> bool:
@@ -87,23 +90,29 @@ def unpacked_state_dict(ckpt: dict, path) -> OrderedDict:
     for key in packed["keys"]:
         sd[key] = (dequantize_rows(packed["int8"][key], packed["scale"][key]) if key in packed["int8"]
                    else packed["float"][key])
-    for key, value in read_file(gen_path)["g_ema"].items():
+    for key, value in read_torch(gen_path)["g_ema"].items():
         sd[f"decoder.{key}"] = value
     return sd
 
 
 def _find_decoder(path: Path, name: str) -> Path | None:
-    from .mini.train import ASSETS
-
     for folder in (path.parent, ASSETS):
         if (folder / name).exists():
             return folder / name
     return None
 
 
+def read_checkpoint(path) -> object:
+    """``read_torch``, with a packed restyle-lab file given its full official ``state_dict``."""
+    ckpt = read_torch(path)
+    if is_packed(ckpt):
+        ckpt = {**ckpt, "state_dict": unpacked_state_dict(ckpt, path)}
+    return ckpt
+
+
 def unpack(src, dst) -> str:
     """Write a packed file as a plain official-layout checkpoint (state_dict / opts / latent_avg); returns sha256."""
     ckpt = read_checkpoint(src)
     if not is_packed(ckpt):
-        raise ValueError(f"{src} is not a packed restyle-lab checkpoint")
-    return atomic_save({k: v for k, v in ckpt.items() if k != PACKED_KEY}, dst)
+        raise CheckpointError(f"{src} is not a packed restyle-lab checkpoint")
+    return atomic_torch_save({k: v for k, v in ckpt.items() if k != PACKED_KEY}, dst)

@@ -9,7 +9,7 @@ from restyle_lab import restyle
 from restyle_lab.images import from_uint8
 from restyle_lab.inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
 from restyle_lab.mini.render import render_batch
-from restyle_lab.net import Geometry
+from restyle_lab.geometry import Geometry
 
 from tiny import tiny_net
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from restyle_lab.checkpoints import load_generator, load_network
-from restyle_lab.mini.assets import ASSETS, BUDGET_BYTES, MANIFEST, verify
+from restyle_lab.mini.assets import BUDGET_BYTES, MANIFEST, verify
 from restyle_lab.mini.train import presets
 
 
@@ -20,14 +20,14 @@ def test_every_preset_is_shipped_and_loads():
     import json
 
     files = json.loads(MANIFEST.read_text())["files"]
-    for name, (kind, _, file, _) in presets().items():
-        assert file in files and files[file]["preset"] == name
-        assert files[file]["trained_steps"], f"{file} has no training record"
-        if kind == "gan":
-            gen, w_avg, _ = load_generator(ASSETS / file)
+    for name, (model, _) in presets().items():
+        assert model.file in files and files[model.file]["preset"] == name
+        assert files[model.file]["trained_steps"], f"{model.file} has no training record"
+        if model.kind == "gan":
+            gen, w_avg, _ = load_generator(model.path)
             assert gen.config.size == 64 and w_avg.shape == (gen.style_dim,)
         else:
-            net = load_network(ASSETS / file)
+            net = load_network(model.path)
             assert net.decoder.config.size == 64 and net.latent_avg is not None
     assert sum(f["bytes"] for f in files.values()) < BUDGET_BYTES
 
@@ -48,7 +48,7 @@ def test_every_preset_trains_a_few_steps(tmp_path):
         if presets()[name][1]().__dict__.get("init_encoder"):
             assert "encoder initialised from" in out.stdout, out.stdout[-2000:]
         assert (tmp_path / "work" / name / "state.pt").exists()
-        kind = presets()[name][0]
+        kind = presets()[name][0].kind
         (load_generator if kind == "gan" else load_network)(export)
     again = train("--preset", "mini-psp", workdir=tmp_path / "work")  # already at its 2 steps: resumes, no work
     assert "resumed" in again.stdout + again.stderr

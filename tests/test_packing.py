@@ -7,7 +7,8 @@ import shutil
 import pytest
 import torch
 
-from restyle_lab.checkpoints import CheckpointError, load_network, read_file, save_generator, save_network
+from restyle_lab.checkpoints import CheckpointError, load_network, save_generator, save_network
+from restyle_lab.files import read_torch as read_file
 from restyle_lab.packing import PACKED_KEY, dequantize_rows, pack, quantize_rows, unpack
 
 from tiny import tiny_net

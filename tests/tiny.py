@@ -12,7 +12,8 @@ import torch
 
 from restyle_lab.checkpoints import save_generator, save_network
 from restyle_lab.configs import PRESETS
-from restyle_lab.net import Geometry, InversionNet
+from restyle_lab.geometry import Geometry
+from restyle_lab.net import InversionNet
 
 GEOMETRY = Geometry(64, (64, 64))
 ENCODERS = {"restyle_psp": "tiny-restyle-psp", "restyle_e4e": "tiny-restyle-e4e", "psp": "tiny-psp", "e4e": "tiny-e4e"}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .identity import FaceIdentity
+from .lpips_metric import load_lpips, lpips_distance
 from .pixel import latent_mse, mse_pm1, psnr_pm1, ssim_pm1
 from .weights import MetricUnavailable
 
@@ -47,8 +49,6 @@ class _Pair:
 
 class _Lpips(_Pair):
     def __init__(self, device):
-        from .lpips_metric import load_lpips, lpips_distance
-
         model = load_lpips(device)
         super().__init__(lambda p, t: lpips_distance(model, p, t))
 
@@ -63,8 +63,6 @@ def build_metric(name: str, device="cpu"):
     if name == "lpips_alex_v0.1":
         return _Lpips(device)
     if name == "id_facenet_vggface2":
-        from .identity import FaceIdentity
-
         return FaceIdentity(device)
     raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
 

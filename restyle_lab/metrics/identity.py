@@ -7,7 +7,11 @@ the cosine similarity of the two embeddings. Images where MTCNN finds no face gi
 
 from __future__ import annotations
 
+import contextlib
+import io
+
 import torch
+from PIL import Image
 
 from ..images import to_uint8
 from .weights import FACENET_FILE, MetricUnavailable, facenet_weight_path, missing_message
@@ -17,9 +21,6 @@ NAME = "id_facenet_vggface2"
 
 class FaceIdentity:
     def __init__(self, device="cpu"):
-        import contextlib
-        import io
-
         from facenet_pytorch import MTCNN, InceptionResnetV1
 
         path = facenet_weight_path()
@@ -34,8 +35,6 @@ class FaceIdentity:
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """[N, 512] unit embeddings of [N, 3, H, W] images in [-1, 1]; NaN rows where no face is found."""
-        from PIL import Image
-
         pics = [Image.fromarray(a) for a in to_uint8(images)]
         faces = self.mtcnn(pics)
         out = torch.full((len(pics), 512), float("nan"), dtype=torch.float64)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 
 def _check(pred, target):
@@ -24,8 +25,6 @@ def mse_pm1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def psnr_pm1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """PSNR in dB with a data range of 2 (values in [-1, 1]), via scikit-image."""
-    from skimage.metrics import peak_signal_noise_ratio
-
     _check(pred, target)
     p, t = pred.double().cpu().numpy(), target.double().cpu().numpy()
     with np.errstate(divide="ignore"):
@@ -35,8 +34,6 @@ def psnr_pm1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def ssim_pm1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """SSIM per image (Wang et al.: 11x11 Gaussian window, sigma 1.5), data range 2, via scikit-image."""
-    from skimage.metrics import structural_similarity
-
     _check(pred, target)
     p, t = pred.double().cpu().numpy(), target.double().cpu().numpy()
     vals = [structural_similarity(t[i], p[i], channel_axis=0, data_range=2.0, gaussian_weights=True, sigma=1.5,

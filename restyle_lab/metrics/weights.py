@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import RestyleLabError
+
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision AlexNet (LPIPS alex backbone)
 VGG16_FILE = "vgg16-397923af.pth"  # torchvision VGG16 (projector's perceptual loss, LPIPS vgg)
 FACENET_FILE = "20180402-114759-vggface2.pt"  # facenet-pytorch InceptionResnetV1 vggface2
 
 
-class MetricUnavailable(Exception):
+class MetricUnavailable(RestyleLabError):
     """A metric (or loss) whose pretrained weights are not on this machine.
 
     ``reason`` is one sentence naming the file, where it was looked for and the fix.

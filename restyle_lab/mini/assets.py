@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from ..checkpoints import PACKED_KEY, read_file, sha256_file
-from .train import ASSETS, presets
+from ..files import atomic_write_text, read_torch, sha256_file
+from ..packing import PACKED_KEY
+from .registry import ASSETS, MINI_MODELS
 
 MANIFEST = ASSETS / "MANIFEST.json"
 BUDGET_BYTES = 50 * 1000 * 1000
@@ -14,26 +15,26 @@ BUDGET_BYTES = 50 * 1000 * 1000
 def build_manifest() -> dict:
     """Describe every shipped file (run after exporting; commit the result)."""
     files = {}
-    for name, (kind, factory, file, desc) in presets().items():
-        path = ASSETS / file
-        if not path.exists():
+    for model in MINI_MODELS:
+        if not model.path.exists():
             continue
-        ckpt = read_file(path)
+        ckpt = read_torch(model.path)
         training = ckpt.get("training", {})
         packed = ckpt.get(PACKED_KEY)
         stored = (f"{packed['format']} encoder, decoder from {packed['decoder_file']}" if packed
                   else "rosinality generator layout, float32")
-        files[file] = {"preset": name, "kind": kind, "description": desc, "sha256": sha256_file(path),
-                       "bytes": path.stat().st_size, "stored": stored, "trained_steps": training.get("trained_steps"),
-                       "train_minutes": round(training.get("train_minutes", 0.0), 1),
-                       "losses": training.get("losses")}
+        files[model.file] = {"preset": model.preset, "kind": model.kind, "description": model.description,
+                             "sha256": sha256_file(model.path), "bytes": model.path.stat().st_size, "stored": stored,
+                             "trained_steps": training.get("trained_steps"),
+                             "train_minutes": round(training.get("train_minutes", 0.0), 1),
+                             "losses": training.get("losses")}
     return {"regenerate": "restyle-lab train --preset <preset> --export restyle_lab/assets/mini/<file>",
             "files": files}
 
 
 def write_manifest() -> dict:
     manifest = build_manifest()
-    MANIFEST.write_text(json.dumps(manifest, indent=1) + "\n")
+    atomic_write_text(MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 

@@ -15,18 +15,19 @@ import torch
 from ..checkpoints import load_network
 from ..images import from_uint8
 from ..inversion import EncoderInverter, ReStyleInverter
+from .registry import MINI_MODELS
 from .render import render_batch
-from .train import ASSETS
 
-ENCODERS = {"restyle_psp (simple head)": "restyle_psp_mini.pt", "restyle_psp (FPN head)": "restyle_psp_fpn_mini.pt",
-            "restyle_e4e": "restyle_e4e_mini.pt", "psp": "psp_mini.pt", "e4e": "e4e_mini.pt"}
+# the encoders of the photo generator (the toon encoder answers another question)
+ENCODERS = tuple(m.key for m in MINI_MODELS if m.kind == "encoder" and m.decoder == "generator")
 
 
 def bench(steps: int = 5, batch: int = 8, rounds: int = 15, device: str = "cpu") -> dict:
     inverters = {}
-    for name, file in ENCODERS.items():
-        net = load_network(ASSETS / file, device=device).eval()
-        inverters[name] = (ReStyleInverter if net.is_restyle else EncoderInverter)(net, steps)
+    for model in MINI_MODELS:
+        if model.key in ENCODERS:
+            net = load_network(model.path, device=device).eval()
+            inverters[model.key] = (ReStyleInverter if net.is_restyle else EncoderInverter)(net, steps)
     x = from_uint8(render_batch("test", range(batch)))
     times = {name: [] for name in inverters}
     for _ in range(rounds):
@@ -45,7 +46,7 @@ def main(argv=None):
     print(f"torch threads {torch.get_num_threads()}, device {args.device}, batch {args.batch}, {args.steps} steps "
           f"(single-pass encoders: naive iteration), median of {args.rounds} rounds")
     for name, seconds in bench(args.steps, args.batch, args.rounds, args.device).items():
-        print(f"{name:28s} {seconds * 1000:7.2f} ms per image for {args.steps} steps")
+        print(f"{name:18s} {seconds * 1000:7.2f} ms per image for {args.steps} steps")
 
 
 if __name__ == "__main__":

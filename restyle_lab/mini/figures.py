@@ -16,7 +16,7 @@ from ..domains import style_groups
 from ..images import from_uint8, grid, save_png, to_uint8
 from ..restyle import run
 from .render import render_batch
-from .train import ASSETS, GENERATOR_FILE, TOON_GENERATOR_FILE, presets
+from .registry import MINI_MODELS, mini_path
 
 
 def _codes(gen, n, seed, truncation=0.7):
@@ -66,16 +66,16 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, default=4, help="test faces per inversion strip")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    gen, _, _ = load_generator(ASSETS / GENERATOR_FILE)
+    gen, _, _ = load_generator(mini_path("generator"))
     save_png(samples_figure(gen), out / "mini_samples.png")
     save_png(style_mixing_figure(gen), out / "mini_style_mixing.png")
-    toon, _, _ = load_generator(ASSETS / TOON_GENERATOR_FILE)
+    toon, _, _ = load_generator(mini_path("toon_generator"))
     save_png(samples_figure(toon), out / "mini_toon_samples.png")
     x = from_uint8(render_batch("test", range(args.n_test)))
-    for name, (kind, _, file, _) in presets().items():
-        if kind == "encoder":
-            net = load_network(ASSETS / file)
-            save_png(inversion_strip(net, x), out / f"strip_{Path(file).stem}.png")
+    for model in MINI_MODELS:
+        if model.kind == "encoder":
+            net = load_network(model.path)
+            save_png(inversion_strip(net, x), out / f"strip_{Path(model.file).stem}.png")
     print(f"wrote {out}")
 
 
