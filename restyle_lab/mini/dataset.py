@@ -1,69 +1,59 @@
-"""The mini test set on disk: PNG renders of held-out seeds plus their attributes.
+"""The mini domain's images on disk: the test set (PNG renders of held-out seeds plus their
+attributes), and the cached training renders the mini models are trained on.
 
-It stands in for CelebA-HQ's test split: rendered from the "test" seed stream, which the
-training images (the "train" stream) never share.
+The test set stands in for CelebA-HQ's test split: rendered from the "test" seed stream,
+which the training images (the "train" stream) never share.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
+import time
 from pathlib import Path
 
 import numpy as np
 
-from .render import attribute_names, render_face
+from ..files import atomic_save_npy, atomic_write_json, atomic_write_text, data_dir
+from ..images import save_png
+from .render import attribute_names, render_batch, render_face
 
 FORMAT = 1
 
 
-def default_data_dir() -> Path:
-    """$RESTYLE_LAB_DATA, else ~/.cache/restyle-lab."""
-    return Path(os.environ.get("RESTYLE_LAB_DATA", Path.home() / ".cache" / "restyle-lab"))
-
-
 def write_test_set(out_dir=None, n: int = 100, style: str = "photo", size: int = 64) -> Path:
     """Render test faces 0..n-1 into ``out_dir`` (default: the cache); a complete folder is reused."""
-    from PIL import Image
-
-    out_dir = Path(out_dir) if out_dir else default_data_dir() / "mini" / f"test_{style}_{size}_{n}"
+    out_dir = Path(out_dir) if out_dir else data_dir() / "mini" / f"test_{style}_{size}_{n}"
     stamp = out_dir / "mini_test_set.json"
     meta = {"format": FORMAT, "n": n, "style": style, "size": size, "split": "test"}
     if stamp.exists() and json.loads(stamp.read_text()) == meta:
         return out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for i in range(n):
         img, attrs = render_face("test", i, size, style)
         name = f"test_{i:04d}.png"
-        Image.fromarray(img).save(out_dir / name)
+        save_png(img, out_dir / name)
         rows.append({"image": name, **attrs.as_dict()})
-    with open(out_dir / "attributes.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["image"] + attribute_names())
-        writer.writeheader()
-        writer.writerows(rows)
-    stamp.write_text(json.dumps(meta))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["image"] + attribute_names(), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out_dir / "attributes.csv", buf.getvalue())
+    atomic_write_json(stamp, meta, indent=None)
     return out_dir
 
 
-def write_synthetic_set(generator, out_dir, n: int = 32, seed: int = 0, truncation: float = 0.7) -> Path:
-    """Generator samples with their w+ codes (``latents.npz``), so latent errors can be measured."""
-    import torch
-
-    from ..images import to_uint8
-    from PIL import Image
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    gen_rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, generator.style_dim, generator=gen_rng)
-    with torch.no_grad():
-        w_avg = generator.mean_latent(10_000, seed=seed)
-        img, latent = generator([z], truncation=truncation, truncation_latent=w_avg, randomize_noise=False,
-                                return_latents=True)
-    names = [f"sample_{i:04d}.png" for i in range(n)]
-    for name, arr in zip(names, to_uint8(img)):
-        Image.fromarray(arr).save(out_dir / name)
-    np.savez(out_dir / "latents.npz", names=np.array(names), latents=latent.numpy().astype(np.float32))
-    return out_dir
+def training_images(style: str, n: int, size: int, cache_dir: Path, log=print) -> np.ndarray:
+    """uint8 [n, size, size, 3] renders of the train split, cached on disk (memory-mapped when reused)."""
+    path = Path(cache_dir) / f"train_{style}_{size}_{n}.npy"
+    if path.exists():
+        return np.load(path, mmap_mode="r")
+    log(f"rendering {n} training images ({style}) into {path} ...")
+    t0 = time.time()
+    arr = np.empty((n, size, size, 3), np.uint8)
+    for start in range(0, n, 1000):
+        arr[start: start + 1000] = render_batch("train", range(start, min(n, start + 1000)), size, style)
+    atomic_save_npy(path, arr)
+    log(f"rendered in {time.time() - t0:.0f} s")
+    return arr

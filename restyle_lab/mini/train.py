@@ -5,28 +5,26 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from ..errors import UsageError
+from ..packing import pack
+from ..training.encoder import EncoderTrainConfig, export_encoder, train_encoder
+from ..training.gan import GanConfig, export_generator, train_gan
+from .dataset import training_images
 from .presets import MINI_ENCODERS, MINI_GENERATOR
-
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "mini"
-GENERATOR_FILE = "stylegan2_mini.pt"
-TOON_GENERATOR_FILE = "stylegan2_mini_toon.pt"
+from .registry import BY_KEY, BY_PRESET, mini_path
 
 
-def _gan(**kw):
-    from ..training.gan import GanConfig
-
+def _gan(**kw) -> GanConfig:
     return GanConfig(generator=MINI_GENERATOR, d_channel_base=1536, d_channel_max=192, r1_gamma=0.05,
                      n_train_images=30000, checkpoint_every=100, sample_every=250, **kw)
 
 
-def _encoder(key, family, generator_file, **kw):
-    from ..training.encoder import EncoderTrainConfig
-
-    restyle = family.startswith("restyle")
-    defaults = dict(family=family, encoder=MINI_ENCODERS[key], generator=str(ASSETS / generator_file), batch=8,
-                    n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 4500,
-                    checkpoint_every=100,
-                    sample_every=250)
+def _encoder(key: str, **kw) -> EncoderTrainConfig:
+    model = BY_KEY[key]
+    restyle = model.family.startswith("restyle")
+    defaults = dict(family=model.family, encoder=MINI_ENCODERS[key], generator=str(mini_path(model.decoder)),
+                    batch=8, n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 4500,
+                    checkpoint_every=100, sample_every=250)
     if restyle:
         # 3600 steps with cosine decay, then 600 with BatchNorm statistics frozen (see EncoderTrainConfig)
         defaults.update(iters=4200, freeze_bn_steps=600)
@@ -36,74 +34,78 @@ def _encoder(key, family, generator_file, **kw):
     return EncoderTrainConfig(**defaults)
 
 
+# preset -> its training config; what each preset ships is in restyle_lab.mini.registry
+RECIPES = {
+    "mini-gan": lambda: _gan(style="photo", iters=6000),
+    "mini-toon-gan": lambda: _gan(style="toon", iters=600, freeze_mapping=True, lr=0.001),
+    "mini-restyle-psp": lambda: _encoder("restyle_psp"),
+    "mini-restyle-psp-fpn": lambda: _encoder("restyle_psp_fpn"),
+    "mini-restyle-e4e": lambda: _encoder("restyle_e4e", iters=2400, freeze_bn_steps=400),
+    "mini-psp": lambda: _encoder("psp"),
+    "mini-e4e": lambda: _encoder("e4e"),
+    "mini-restyle-psp-toon": lambda: _encoder("restyle_psp_toon", iters=900, freeze_bn_steps=300,
+                                              target_style="toon", init_encoder=str(mini_path("restyle_psp"))),
+}
+# a fine-tuning preset starts from another preset's training state in the same --workdir
+FINE_TUNES = {"mini-toon-gan": "mini-gan"}
+
+
 def presets() -> dict:
-    """name -> (kind, config factory, shipped file name, description)."""
-    return {
-        "mini-gan": ("gan", lambda: _gan(style="photo", iters=6000), GENERATOR_FILE,
-                     "64 px StyleGAN2 trained adversarially on photo-style renders"),
-        "mini-toon-gan": ("gan", lambda: _gan(style="toon", iters=600, freeze_mapping=True, lr=0.001),
-                          TOON_GENERATOR_FILE, "mini-gan fine-tuned on toon-style renders (mapping frozen)"),
-        "mini-restyle-psp": ("encoder", lambda: _encoder("restyle_psp", "restyle_psp", GENERATOR_FILE),
-                             "restyle_psp_mini.pt", "ReStyle-pSp, simple (BackboneEncoder) head"),
-        "mini-restyle-psp-fpn": ("encoder", lambda: _encoder("restyle_psp_fpn", "restyle_psp", GENERATOR_FILE),
-                                 "restyle_psp_fpn_mini.pt", "ReStyle-pSp with pSp's FPN head (ablation)"),
-        "mini-restyle-e4e": ("encoder", lambda: _encoder("restyle_e4e", "restyle_e4e", GENERATOR_FILE, iters=2400,
-                                                          freeze_bn_steps=400),
-                             "restyle_e4e_mini.pt", "ReStyle-e4e (progressive, delta-regularised)"),
-        "mini-psp": ("encoder", lambda: _encoder("psp", "psp", GENERATOR_FILE), "psp_mini.pt",
-                     "single-pass pSp (FPN, 3-channel input), for the naive-iteration study"),
-        "mini-e4e": ("encoder", lambda: _encoder("e4e", "e4e", GENERATOR_FILE), "e4e_mini.pt",
-                     "single-pass e4e (Encoder4Editing), for the naive-iteration study"),
-        "mini-restyle-psp-toon": ("encoder", lambda: _encoder("restyle_psp", "restyle_psp", TOON_GENERATOR_FILE,
-                                                              iters=900, freeze_bn_steps=300, target_style="toon",
-                                                              init_encoder=str(ASSETS / "restyle_psp_mini.pt")),
-                                  "restyle_psp_mini_toon.pt", "ReStyle-pSp into the mini-toon generator "
-                                  "(photo inputs, toon renders of the same faces as targets), fine-tuned from "
-                                  "mini-restyle-psp, for encoder bootstrapping"),
-    }
+    """preset name -> (its MiniModel entry, a factory of its training config)."""
+    return {name: (BY_PRESET[name], factory) for name, factory in RECIPES.items()}
+
+
+def encoder_images(cfg: EncoderTrainConfig, cache_dir, log=print):
+    """(inputs, targets) for an encoder: photo renders of the train split, and what the encoder must
+    reproduce: the inputs, or with target_style the same faces rendered in that style."""
+    images = training_images("photo", cfg.n_train_images, cfg.encoder.input_size, cache_dir, log)
+    targets = training_images(cfg.target_style, cfg.n_train_images, cfg.encoder.input_size, cache_dir, log) \
+        if cfg.target_style else None
+    return images, targets
+
+
+def list_presets() -> str:
+    return "\n".join(f"  {name:24s} -> {model.file:28s} {model.description}"
+                     for name, (model, _) in presets().items())
 
 
 def run_preset(args) -> int:
-    table = presets()
-    if args.preset == "list" or args.preset not in table:
-        if args.preset != "list":
-            print(f"unknown preset {args.preset!r}")
-        for name, (_, _, file, desc) in table.items():
-            print(f"  {name:24s} -> {file:28s} {desc}")
-        return 0 if args.preset == "list" else 2
-    kind, factory, file, desc = table[args.preset]
+    if args.preset == "list":
+        print(list_presets())
+        return 0
+    if args.preset not in RECIPES:
+        raise UsageError(f"unknown preset {args.preset!r}; known: {', '.join(RECIPES)} "
+                         "(`restyle-lab train --preset list` describes them)")
+    model, factory = presets()[args.preset]
     cfg = factory()
     if args.iters is not None:
         cfg = dataclasses.replace(cfg, iters=args.iters, checkpoint_every=min(cfg.checkpoint_every, args.iters),
                                   sample_every=min(cfg.sample_every, args.iters))
         if getattr(cfg, "freeze_bn_steps", 0):
             cfg = dataclasses.replace(cfg, freeze_bn_steps=min(cfg.freeze_bn_steps, args.iters // 2))
-    if getattr(args, "smoke", False):
+    if args.smoke:
         cfg = dataclasses.replace(cfg, n_train_images=64)
-    workdir = Path(args.workdir) / args.preset
-    if kind == "gan":
-        from ..training.gan import export_generator, train_gan
-
+    workdir = Path(args.workdir)
+    cache = workdir / "cache"
+    if model.kind == "gan":
         init = None
-        if args.preset == "mini-toon-gan":
-            init = Path(args.workdir) / "mini-gan" / "state.pt"
+        if args.preset in FINE_TUNES:
+            init = workdir / FINE_TUNES[args.preset] / "state.pt"
             if not init.exists():
-                raise SystemExit(f"error: mini-toon-gan fine-tunes the mini-gan training state {init}; "
-                                 "run `restyle-lab train --preset mini-gan` first (same --workdir)")
-        state = train_gan(cfg, workdir, init_from=init, max_minutes=args.max_minutes)
+                raise UsageError(f"{args.preset} fine-tunes the {FINE_TUNES[args.preset]} training state {init}; "
+                                 f"run `restyle-lab train --preset {FINE_TUNES[args.preset]}` first (same --workdir)")
+        images = training_images(cfg.style, cfg.n_train_images, cfg.generator.size, cache)
+        state = train_gan(cfg, workdir / args.preset, images, init_from=init, max_minutes=args.max_minutes)
         if args.export:
-            print(f"exported {args.export} sha256 {export_generator(state, args.export, note=desc)}")
-    else:
-        from ..training.encoder import export_encoder, train_encoder
-
-        if not Path(cfg.generator).exists():
-            raise SystemExit(f"error: generator {cfg.generator} is missing; it ships with the package "
-                             "(or train it: restyle-lab train --preset mini-gan)")
-        state = train_encoder(cfg, workdir, max_minutes=args.max_minutes)
-        if args.export:
-            from ..packing import pack
-
-            export_encoder(state, args.export, note=desc)
-            # shipped form: int8 heads + a reference to the generator file (see restyle_lab/packing.py)
-            print(f"exported {args.export} sha256 {pack(args.export, args.export, cfg.generator)}")
+            print(f"exported {args.export} sha256 {export_generator(state, args.export, note=model.description)}")
+        return 0
+    if not Path(cfg.generator).exists():
+        raise UsageError(f"generator {cfg.generator} is missing; it ships with the package "
+                         "(or train it: restyle-lab train --preset mini-gan)")
+    images, targets = encoder_images(cfg, cache)
+    state = train_encoder(cfg, workdir / args.preset, images, targets, max_minutes=args.max_minutes)
+    if args.export:
+        export_encoder(state, args.export, note=model.description)
+        # shipped form: int8 heads + a reference to the generator file (see restyle_lab/packing.py)
+        print(f"exported {args.export} sha256 {pack(args.export, args.export, cfg.generator)}")
     return 0

@@ -8,15 +8,12 @@ batch. A single-pass baseline is the same with one iteration and a 3-channel inp
 
 Losses: L2 (+ LPIPS when its pretrained weights are available; the choice is recorded),
 the pSp w-norm regulariser, and for e4e variants progressive training and the delta
-regulariser. Resumable from ``state.pt``; every step's randomness is a function of the
-seed and the step number.
+regulariser. Resumable and repeatable: see ``restyle_lab.training.loop``.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +21,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checkpoints import load_generator, load_network, save_network
 from ..configs import EncoderConfig, encoder_config_from_dict, to_dict
+from ..geometry import Geometry
 from ..images import from_uint8, grid, save_png
-from ..net import Geometry, InversionNet
+from ..metrics.lpips_metric import LpipsUnavailable, load_lpips
+from ..net import InversionNet
 from ..restyle import average_image
+from .loop import train_loop
 
 
 @dataclass
@@ -77,8 +78,6 @@ class EncoderTrainConfig:
 
 
 def build_net(cfg: EncoderTrainConfig) -> InversionNet:
-    from ..checkpoints import load_generator
-
     gen, w_avg, _ = load_generator(cfg.generator)
     size = gen.config.size
     net = InversionNet(cfg.family, cfg.encoder, gen.config, latent_avg=w_avg.repeat(gen.n_styles, 1),
@@ -131,8 +130,6 @@ class Losses:
 
 
 def _lpips_if_available(log):
-    from ..metrics.lpips_metric import LpipsUnavailable, load_lpips
-
     try:
         return load_lpips()
     except LpipsUnavailable as err:
@@ -140,49 +137,39 @@ def _lpips_if_available(log):
         return None
 
 
-def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = None, log=print,
-                  use_lpips: bool = True) -> Path:
-    """Train (or resume) into ``out_dir``; returns the path of ``state.pt``."""
-    from .gan import training_images
+class EncoderTrainer:
+    """The ReStyle scheme (module docstring) against a frozen generator; ``images``: uint8 [n, size, size, 3]
+    inputs, ``targets``: what to reproduce (the inputs themselves, or paired renders of the same faces)."""
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state_path = out_dir / "state.pt"
-    (out_dir / "config.json").write_text(json.dumps(cfg.as_dict(), indent=1))
-    net = build_net(cfg)
-    size = net.decoder.size
-    # every encoder reads photo renders; target_style picks what it must reproduce
-    data = training_images("photo", cfg.n_train_images, size, out_dir.parent / "cache", log)
-    targets = (training_images(cfg.target_style, cfg.n_train_images, size, out_dir.parent / "cache", log)
-               if cfg.target_style else data)
-    losses = Losses(cfg, _lpips_if_available(log) if use_lpips else None)
-    opt = torch.optim.Adam(net.encoder.parameters(), lr=cfg.lr)
-    step, elapsed = 0, 0.0
-    if state_path.exists():
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
-        net.encoder.load_state_dict(state["encoder"])
-        opt.load_state_dict(state["opt"])
-        step, elapsed = state["step"], state["elapsed_s"]
-        log(f"resumed {state_path} at step {step}")
-    elif cfg.init_encoder:
-        from ..checkpoints import load_network
+    def __init__(self, cfg: EncoderTrainConfig, images, targets=None, use_lpips: bool = True, log=print):
+        self.cfg, self.images = cfg, images
+        self.targets = images if targets is None else targets
+        self.net = build_net(cfg)
+        self.losses = Losses(cfg, _lpips_if_available(log) if use_lpips else None)
+        self.opt = torch.optim.Adam(self.net.encoder.parameters(), lr=cfg.lr)
+        self.batch_norms = [m for m in self.net.encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        with torch.no_grad():
+            self.avg = average_image(self.net, float32_cast=False)
+        self.fixed = from_uint8(images[:8])
 
-        source = load_network(cfg.init_encoder)
-        net.encoder.load_state_dict(source.encoder.state_dict())
-        log(f"encoder initialised from {cfg.init_encoder}")
-    with torch.no_grad():
-        avg = average_image(net, float32_cast=False)
-    fixed = from_uint8(data[:8])
-    log_path = out_dir / "log.jsonl"
-    t_start = time.time() - elapsed
-    t_session = time.time()
-    batch_norms = [m for m in net.encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    while step < cfg.iters:
-        torch.manual_seed(cfg.seed * 1_000_003 + step)
-        idx = torch.randint(0, len(data), (cfg.batch,)).numpy()
-        rows = np.sort(idx)
-        x = from_uint8(data[rows])
-        y = x if targets is data else from_uint8(targets[rows])
+    def start(self, log):
+        if self.cfg.init_encoder:
+            source = load_network(self.cfg.init_encoder)
+            self.net.encoder.load_state_dict(source.encoder.state_dict())
+            log(f"encoder initialised from {self.cfg.init_encoder}")
+
+    def load(self, state):
+        self.net.encoder.load_state_dict(state["encoder"])
+        self.opt.load_state_dict(state["opt"])
+
+    def state(self):
+        return {"encoder": self.net.encoder.state_dict(), "opt": self.opt.state_dict(), "losses": self.losses.names}
+
+    def step(self, step):
+        cfg, net = self.cfg, self.net
+        rows = np.sort(torch.randint(0, len(self.images), (cfg.batch,)).numpy())
+        x = from_uint8(self.images[rows])
+        y = x if self.targets is self.images else from_uint8(self.targets[rows])
         flip = torch.rand(cfg.batch) < 0.5
         x[flip] = x[flip].flip(-1)
         if y is not x:
@@ -190,46 +177,35 @@ def train_encoder(cfg: EncoderTrainConfig, out_dir, max_minutes: float | None = 
         net.encoder.progressive_stage = progressive_stage(cfg, step)
         net.encoder.train()  # sampling switches to eval mode and back
         if step >= cfg.iters - cfg.freeze_bn_steps:
-            for module in batch_norms:
+            for module in self.batch_norms:
                 module.eval()
-        for group in opt.param_groups:
+        for group in self.opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        opt.zero_grad(set_to_none=True)
+        self.opt.zero_grad(set_to_none=True)
         parts_log = []
-        y_hat, latent = avg.unsqueeze(0).repeat(cfg.batch, 1, 1, 1), None
+        y_hat, latent = self.avg.unsqueeze(0).repeat(cfg.batch, 1, 1, 1), None
         for _ in range(cfg.n_iters_per_batch):
             inp = torch.cat([x, y_hat], 1) if net.is_restyle else x
             codes = net.encode(inp, latent)
             y_hat = net.synthesize(codes, resize=True, randomize_noise=cfg.randomize_noise)
-            loss, parts = losses(y_hat, y, codes, net.latent_avg)
+            loss, parts = self.losses(y_hat, y, codes, net.latent_avg)
             loss.backward()
             parts_log.append(parts)
             y_hat, latent = net.to_input(y_hat.detach()), codes.detach()
-        opt.step()
-        step += 1
-        if step % 25 == 0 or step == cfg.iters:
-            rec = {"step": step, "minutes": (time.time() - t_start) / 60, "stage": net.encoder.progressive_stage,
-                   "per_iter": parts_log}
-            with open(log_path, "a") as fh:
-                fh.write(json.dumps(rec) + "\n")
-        if step % cfg.checkpoint_every == 0 or step == cfg.iters:
-            _save(state_path, step, cfg, net, opt, time.time() - t_start, losses.names)
-        if step % cfg.sample_every == 0 or step == cfg.iters:
-            _sample(net, fixed, avg, cfg, out_dir / f"samples_{step:06d}.png")
-            l2s = " ".join(f"{p['l2']:.4f}" for p in parts_log)
-            log(f"step {step}/{cfg.iters} l2 per iteration: {l2s} {(time.time() - t_start) / 60:.1f} min")
-        if max_minutes is not None and time.time() - t_session > max_minutes * 60:
-            _save(state_path, step, cfg, net, opt, time.time() - t_start, losses.names)
-            log(f"stopping after {max_minutes} min at step {step}; run again to resume")
-            break
-    return state_path
+        self.opt.step()
+        return {"stage": net.encoder.progressive_stage, "per_iter": parts_log}
+
+    def sample(self, step, record, path):
+        _sample(self.net, self.fixed, self.avg, self.cfg, path)
+        return "l2 per iteration: " + " ".join(f"{p['l2']:.4f}" for p in record["per_iter"])
 
 
-def _save(path, step, cfg, net, opt, elapsed, loss_names):
-    from ..checkpoints import atomic_save
-
-    atomic_save({"step": step, "config": cfg.as_dict(), "encoder": net.encoder.state_dict(), "opt": opt.state_dict(),
-                 "elapsed_s": elapsed, "losses": loss_names}, path)
+def train_encoder(cfg: EncoderTrainConfig, out_dir, images, targets=None, max_minutes: float | None = None,
+                  log=print, use_lpips: bool = True) -> Path:
+    """Train (or resume) into ``out_dir``; returns the path of ``state.pt``. ``images`` / ``targets``: see
+    ``EncoderTrainer``."""
+    trainer = EncoderTrainer(cfg, images, targets, use_lpips, log)
+    return train_loop(trainer, cfg, out_dir, max_minutes, log)
 
 
 def _sample(net, x, avg, cfg, path):
@@ -251,8 +227,6 @@ def _sample(net, x, avg, cfg, path):
 
 def export_encoder(state_path, out_path, note: str = "") -> str:
     """Ship a trained encoder with its generator in the official checkpoint layout; returns sha256."""
-    from ..checkpoints import save_network
-
     state = torch.load(state_path, map_location="cpu", weights_only=True)
     cfg = EncoderTrainConfig.from_dict(state["config"])
     net = build_net(cfg)
