@@ -1,26 +1,29 @@
-"""Image folders read in a deterministic order, with a manifest and per-file error rows.
+"""Image folders read in a deterministic order, with a manifest and per-file error records.
 
-A long run must not die on one bad file: a corrupt, truncated or non-image file becomes
-an error row and is skipped (``strict=True`` makes it fatal). Grayscale, RGBA, palette
-and 16-bit images are converted to 8-bit RGB.
+A long run must not die on one bad file: a corrupt, truncated, unreadable or non-image
+file, or a broken link, becomes an error record and is skipped (``strict=True`` makes it
+fatal). Images are read as a photo viewer shows them: the EXIF orientation is applied,
+transparent areas are shown over white, grayscale / palette / CMYK / 16-bit images become
+8-bit RGB.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
+
+from .errors import DatasetError, UsageError
+from .files import atomic_save_npz, atomic_write_json, first_line
+from .images import save_png, to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
-
-
-class DatasetError(Exception):
-    pass
 
 
 @dataclass
@@ -30,39 +33,40 @@ class ImageRecord:
     status: str = "ok"  # "ok" or "error: ..."
     mode: str = ""
     size: tuple = ()
+    bytes: int = -1
+    mtime_ns: int = -1
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "sha256": self.sha256, "status": self.status, "bytes": self.bytes,
+                "mtime_ns": self.mtime_ns}
 
 
-@dataclass
 class ImageFolder:
     """Images under ``root`` (recursively, sorted by relative path), loaded as [3, H, W] in [-1, 1].
 
     ``input_hw``: every image is resized to this (H, W) with PIL bilinear filtering, as the
     official ``transforms.Resize`` does; ``select``: a function choosing a subset of the
-    sorted names (a domain's test-subset rule).
+    sorted names (a domain's test-subset rule); ``limit``: the first ``limit`` of those.
     """
 
-    root: Path
-    input_hw: tuple = (256, 256)
-    strict: bool = False
-    select: object = None
-    limit: int | None = None
-    records: list = field(default_factory=list)
-
-    def __post_init__(self):
-        self.root = Path(self.root)
+    def __init__(self, root, input_hw: tuple = (256, 256), strict: bool = False, select=None,
+                 limit: int | None = None):
+        self.root = Path(root)
+        self.input_hw, self.strict = tuple(input_hw), strict
         if not self.root.is_dir():
-            raise DatasetError(f"{self.root}: no such directory (give a folder of images)")
+            what = "is a file, not a folder" if self.root.is_file() else "no such directory"
+            raise DatasetError(f"{self.root}: {what} (give a folder of images)")
         names = sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
-                       if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+                       if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink()))
         if not names:
             raise DatasetError(f"{self.root}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)}, "
                                "recursively)")
-        if self.select is not None:
-            names = self.select(names)
-        if self.limit is not None:
-            names = names[: self.limit]
+        if select is not None:
+            names = select(names)
+        if limit is not None:
+            names = names[:limit]
         self.names = names
-        self._cache: dict = {}
+        self._records: dict = {}
 
     def __len__(self):
         return len(self.names)
@@ -71,21 +75,32 @@ class ImageFolder:
         """(image [3, H, W] float32 in [-1, 1] or None, its record)."""
         name = self.names[index]
         path = self.root / name
-        data = path.read_bytes()
-        record = ImageRecord(name, hashlib.sha256(data).hexdigest())
+        record = ImageRecord(name, "")
+        arr = None
         try:
+            data = path.read_bytes()
+            stat = path.stat()
+            record.sha256, record.bytes, record.mtime_ns = hashlib.sha256(data).hexdigest(), stat.st_size, \
+                stat.st_mtime_ns
             arr, record.mode, record.size = decode_image(data, self.input_hw)
+        except FileNotFoundError:
+            record.status = "error: broken link (the file it points to is missing)" if path.is_symlink() \
+                else "error: the file disappeared while the run was reading the folder"
+        except PermissionError:
+            record.status = "error: permission denied (not readable by this user)"
         except Exception as err:  # PIL raises many types for bad files
-            record.status = f"error: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+            record.status = f"error: {type(err).__name__}: {first_line(err)}"
+        self._records[index] = record
+        if arr is None:
             if self.strict:
                 raise DatasetError(f"{path}: unreadable image ({record.status[7:]}); remove it or run without "
-                                   "--strict to skip it") from None
+                                   "--strict to skip it")
             return None, record
         t = torch.from_numpy(arr).permute(2, 0, 1).float() / 255.0
         return (t - 0.5) / 0.5, record
 
     def batches(self, batch_size: int, start: int = 0, stop: int | None = None):
-        """Yield (indices, images [B, 3, H, W], records of every index including errors)."""
+        """Yield (indices, images [B, 3, H, W] or None, records of every index including errors)."""
         stop = len(self) if stop is None else min(stop, len(self))
         for b0 in range(start, stop, batch_size):
             idx = list(range(b0, min(stop, b0 + batch_size)))
@@ -94,39 +109,59 @@ class ImageFolder:
             images = torch.stack([img for _, img in good]) if good else None
             yield [i for i, _ in good], images, [rec for _, rec in loaded]
 
-    def manifest(self) -> list[dict]:
-        """name, sha256, status of every file (reads each file once)."""
-        if not self.records:
-            self.records = [self.load(i)[1] for i in range(len(self))]
-        return [{"name": r.name, "sha256": r.sha256, "status": r.status} for r in self.records]
+    def manifest(self, previous: list | None = None) -> list[dict]:
+        """name, sha256, status, bytes, mtime_ns of every file. Entries of ``previous`` (an earlier
+        manifest) whose file has the same size and mtime are reused instead of reading the file again."""
+        known = {e["name"]: e for e in previous or [] if "mtime_ns" in e}
+        out = []
+        for i, name in enumerate(self.names):
+            entry = known.get(name)
+            if entry is not None and i not in self._records:
+                try:
+                    stat = (self.root / name).stat()
+                    if (stat.st_size, stat.st_mtime_ns) == (entry["bytes"], entry["mtime_ns"]):
+                        out.append(entry)
+                        continue
+                except OSError:
+                    pass
+            record = self._records.get(i) or self.load_record(i)
+            out.append(record.as_dict())
+        return out
 
-    def manifest_hash(self) -> str:
-        text = json.dumps([(m["name"], m["sha256"]) for m in self.manifest()])
-        return hashlib.sha256(text.encode()).hexdigest()
+    def load_record(self, index: int) -> ImageRecord:
+        try:
+            return self.load(index)[1]
+        except DatasetError:  # strict mode: the record is kept, the error comes when the batch is read
+            return self._records[index]
+
+
+def manifest_hash(entries: list[dict]) -> str:
+    """The identity of a test set: names and contents, not where or when the files were written."""
+    text = json.dumps([(m["name"], m["sha256"]) for m in entries])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def skipped(entries: list[dict]) -> list[dict]:
+    return [e for e in entries if e["status"] != "ok"]
 
 
 def decode_image(data: bytes, input_hw: tuple) -> tuple[np.ndarray, str, tuple]:
     """Bytes -> uint8 [H, W, 3] resized to input_hw (bilinear, PIL), plus the original mode and size."""
-    import io
-
-    from PIL import Image
-
     with Image.open(io.BytesIO(data)) as probe:
         probe.verify()  # catches truncated / corrupt files that open() alone accepts
     img = Image.open(io.BytesIO(data))
     img.load()
     mode, size = img.mode, img.size
-    img = to_rgb(img)
+    img = to_rgb(ImageOps.exif_transpose(img))
     h, w = input_hw
     if img.size != (w, h):
         img = img.resize((w, h), Image.Resampling.BILINEAR)
     return np.array(img, dtype=np.uint8), mode, size
 
 
-def to_rgb(img):
-    """8-bit RGB from any PIL mode: 16/32-bit gray scaled down, alpha dropped, palettes expanded."""
-    from PIL import Image
-
+def to_rgb(img: Image.Image) -> Image.Image:
+    """8-bit RGB from any PIL mode: 16/32-bit gray scaled down, transparency shown over white, palettes
+    and CMYK converted."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -136,6 +171,10 @@ def to_rgb(img):
         img = Image.fromarray(np.clip(np.round(arr * 255 if arr.max() <= 1 else arr), 0, 255).astype(np.uint8), "L")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
 
 
@@ -143,10 +182,38 @@ def image_folder_for_domain(root, domain, strict=False, limit=None) -> ImageFold
     return ImageFolder(root, input_hw=domain.input_hw, strict=strict, select=domain.select_test_files, limit=limit)
 
 
-def write_manifest(folder: ImageFolder, path) -> str:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"root": str(folder.root), "files": folder.manifest()}, indent=0))
-    os.replace(tmp, path)
-    return folder.manifest_hash()
+def write_manifest(path, root, entries: list[dict]) -> None:
+    atomic_write_json(path, {"root": str(root), "files": entries}, indent=0)
+
+
+def read_manifest(path) -> list | None:
+    try:
+        return json.loads(Path(path).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@torch.no_grad()
+def write_generated_set(generator, w_avg, out_dir, n: int = 32, seed: int = 0, truncation: float = 0.7) -> Path:
+    """n generator samples as PNGs plus their true w+ codes in ``latents.npz`` (names, latents
+    [n, n_styles, D]): inverting them, ``evaluate`` also reports each method's ``latent_mse``.
+
+    w = w_avg + truncation * (mapping(z) - w_avg), z seeded; fixed noise maps.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UsageError(f"--out {out_dir} is not an empty folder; give a new one")
+    p = next(generator.parameters())
+    z = torch.randn(n, generator.style_dim, generator=torch.Generator().manual_seed(seed)).to(p.device, p.dtype)
+    centre = w_avg.reshape(1, -1).to(p.device, p.dtype)
+    w = centre + truncation * (generator.style(z) - centre)
+    names, latents = [], []
+    for start in range(0, n, 16):
+        img, latent = generator([w[start:start + 16]], input_is_latent=True, randomize_noise=False,
+                                return_latents=True)
+        for k, arr in enumerate(to_uint8(img)):
+            names.append(f"sample_{start + k:04d}.png")
+            save_png(arr, out_dir / names[-1])
+        latents.append(latent.float().cpu().numpy())
+    atomic_save_npz(out_dir / "latents.npz", names=np.array(names), latents=np.concatenate(latents))
+    return out_dir

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .net import CARS_GEOMETRY, Geometry
+from .errors import UsageError
+from .geometry import CARS_GEOMETRY, Geometry
 
 STYLE_GROUP_SCHEMES = ("stylegan", "psp")
 
@@ -50,10 +51,6 @@ class Domain:
     def input_hw(self) -> tuple:
         return self.geometry.input_hw
 
-    @property
-    def eval_size(self) -> int:
-        return self.geometry.pool_size
-
     def style_groups(self, scheme: str = "stylegan") -> dict[str, list[int]]:
         return style_groups(self.n_styles, scheme)
 
@@ -91,7 +88,6 @@ DOMAINS = {
 
 
 def get_domain(name: str) -> Domain:
-    try:
-        return DOMAINS[name]
-    except KeyError:
-        raise KeyError(f"unknown domain {name!r}; known: {', '.join(DOMAINS)}") from None
+    if name not in DOMAINS:
+        raise UsageError(f"unknown domain {name!r}; known: {', '.join(DOMAINS)}")
+    return DOMAINS[name]

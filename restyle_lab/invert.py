@@ -2,44 +2,90 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import csv
+import io
+import shutil
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
+from PIL import Image
+from tqdm.auto import tqdm
 
 from .checkpoints import load_network
-from .data import ImageFolder
-from .images import to_uint8
+from .data import IMAGE_EXTENSIONS, ImageFolder
+from .devices import parse_device, parse_dtype
+from .errors import DatasetError, UsageError
+from .files import atomic_save_npy, atomic_save_npz, atomic_write_text
+from .images import save_png, to_uint8
+from .methods import positive_int
 from .restyle import average_image, iterate_naive, iterate_restyle
+
+# everything invert writes into --out (and all that --overwrite removes)
+OUTPUTS = ("inference_results", "inference_coupled", "latents.npy", "latents.npz", "errors.csv", "avg_image.png")
+
+
+def output_names(names: list[str]) -> dict:
+    """input name -> output PNG path relative to a step folder, never shared by two inputs.
+
+    ``a.jpg`` becomes ``a.png``; when two inputs would meet there (``a.jpg`` and ``a.png``),
+    both keep their extension: ``a.jpg.png``, ``a.png.png``.
+    """
+    plain = {n: str(PurePosixPath(n).with_suffix(".png")) for n in names}
+    counts = {}
+    for target in plain.values():
+        counts[target] = counts.get(target, 0) + 1
+    return {n: (t if counts[t] == 1 else n + ".png") for n, t in plain.items()}
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; give a folder (created if missing)")
+    if out.is_dir() and any(out.iterdir()):
+        ours = [p.name for p in out.iterdir() if p.name in OUTPUTS]
+        if not overwrite:
+            raise UsageError(f"--out {out} already holds files ({', '.join(sorted(p.name for p in out.iterdir())[:4])}"
+                             "...); choose a new folder, or add --overwrite to replace the outputs of an earlier "
+                             "invert there")
+        for name in ours:
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _folder(images: Path, input_hw, strict) -> ImageFolder:
+    if images.is_file():
+        if images.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise UsageError(f"--images {images} is not an image file ({', '.join(IMAGE_EXTENSIONS)}) or a folder")
+        return ImageFolder(images.parent, input_hw=input_hw, strict=strict,
+                           select=lambda names: [n for n in names if n == images.name])
+    return ImageFolder(images, input_hw=input_hw, strict=strict)
 
 
 def invert_folder(checkpoint, images, out, steps=5, coupled=False, full_size=False, device="cpu",
-                  dtype="float32", batch_size=4, strict=False, progress=True) -> Path:
-    """Per-step PNGs in out/inference_results/<step>/, latents.npy (official dict layout), latents.npz,
-    optional input|steps strips in out/inference_coupled/, and errors.csv for skipped files."""
-    from PIL import Image
-    from tqdm.auto import tqdm
-
-    dt = {"float32": torch.float32, "float64": torch.float64}[dtype]
-    net = load_network(checkpoint, device=device, dtype=dt)
-    images = Path(images)
-    if images.is_file():
-        folder = ImageFolder(images.parent, input_hw=net.geometry.input_hw, strict=strict,
-                             select=lambda names: [n for n in names if n == images.name])
-    else:
-        folder = ImageFolder(images, input_hw=net.geometry.input_hw, strict=strict)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+                  dtype="float32", batch_size=4, strict=False, overwrite=False, progress=True, log=print) -> Path:
+    """Per-step PNGs in out/inference_results/<step>/, latents.npy (official dict layout, keyed by the image
+    path relative to --images), latents.npz, optional input|steps strips in out/inference_coupled/, and
+    errors.csv listing every skipped file with its reason."""
+    steps = positive_int(steps, "--steps")
+    batch_size = positive_int(batch_size, "--batch-size")
+    dt, dev = parse_dtype(dtype), parse_device(device)
+    out, images = Path(out), Path(images)
+    if not images.exists():
+        raise UsageError(f"--images {images}: no such file or folder")
+    net = load_network(checkpoint, device=dev, dtype=dt)
+    folder = _folder(images, net.geometry.input_hw, strict)
+    _prepare_out(out, overwrite)
+    targets = output_names(folder.names)
     if net.is_restyle:
-        Image.fromarray(to_uint8(average_image(net))[0]).save(out / "avg_image.png")
+        save_png(to_uint8(average_image(net))[0], out / "avg_image.png")
     official, names_all, latents_all, errors = {}, [], [], []
-    batches = folder.batches(batch_size)
     n_batches = (len(folder) + batch_size - 1) // batch_size
-    for indices, x, records in tqdm(batches, total=n_batches, desc="invert", disable=not progress):
+    for indices, x, records in tqdm(folder.batches(batch_size), total=n_batches, desc="invert", disable=not progress):
         errors += [(r.name, r.status) for r in records if r.status != "ok"]
         if x is None:
             continue
-        x = x.to(device, dt)
+        x = x.to(dev, dt)
         with torch.no_grad():
             iterate = iterate_restyle if net.is_restyle else iterate_naive
             result = list(iterate(net, x, steps, resize_outputs=not full_size))
@@ -47,26 +93,30 @@ def invert_folder(checkpoint, images, out, steps=5, coupled=False, full_size=Fal
         for j, i in enumerate(indices):
             name = folder.names[i]
             for s, pic in enumerate(pics):
-                path = out / "inference_results" / str(s) / name
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(pic[j]).save(path.with_suffix(".png"))
+                save_png(pic[j], out / "inference_results" / str(s) / targets[name])
             if coupled:
                 h, w = pics[0].shape[1:3]
                 source = Image.fromarray(to_uint8(x[j])[0]).resize((w, h), Image.Resampling.BILINEAR)
                 strip = np.concatenate([np.asarray(source)] + [p[j] for p in pics], axis=1)
-                path = (out / "inference_coupled" / name).with_suffix(".png")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(strip).save(path)
+                save_png(strip, out / "inference_coupled" / targets[name])
             lat = [s.latent[j].detach().cpu().float().numpy() for s in result]
-            official[Path(name).name] = lat
+            official[name] = lat
             names_all.append(name)
             latents_all.append(np.stack(lat))
-    if not names_all:
-        raise SystemExit(f"error: no image in {images} could be read; see {out / 'errors.csv'}")
-    np.save(out / "latents.npy", official, allow_pickle=True)
-    np.savez(out / "latents.npz", names=np.array(names_all), latents=np.stack(latents_all))
     if errors:
-        lines = ["image,status"] + [f"{n},{s!r}" for n, s in errors]
-        (out / "errors.csv").write_text("\n".join(lines) + "\n")
-        print(f"skipped {len(errors)} unreadable file(s); see {out / 'errors.csv'}")
+        _write_errors(out / "errors.csv", errors)
+        log(f"skipped {len(errors)} of {len(folder)} input file(s) that could not be read; each is listed with "
+            f"its reason in {out / 'errors.csv'}")
+    if not names_all:
+        raise DatasetError(f"no image in {images} could be read ({len(errors)} file(s)); see {out / 'errors.csv'}")
+    atomic_save_npy(out / "latents.npy", official)
+    atomic_save_npz(out / "latents.npz", names=np.array(names_all), latents=np.stack(latents_all))
     return out
+
+
+def _write_errors(path: Path, errors) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["image", "status"])
+    writer.writerows(errors)
+    atomic_write_text(path, buf.getvalue())

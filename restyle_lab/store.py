@@ -3,68 +3,70 @@
 Layout of a run directory::
 
     provenance.json            what produced the rows (checked before a resume)
-    dataset_manifest.json      every input file with its sha256 and load status
+    dataset_manifest.json      every input file with its sha256, size, mtime and load status
     parts/<method>/b000012.parquet   one (batch, method) unit of rows
     latents/<method>/b000012.npz     its per-step latents (and uint8 images)
     errors/b000012.parquet           files of that batch that could not be read
+    locks/b000012.lock               held while a process computes that batch
 
-A unit is complete when its Parquet part exists; parts are written to a temporary name
-and renamed, so a process killed at any moment leaves only whole parts behind and the
-next run redoes exactly the missing units. Part names depend on the batch, not on the
-process, so any number of shards (torchrun ranks) write disjoint files.
+A unit is complete when its Parquet part exists and reads back whole; parts are written
+to a temporary name and renamed, so a process killed at any moment leaves only whole
+parts behind and the next run redoes exactly the missing units (a part damaged after the
+fact is found on resume, and redone). Part names depend on the batch, not on the
+process, so any number of shards (torchrun ranks) write disjoint files, and processes
+started on the same run directory share its batches through the lock files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
+
+from .errors import StoreError
+from .files import atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json
 
 COLUMNS = ["image", "image_index", "method", "step", "metric", "value", "status"]
+ERROR_COLUMNS = ["image", "image_index", "status"]
 TIME_METRICS = ("seconds_per_image", "cumulative_seconds_per_image")
+# settings that make two runs different experiments: a resume must match them all
 IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "metrics", "batch_size", "dtype", "device_type",
                  "package_version")
 
 
-class StoreError(Exception):
-    pass
-
-
-def _atomic_write_bytes(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+def _unit(batch: int) -> str:
+    return f"b{batch:06d}"
 
 
 def part_path(run_dir, method: str, batch: int) -> Path:
-    return Path(run_dir) / "parts" / method / f"b{batch:06d}.parquet"
+    return Path(run_dir) / "parts" / method / f"{_unit(batch)}.parquet"
 
 
 def latents_path(run_dir, method: str, batch: int) -> Path:
-    return Path(run_dir) / "latents" / method / f"b{batch:06d}.npz"
+    return Path(run_dir) / "latents" / method / f"{_unit(batch)}.npz"
 
 
 def write_part(run_dir, method: str, batch: int, rows: pd.DataFrame) -> Path:
-    path = part_path(run_dir, method, batch)
-    _atomic_write_bytes(path, lambda tmp: rows[COLUMNS].to_parquet(tmp, index=False))
-    return path
+    return atomic_write(part_path(run_dir, method, batch), lambda tmp: rows[COLUMNS].to_parquet(tmp, index=False))
 
 
 def write_errors(run_dir, batch: int, rows: pd.DataFrame) -> None:
-    path = Path(run_dir) / "errors" / f"b{batch:06d}.parquet"
-    _atomic_write_bytes(path, lambda tmp: rows.to_parquet(tmp, index=False))
+    path = Path(run_dir) / "errors" / f"{_unit(batch)}.parquet"
+    atomic_write(path, lambda tmp: rows[ERROR_COLUMNS].to_parquet(tmp, index=False))
 
 
 def write_latents(run_dir, method: str, batch: int, names, steps, latents, images=None, start_image=None,
                   start_latent=None) -> Path:
     """latents [S, N, n_styles, D] float32; images uint8 [S, N, h, w, 3]; start_image uint8 [N, h, w, 3];
     start_latent [N, n_styles, D]: the code the first step started from."""
-    path = latents_path(run_dir, method, batch)
     arrays = {"names": np.asarray(names, dtype=str), "steps": np.asarray(steps, dtype=np.int64),
               "latents": np.asarray(latents, dtype=np.float32)}
     if images is not None:
@@ -73,24 +75,86 @@ def write_latents(run_dir, method: str, batch: int, names, steps, latents, image
         arrays["start_image"] = np.asarray(start_image, dtype=np.uint8)
     if start_latent is not None:
         arrays["start_latent"] = np.asarray(start_latent, dtype=np.float32)
+    return atomic_save_npz(latents_path(run_dir, method, batch), compress=True, **arrays)
 
-    def write(tmp):
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
 
-    _atomic_write_bytes(path, write)
-    return path
+# --------------------------------------------------------------------------- completeness
+
+def part_rows(path: Path) -> int | None:
+    """Row count from the part's Parquet footer (cheap: the footer only); None when it does not read back
+    whole with our columns."""
+    try:
+        meta = pq.read_metadata(path)
+        return meta.num_rows if meta.schema.to_arrow_schema().names == COLUMNS else None
+    except Exception:  # pyarrow raises ArrowInvalid, OSError and friends for damaged files
+        return None
+
+
+def latents_are_whole(path: Path) -> bool:
+    """The npz's zip directory reads back (a truncated file fails here; its members are not decompressed)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return "latents.npy" in zf.namelist()
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
+
+
+def unit_done(run_dir, method: str, batch: int) -> bool:
+    """Is this (method, batch) stored whole? A missing part is not; a damaged part or latents file is not
+    either (the caller redoes it and says so). A batch of only unreadable files has an empty part."""
+    part = part_path(run_dir, method, batch)
+    if not part.exists():
+        return False
+    rows = part_rows(part)
+    return rows == 0 or (rows is not None and latents_are_whole(latents_path(run_dir, method, batch)))
+
+
+def damaged_units(run_dir, methods, batches) -> list:
+    """(method, batch) pairs whose part exists but does not read back whole (they are redone)."""
+    return [(m, b) for m in methods for b in batches
+            if part_path(run_dir, m, b).exists() and not unit_done(run_dir, m, b)]
+
+
+@contextlib.contextmanager
+def claim(run_dir, batch: int | None, wait: bool = False):
+    """Hold the lock of one batch (or, with batch=None, of the whole store's metadata); yields False
+    when another process holds it and ``wait`` is off. The lock dies with its process."""
+    name = "store" if batch is None else _unit(batch)
+    path = Path(run_dir) / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- reading
+
+def _read_part(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as err:  # pyarrow's errors for a damaged file
+        raise StoreError(f"{path} is damaged ({type(err).__name__}); run the same `restyle-lab evaluate` command "
+                         "again: it redoes damaged parts") from None
 
 
 def read_results(run_dir, methods=None) -> pd.DataFrame:
-    """Every row of a run (all shards), sorted; raises if a unit was written twice."""
+    """Every row of a run (all shards), sorted; raises if a unit was written twice or is damaged."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise StoreError(f"{run_dir}: no such run directory")
     parts = sorted((run_dir / "parts").glob("*/b*.parquet"))
     if methods is not None:
         parts = [p for p in parts if p.parent.name in set(methods)]
     if not parts:
         raise StoreError(f"{run_dir}: no result parts yet (run `restyle-lab evaluate` first)")
-    df = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    df = pd.concat([_read_part(p) for p in parts], ignore_index=True)
     key = ["image_index", "method", "step", "metric"]
     dup = df.duplicated(key)
     if dup.any():
@@ -99,10 +163,12 @@ def read_results(run_dir, methods=None) -> pd.DataFrame:
 
 
 def read_errors(run_dir) -> pd.DataFrame:
+    """The input files a run skipped, with the reason (image, image_index, status)."""
     parts = sorted((Path(run_dir) / "errors").glob("b*.parquet"))
     if not parts:
-        return pd.DataFrame(columns=["image", "image_index", "status"])
-    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+        return pd.DataFrame(columns=ERROR_COLUMNS)
+    return pd.concat([_read_part(p) for p in parts], ignore_index=True).sort_values("image_index",
+                                                                                     ignore_index=True)
 
 
 def read_latents(run_dir, method: str) -> dict:
@@ -110,7 +176,13 @@ def read_latents(run_dir, method: str) -> dict:
     files = sorted((Path(run_dir) / "latents" / method).glob("b*.npz"))
     if not files:
         raise StoreError(f"{run_dir}: no stored latents for method {method!r}")
-    loaded = [dict(np.load(f)) for f in files]
+    loaded = []
+    for f in files:
+        try:
+            loaded.append(dict(np.load(f)))
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+            raise StoreError(f"{f} is damaged ({type(err).__name__}); run the same `restyle-lab evaluate` command "
+                             "again: it redoes damaged units") from None
     out = {"names": np.concatenate([d["names"] for d in loaded]), "steps": loaded[0]["steps"],
            "latents": np.concatenate([d["latents"] for d in loaded], axis=1)}
     for key, axis in (("images", 1), ("start_image", 0), ("start_latent", 0)):
@@ -120,17 +192,15 @@ def read_latents(run_dir, method: str) -> dict:
 
 
 def export_official_latents(run_dir, method: str, path) -> Path:
-    """The official ``latents.npy``: a pickled dict {file basename: [w+ of each step, (n_styles, D)]}.
+    """The official ``latents.npy``: a pickled dict {image name: [w+ of each step, (n_styles, D)]}.
 
-    Read it back with ``np.load(path, allow_pickle=True).item()``.
+    Keys are the image paths relative to the test folder (the file name for a flat folder,
+    as the official scripts key them). Read it back with ``np.load(path, allow_pickle=True).item()``.
     """
     data = read_latents(run_dir, method)
-    out = {Path(str(name)).name: [data["latents"][s, i] for s in range(len(data["steps"]))]
+    out = {str(name): [data["latents"][s, i] for s in range(len(data["steps"]))]
            for i, name in enumerate(data["names"])}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, out, allow_pickle=True)
-    return path
+    return atomic_save_npy(path, out)
 
 
 # ------------------------------------------------------------------ provenance
@@ -148,30 +218,53 @@ def git_commit() -> str | None:
         return None
 
 
-def check_or_write_provenance(run_dir, provenance: dict) -> dict:
-    """Write provenance.json, or check that an existing one describes the same inputs.
-
-    The data, metrics and settings must match; each method already stored must be the
-    same method (same checkpoints, steps, options); new methods join the store. A
-    mismatch raises and leaves every stored row untouched.
-    """
+def read_provenance(run_dir) -> dict:
     path = Path(run_dir) / "provenance.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        diffs = [k for k in IDENTITY_KEYS if _canon(old.get(k)) != _canon(provenance.get(k))]
-        stored = old.get("methods", {})
-        diffs += [f"methods[{name!r}]" for name, spec in provenance["methods"].items()
-                  if name in stored and _canon(stored[name]) != _canon(spec)]
-        if diffs:
-            details = "; ".join(f"{k}: stored {_short(_lookup(old, k))} vs now {_short(_lookup(provenance, k))}"
-                                for k in diffs)
-            raise StoreError(f"{run_dir} holds results of a different setup ({details}). Its rows are kept; "
-                             "write to a new --out directory, or delete that one to start over.")
-        added = {k: v for k, v in provenance["methods"].items() if k not in stored}
-        if not added:
-            return old
-        provenance = {**old, "methods": {**stored, **added}}
-    _atomic_write_bytes(path, lambda tmp: tmp.write_text(json.dumps(provenance, indent=1, default=str)))
+    if not path.exists():
+        raise StoreError(f"{run_dir}: no provenance.json (not a run directory?)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        raise StoreError(f"{path} is damaged (not JSON); restore it, or evaluate into a new --out") from None
+
+
+def stored_provenance(run_dir) -> dict | None:
+    return read_provenance(run_dir) if (Path(run_dir) / "provenance.json").exists() else None
+
+
+def check_provenance(run_dir, provenance: dict, method_keys=None) -> None:
+    """Refuse, changing nothing, when ``run_dir`` holds results of a different setup.
+
+    The data, metrics and settings (IDENTITY_KEYS) must match; each method already stored
+    must be the same method (its entries named in ``method_keys``, default all, must be
+    equal). New methods may join the store.
+    """
+    old = stored_provenance(run_dir)
+    if old is None:
+        return
+    diffs = [k for k in IDENTITY_KEYS if _canon(old.get(k)) != _canon(provenance.get(k))]
+    stored = old.get("methods", {})
+    for name, spec in provenance["methods"].items():
+        if name in stored:
+            keys = method_keys or sorted(set(spec) | set(stored[name]))
+            if any(_canon(stored[name].get(k)) != _canon(spec.get(k)) for k in keys if k in spec):
+                diffs.append(f"methods[{name!r}]")
+    if diffs:
+        details = "; ".join(f"{k}: stored {_short(_lookup(old, k))} vs now {_short(_lookup(provenance, k))}"
+                            for k in diffs)
+        raise StoreError(f"{run_dir} holds results of a different setup ({details}). Its rows are kept; "
+                         "write to a new --out directory, or delete that one to start over.")
+
+
+def write_provenance(run_dir, provenance: dict) -> dict:
+    """Merge ``provenance`` into the stored one (new methods join, stored entries gain new fields)."""
+    old = stored_provenance(run_dir)
+    if old is not None:
+        methods = {**old.get("methods", {})}
+        for name, spec in provenance["methods"].items():
+            methods[name] = {**methods.get(name, {}), **spec}
+        provenance = {**old, "methods": methods}
+    atomic_write_json(Path(run_dir) / "provenance.json", provenance)
     return provenance
 
 
@@ -179,13 +272,6 @@ def _lookup(prov, key):
     if key.startswith("methods["):
         return prov.get("methods", {}).get(key[9:-2])
     return prov.get(key)
-
-
-def read_provenance(run_dir) -> dict:
-    path = Path(run_dir) / "provenance.json"
-    if not path.exists():
-        raise StoreError(f"{run_dir}: no provenance.json (not a run directory?)")
-    return json.loads(path.read_text())
 
 
 def _canon(value):

@@ -67,10 +67,41 @@ def test_clear_errors(assets, tmp_path):
               "--method", f"restyle:{paths['restyle_psp']}", ok=False)
     assert out.returncode == 2 and "no such directory" in out.stderr
     out = run("evaluate", "--data", data, "--out", tmp_path / "run", "--method", "bogus:x", ok=False)
-    assert out.returncode != 0 and "KIND" in out.stderr
+    assert out.returncode == 2 and "KIND" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_info_describes_a_checkpoint(assets):
     paths, _ = assets
     text = run("info", paths["restyle_e4e"]).stdout
     assert "family: restyle_e4e" in text and "progressive=True" in text
+
+
+def test_two_inputs_never_share_an_output(assets, tmp_path):
+    """a.jpg and a.png keep their extensions; sub/a.png has its own folder; latents are keyed by relative path."""
+    paths, data = assets
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    pic = Image.open(data / "test_0000.png")
+    pic.save(src / "a.png")
+    pic.convert("RGB").save(src / "a.jpg", quality=95)
+    pic.save(src / "sub" / "a.png")
+    run("invert", "--checkpoint", paths["psp"], "--images", src, "--out", tmp_path / "out", "--steps", 1)
+    written = sorted(p.relative_to(tmp_path / "out" / "inference_results" / "0").as_posix()
+                     for p in (tmp_path / "out" / "inference_results" / "0").rglob("*.png"))
+    assert written == ["a.jpg.png", "a.png.png", "sub/a.png"]
+    latents = np.load(tmp_path / "out" / "latents.npy", allow_pickle=True).item()
+    assert sorted(latents) == ["a.jpg", "a.png", "sub/a.png"]
+
+
+def test_a_used_out_is_refused_unless_overwritten(assets, tmp_path):
+    paths, data = assets
+    out = tmp_path / "out"
+    run("invert", "--checkpoint", paths["restyle_psp"], "--images", data, "--out", out, "--steps", 3)
+    (out / "notes.txt").write_text("mine")
+    refused = run("invert", "--checkpoint", paths["restyle_psp"], "--images", data, "--out", out, "--steps", 2,
+                  ok=False)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr
+    assert (out / "inference_results" / "2").is_dir()
+    run("invert", "--checkpoint", paths["restyle_psp"], "--images", data, "--out", out, "--steps", 2, "--overwrite")
+    assert sorted(p.name for p in (out / "inference_results").iterdir()) == ["0", "1"], "stale step folders left"
+    assert (out / "notes.txt").read_text() == "mine", "--overwrite removes only invert's own outputs"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from restyle_lab.data import DatasetError, ImageFolder
+from restyle_lab.data import DatasetError, ImageFolder, manifest_hash
 from restyle_lab.domains import DOMAINS, style_groups
 
 
@@ -70,7 +70,7 @@ def test_batches_skip_bad_files_and_report_them(messy):
     assert len(seen) == 6
     manifest = folder.manifest()
     assert len(manifest) == 9 and all(len(m["sha256"]) == 64 for m in manifest)
-    assert len(folder.manifest_hash()) == 64
+    assert len(manifest_hash(manifest)) == 64
 
 
 def test_strict_mode_stops_at_the_bad_file(messy):
@@ -102,3 +102,25 @@ def test_style_groups():
     assert style_groups(18, "psp")["coarse"] == [0, 1, 2]
     assert style_groups(10)["fine"] == [8, 9]
     assert DOMAINS["cars"].n_styles == 16 and DOMAINS["mini"].n_styles == 10
+
+
+def test_images_are_read_as_a_photo_viewer_shows_them(tmp_path):
+    """EXIF orientation applied; transparency shown over white; a broken link is an error record."""
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, :20] = 255  # white left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(wide).save(tmp_path / "a_rotated.jpg", exif=exif.tobytes(), quality=100)
+    rgba = np.zeros((8, 8, 4), np.uint8)  # fully transparent black
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "b_clear.png")
+    (tmp_path / "c_link.png").symlink_to(tmp_path / "gone.png")
+    folder = ImageFolder(tmp_path, input_hw=(40, 20))
+    assert folder.names == ["a_rotated.jpg", "b_clear.png", "c_link.png"]
+    rotated, rec = folder.load(0)
+    assert rec.size == (40, 20) and rotated.shape == (3, 40, 20)
+    assert rotated[:, :18].mean() > 0.9 and rotated[:, 22:].mean() < -0.9  # white on top once displayed upright
+    clear, _ = folder.load(1)
+    assert torch_allclose_channels(clear) and float(clear.min()) == 1.0  # white, not black
+    missing, rec = folder.load(2)
+    assert missing is None and rec.status == "error: broken link (the file it points to is missing)"
+    assert [e["status"] for e in folder.manifest()][2].startswith("error: broken link")

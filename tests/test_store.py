@@ -153,3 +153,33 @@ def test_new_methods_join_an_existing_store(setup, reference_run, tmp_path):
     more.write_text(json.dumps(changed))
     res = subprocess.run(eval_args(data, out, more), capture_output=True, text=True, env=env1(), timeout=300)
     assert res.returncode == 2 and "methods['restyle_psp']" in res.stderr
+
+
+def test_a_damaged_part_is_found_and_redone(setup, reference_run, tmp_path):
+    import shutil
+
+    root, data, mfile = setup
+    out = tmp_path / "damaged"
+    shutil.copytree(root / "straight", out)
+    part = out / "parts" / "restyle_psp" / "b000001.parquet"
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    res = subprocess.run(cli("summary", out), capture_output=True, text=True, env=env1(), timeout=300)
+    assert res.returncode == 2 and "b000001.parquet is damaged" in res.stderr and "Traceback" not in res.stderr
+    resumed = run_ok(eval_args(data, out, mfile))
+    assert "redoing restyle_psp batch 1" in resumed.stdout + resumed.stderr
+    assert "computed 1 (method, batch) unit(s)" in resumed.stdout + resumed.stderr
+    pd.testing.assert_frame_equal(comparable(read_results(out)), comparable(reference_run))
+
+
+def test_two_processes_on_one_run_share_the_work(setup, reference_run, tmp_path):
+    import re
+
+    root, data, mfile = setup
+    out = tmp_path / "shared"
+    procs = [subprocess.Popen(eval_args(data, out, mfile), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=env1()) for _ in range(2)]
+    logs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    computed = [sum(int(n) for n in re.findall(r"computed (\d+) \(method, batch\)", log)) for log in logs]
+    assert sum(computed) == 3 * 4, (computed, logs)  # 3 methods x 4 batches, each computed once
+    pd.testing.assert_frame_equal(comparable(read_results(out)), comparable(reference_run))

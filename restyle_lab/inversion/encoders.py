@@ -32,7 +32,8 @@ class Inverter:
         raise NotImplementedError
 
     def describe(self) -> dict:
-        return {"name": self.name, "kind": type(self).__name__}
+        """What the provenance records about this inverter beyond its spec (family, loss, ...)."""
+        return {"name": self.name}
 
 
 class ReStyleInverter(Inverter):
@@ -83,7 +84,7 @@ class ReStyleInverter(Inverter):
         return trace
 
     def describe(self):
-        d = {"name": self.name, "kind": "restyle", "family": self.net.family, "n_steps": self.n_steps}
+        d = {"name": self.name, "family": self.net.family, "steps": self.n_steps}
         if self.bootstrap:
             d["bootstrap"] = {"from": self.bootstrap[0].name, "steps": self.bootstrap[1]}
         return d
@@ -114,5 +115,4 @@ class EncoderInverter(Inverter):
         return trace
 
     def describe(self):
-        return {"name": self.name, "kind": "naive" if self.n_steps > 1 else "single_pass",
-                "family": self.net.family, "n_steps": self.n_steps}
+        return {"name": self.name, "family": self.net.family, "steps": self.n_steps}

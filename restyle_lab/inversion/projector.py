@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 from ..metrics.weights import VGG16_FILE, MetricUnavailable, missing_message, torchvision_weight_path
-from ..net import Geometry
+from ..geometry import Geometry
+from ..schedule import SNAPSHOTS
 from .encoders import Inverter
 from .trace import StepClock, Trace, TraceStep, to_host
 
@@ -35,7 +36,7 @@ class ProjectorConfig:
     space: str = "w"  # "w" or "w+"
     perceptual: bool = True  # LPIPS-VGG; falls back to MSE-only when its weights are missing
     mse_weight: float = 0.0  # added to the perceptual loss (1.0 in the MSE-only variant)
-    record_at: tuple = (1, 10, 50, 100, 250, 500, 1000)
+    record_at: tuple = SNAPSHOTS
     lr: float = 0.1
     noise_scale: float = 0.05
     noise_ramp: float = 0.75
@@ -198,8 +199,8 @@ class Projector(Inverter):
         return w.expand(-1, self.gen.n_latent, -1) if w.shape[1] == 1 else w
 
     def describe(self):
-        return {"name": self.name, "kind": "optimization", "config": asdict(self.config), "loss": self.loss_name,
-                "perceptual_unavailable": self.unavailable}
+        return {"name": self.name, "space": self.config.space, "loss": self.loss_name,
+                "perceptual_unavailable": self.unavailable, "config": asdict(self.config)}
 
 
 class HybridInverter(Inverter):
@@ -226,5 +227,6 @@ class HybridInverter(Inverter):
         return trace
 
     def describe(self):
-        return {"name": self.name, "kind": "hybrid", "encoder": self.encoder.describe(),
-                "projector": self.projector.describe()}
+        projector = self.projector.describe()
+        return {"name": self.name, "encoder": self.encoder.name, "family": self.encoder.describe().get("family"),
+                "loss": projector["loss"], "perceptual_unavailable": projector["perceptual_unavailable"]}

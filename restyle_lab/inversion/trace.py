@@ -49,7 +49,8 @@ def synchronize(device) -> None:
 
 
 class StepClock:
-    """Measures the device time between ``lap()`` calls, excluding what runs in ``paused()``."""
+    """Measures the device time between ``lap()`` calls; time between a ``lap()`` and the next
+    ``resume()`` (host copies, bookkeeping) is not counted."""
 
     def __init__(self, device):
         self.device = device
