@@ -1,11 +1,19 @@
-"""The ``restyle-lab`` command. Heavy imports happen inside each command so ``--help`` is instant."""
+"""The ``restyle-lab`` command: argument parsing and error reporting.
+
+The commands themselves live in ``restyle_lab.commands``, imported only once a command is
+chosen, so ``--help`` and argument errors answer without importing torch. Every error a
+user can fix ends as one ``error: ...`` line naming the thing and the fix, exit status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
-from pathlib import Path
+
+from .domains import DOMAINS
+from .errors import RestyleLabError
+from .schedule import SNAPSHOTS
 
 DESCRIPTION = """\
 restyle-lab: ReStyle / pSp / e4e StyleGAN inversion on CPU or GPU, and the ReStyle paper's analyses.
@@ -17,30 +25,60 @@ common tasks:
   restyle-lab train --preset mini-restyle-psp      retrain one of the shipped mini models
 Run `restyle-lab <command> --help` for the options of each command.
 """
+METHOD_HELP = """method syntax: [NAME=]KIND:ARG[:STEPS]
+  restyle:CKPT[:STEPS]   ReStyle iterations (default 5)
+  single:CKPT            a single pass of a pSp / e4e encoder
+  naive:CKPT[:STEPS]     that encoder fed its own output STEPS times (default 5)
+  optim:w|w+[:STEPS]     the Karras et al. projector (--generator, else the decoder of the first checkpoint);
+                         snapshots at {snapshots} and STEPS (default {last})
+  hybrid:METHOD[:STEPS]  the projector started from METHOD's inversion (w+)
+STEPS is a whole number >= 1; NAME holds letters, digits and _ . + -.
+For projector options (lr, seed, ...) give --methods-json: a list of dicts (see restyle_lab.methods).""".format(
+    snapshots=", ".join(map(str, SNAPSHOTS[:-1])), last=SNAPSHOTS[-1])
+DTYPE_NAMES = ("float32", "float64")  # restyle_lab.devices.DTYPES (a test keeps the two equal; this one is torch-free)
 
-DEFAULT_RECORD_AT = (1, 10, 50, 100, 250, 500, 1000)
+
+def count(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """Argument errors as one line (which option, what is wrong, where the help is), exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def _add_device(p):
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="compute precision")
-    p.add_argument("--batch-size", type=int, default=4, help="images per batch (default: 4)")
+    p.add_argument("--dtype", default="float32", choices=DTYPE_NAMES, help="compute precision")
+    p.add_argument("--batch-size", type=count, default=4, help="images per batch (default: 4)")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="restyle-lab", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", metavar="<command>")
-
+def _add_invert(sub):
     p = sub.add_parser("invert", help="invert images with one checkpoint; save per-step images and latents",
                        description="Invert a folder of images (or one image) with a ReStyle, pSp or e4e checkpoint. "
                        "Writes OUT/inference_results/<step>/<image>.png, OUT/latents.npy (the official layout: "
                        "{name: [w+ per step]}), OUT/latents.npz and, with --coupled, side-by-side strips in "
-                       "OUT/inference_coupled/.")
+                       "OUT/inference_coupled/. Unreadable files are skipped and listed in OUT/errors.csv.")
     p.add_argument("--checkpoint", required=True, help="an official or restyle-lab checkpoint (.pt)")
     p.add_argument("--images", required=True, help="a folder of images (searched recursively) or one image file")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--steps", type=int, default=5, help="ReStyle iterations, or naive iterations of a "
+    p.add_argument("--out", required=True, help="output folder (new, or --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier invert in --out")
+    p.add_argument("--steps", type=count, default=5, help="ReStyle iterations, or naive iterations of a "
                    "single-pass encoder (default: 5; 1 = a single pass)")
     p.add_argument("--coupled", action="store_true", help="also save input | step 1 | ... | step N strips")
     p.add_argument("--full-size", action="store_true", help="save generator-resolution images instead of the "
@@ -48,156 +86,90 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
     _add_device(p)
 
+
+def _add_evaluate(sub):
     p = sub.add_parser("evaluate", help="invert a test set with several methods; store per-step metrics",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Invert a test set with every method and write one row per (image, method, "
                        "step, metric) to Parquet parts in --out, with per-step latents and a provenance sidecar.\n"
                        "Resumable: run the same command again after an interruption. Shardable: start it with "
-                       "`torchrun --nproc_per_node=N -m restyle_lab.cli evaluate ...`.",
-                       epilog="method syntax: [NAME=]KIND:ARG[:STEPS]\n"
-                       "  restyle:CKPT[:STEPS]   ReStyle iterations (default 5)\n"
-                       "  single:CKPT            a single pass of a pSp / e4e encoder\n"
-                       "  naive:CKPT[:STEPS]     that encoder fed its own output STEPS times\n"
-                       "  optim:w|w+[:STEPS]     the Karras et al. projector (--generator, else the decoder of "
-                       "the first checkpoint)\n"
-                       "  hybrid:METHOD[:STEPS]  the projector started from METHOD's inversion (w+)\n"
-                       "For anything else give --methods-json (a list of dicts, see restyle_lab.evaluate).")
+                       "`torchrun --nproc_per_node=N -m restyle_lab.cli evaluate ...`; processes started on the "
+                       "same --out share its batches.", epilog=METHOD_HELP)
     p.add_argument("--data", required=True, help="folder of test images")
     p.add_argument("--out", required=True, help="run directory (created; reused to resume)")
-    p.add_argument("--domain", default="mini", help="faces, cars, wild, church, horse, toonify or mini")
+    p.add_argument("--domain", default="mini", choices=list(DOMAINS), help="the checkpoints' domain (default: mini)")
     p.add_argument("--method", action="append", default=[], help="a method (repeatable), see below")
     p.add_argument("--methods-json", help="JSON file with a list of method dicts")
     p.add_argument("--generator", help="generator file for optim methods")
     p.add_argument("--metrics", help="comma-separated metric names (default: the domain's)")
-    p.add_argument("--n-images", type=int, help="only the first N images (after the domain's subset rule)")
+    p.add_argument("--n-images", type=count, help="only the first N images (after the domain's subset rule)")
     p.add_argument("--no-save-images", action="store_true", help="store latents only, not per-step images")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
     _add_device(p)
 
-    p = sub.add_parser("export-latents", help="write a stored method's latents in the official latents.npy layout")
-    p.add_argument("run_dir")
-    p.add_argument("method")
-    p.add_argument("out", help="output .npy path")
 
-    p = sub.add_parser("summary", help="print mean metrics per method and step of a run directory")
-    p.add_argument("run_dir")
-
-    p = sub.add_parser("info", help="describe a checkpoint: family, architecture, options the loader filled in")
-    p.add_argument("checkpoint")
-
-    p = sub.add_parser("mini-data", help="render the mini domain's test set into a folder")
-    p.add_argument("--n", type=int, default=100, help="number of test faces (default: 100)")
-    p.add_argument("--style", default="photo", choices=["photo", "toon"])
-    p.add_argument("--out", help="folder (default: ~/.cache/restyle-lab/mini/...)")
-
-    p = sub.add_parser("train", help="retrain one of the shipped mini-domain models",
-                       description="Train a shipped mini model from its preset. Resumable: run the same command "
-                       "again to continue from the last checkpoint in --workdir.")
-    p.add_argument("--preset", required=True, help="preset name (`restyle-lab train --preset list` lists them)")
-    p.add_argument("--workdir", default=".train", help="where training states go (default: .train)")
-    p.add_argument("--max-minutes", type=float, help="stop (resumably) after this many minutes")
-    p.add_argument("--iters", type=int, help="override the preset's iteration count (smoke runs)")
-    p.add_argument("--export", help="write the final model here (default: only the training state)")
-    p.add_argument("--smoke", action="store_true", help="a tiny training set (CI smoke runs with --iters 2)")
-
+def _add_reproduce(sub):
     p = sub.add_parser("reproduce", help="regenerate the paper's figures and tables (papermill)",
                        description="Run every analysis notebook through papermill into results/<domain>/ "
-                       "(executed notebooks, PNG/PDF figures, CSV/Parquet tables, index.md).")
-    p.add_argument("--domain", default="mini")
+                       "(executed notebooks, PNG/PDF figures, CSV/Parquet tables, index.md). Each notebook runs "
+                       "under a time limit; one that fails or runs out of time is reported and the others go on.")
+    p.add_argument("--domain", default="mini", choices=list(DOMAINS))
     p.add_argument("--only", action="append", help="run only this notebook (repeatable; name without .ipynb)")
-    p.add_argument("--params", help="YAML or JSON file of notebook parameters (applied to every notebook)")
+    p.add_argument("--params", help="YAML or JSON file of notebook parameters: top-level keys apply to every "
+                   "notebook, a key named after a notebook holds that notebook's own")
     p.add_argument("--checkpoints", help="folder holding the official checkpoints (real domains)")
     p.add_argument("--data", help="folder of test images (real domains)")
     p.add_argument("--out", default="results", help="results root (default: results)")
     p.add_argument("--smoke", action="store_true", help="tiny settings (CI): few images, few steps")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--timeout", type=seconds, help="seconds one notebook may run before it is stopped and reported "
+                   "as failed (default: 1800 on mini, 21600 on the real domains)")
     p.add_argument("--list", action="store_true", help="list the notebooks and exit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="restyle-lab", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=Parser)
+    _add_invert(sub)
+    _add_evaluate(sub)
+    p = sub.add_parser("export-latents", help="write a stored method's latents in the official latents.npy layout")
+    p.add_argument("run_dir")
+    p.add_argument("method")
+    p.add_argument("out", help="output .npy path")
+    p = sub.add_parser("summary", help="print mean metrics per method and step of a run directory, and the "
+                       "inputs it skipped")
+    p.add_argument("run_dir")
+    p = sub.add_parser("info", help="describe a checkpoint: family, architecture, options the loader filled in")
+    p.add_argument("checkpoint")
+    p = sub.add_parser("mini-data", help="render the mini domain's test set into a folder")
+    p.add_argument("--n", type=count, default=100, help="number of test faces (default: 100)")
+    p.add_argument("--style", default="photo", choices=["photo", "toon"])
+    p.add_argument("--out", help="folder (default: ~/.cache/restyle-lab/mini/...)")
+    p = sub.add_parser("sample", help="write generator samples with their true w+ (latents.npz), so `evaluate` "
+                       "also reports each method's latent error (latent_mse)")
+    p.add_argument("--generator", required=True, help="a generator file (or an encoder checkpoint: its decoder)")
+    p.add_argument("--out", required=True, help="new folder for the PNGs and latents.npz")
+    p.add_argument("--n", type=count, default=32, help="number of samples (default: 32)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=0.7, help="towards w_avg, in (0, 1] (default: 0.7)")
+    p = sub.add_parser("train", help="retrain one of the shipped mini-domain models",
+                       description="Train a shipped mini model from its preset. Resumable: run the same command "
+                       "again to continue from the last checkpoint in --workdir.")
+    p.add_argument("--preset", required=True, help="preset name (`restyle-lab train --preset list` lists them)")
+    p.add_argument("--workdir", default=".train", help="where training states go (default: .train)")
+    p.add_argument("--max-minutes", type=seconds, help="stop (resumably) after this many minutes")
+    p.add_argument("--iters", type=count, help="override the preset's iteration count (smoke runs)")
+    p.add_argument("--export", help="write the final model here (default: only the training state)")
+    p.add_argument("--smoke", action="store_true", help="a tiny training set (CI smoke runs with --iters 2)")
+    _add_reproduce(sub)
     return parser
 
 
-def parse_method(text: str, index: int, generator: str | None, first_checkpoint: list) -> dict:
-    name = None
-    if "=" in text.split(":", 1)[0]:
-        name, text = text.split("=", 1)
-    parts = text.split(":")
-    kind = parts[0]
-    if kind not in ("restyle", "single", "naive", "optim", "hybrid") or len(parts) < 2:
-        raise SystemExit(f"error: --method {text!r}: expected [NAME=]KIND:ARG[:STEPS] with KIND one of restyle, "
-                         "single, naive, optim, hybrid")
-    arg = parts[1]
-    steps = int(parts[2]) if len(parts) > 2 and parts[2] else None
-    if kind in ("restyle", "single", "naive"):
-        first_checkpoint.append(arg)
-        spec = {"kind": kind, "checkpoint": arg}
-        if kind != "single":
-            spec["steps"] = steps or 5
-        name = name or f"{kind}_{Path(arg).stem}"
-    elif kind == "optim":
-        if arg not in ("w", "w+"):
-            raise SystemExit(f"error: --method {text!r}: optim takes w or w+")
-        record = [s for s in DEFAULT_RECORD_AT if s <= (steps or 1000)] or [steps]
-        spec = {"kind": "optim", "space": arg, "record_at": record}
-        if generator:
-            spec["generator"] = generator
-        elif first_checkpoint:
-            spec["checkpoint"] = first_checkpoint[0]
-        else:
-            raise SystemExit("error: optim needs --generator or an encoder checkpoint given before it")
-        name = name or f"optim_{arg}"
-    else:
-        record = [s for s in DEFAULT_RECORD_AT if s <= (steps or 1000)] or [steps]
-        spec = {"kind": "hybrid", "encoder": arg, "record_at": record}
-        name = name or f"{arg}+optim"
-    spec["name"] = name
-    return spec
-
-
-def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate
-    from .store import read_results
-    from .views import summary_table
-
-    methods = []
-    if args.methods_json:
-        methods = json.loads(Path(args.methods_json).read_text())
-    first = []
-    methods += [parse_method(m, i, args.generator, first) for i, m in enumerate(args.method)]
-    if not methods:
-        raise SystemExit("error: give at least one --method (or --methods-json); see --help")
-    run = evaluate(args.out, args.data, methods, domain=args.domain,
-                   metrics=args.metrics.split(",") if args.metrics else None, batch_size=args.batch_size,
-                   n_images=args.n_images, device=args.device, dtype=args.dtype,
-                   save_images=not args.no_save_images, strict=args.strict)
-    import os
-
-    if int(os.environ.get("RANK", 0)) == 0:
-        print(summary_table(read_results(run)).to_string())
-        print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
-    return 0
-
-
-def cmd_invert(args) -> int:
-    from .invert import invert_folder
-
-    out = invert_folder(args.checkpoint, args.images, args.out, steps=args.steps, coupled=args.coupled,
-                        full_size=args.full_size, device=args.device, dtype=args.dtype,
-                        batch_size=args.batch_size, strict=args.strict)
-    print(f"wrote {out}")
-    return 0
-
-
-def cmd_info(args) -> int:
-    from .checkpoints import load_network
-
-    net = load_network(args.checkpoint)
-    info = net.info
-    print(f"{info.path}\n  sha256: {info.sha256}\n  family: {info.family}  encoder_type: {info.encoder_type}")
-    print(f"  encoder: {net.encoder.config}\n  generator: {net.decoder.config}\n  geometry: {net.geometry}")
-    for key, (value, source) in info.filled.items():
-        print(f"  filled: {key} = {value!r} ({source})")
-    for note in info.notes:
-        print(f"  note: {note}")
-    return 0
+def report(err: BaseException) -> str:
+    """The one-line (for a checkpoint mismatch: first line plus the grouped key report) message of an error."""
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.filename}: {err.strerror or err}"
+    return str(err)
 
 
 def main(argv=None) -> int:
@@ -206,40 +178,15 @@ def main(argv=None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    from .errors import friendly_errors
-
-    with friendly_errors():
-        if args.command == "evaluate":
-            return cmd_evaluate(args)
-        if args.command == "invert":
-            return cmd_invert(args)
-        if args.command == "info":
-            return cmd_info(args)
-        if args.command == "export-latents":
-            from .store import export_official_latents
-
-            print(export_official_latents(args.run_dir, args.method, args.out))
-            return 0
-        if args.command == "summary":
-            from .store import read_results
-            from .views import summary_table
-
-            print(summary_table(read_results(args.run_dir)).to_string())
-            return 0
-        if args.command == "mini-data":
-            from .mini.dataset import write_test_set
-
-            print(write_test_set(args.out, n=args.n, style=args.style))
-            return 0
-        if args.command == "train":
-            from .mini.train import run_preset
-
-            return run_preset(args)
-        if args.command == "reproduce":
-            from .reproduce import run_reproduce
-
-            return run_reproduce(args)
-    return 1
+    try:
+        commands = importlib.import_module("restyle_lab.commands")
+        return commands.run(args)
+    except (RestyleLabError, OSError) as err:
+        print(f"error: {report(err)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: results written so far are kept; run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

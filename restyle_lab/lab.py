@@ -1,51 +1,32 @@
 """What a notebook needs in one object: checkpoints and data of a domain, a shared run store, outputs.
 
-``Lab(domain="mini", ...)`` finds the domain's checkpoints (the shipped weights for
-``mini``; for the real domains, the official file names inside ``checkpoints``), the
-test set (``mini`` renders its own), and a run store shared by all notebooks with the
-same settings, so inversions one notebook stored are reused by the next.
+``Lab.from_parameters("latent_change", globals())`` is a notebook's whole setup: it reads
+the notebook's parameters (``restyle_lab.notebook_params``), applies the smoke caps,
+finds the domain's checkpoints (the shipped weights for ``mini``; for the real domains,
+the official file names inside ``checkpoints``) and the test set (``mini`` renders its
+own), and opens a run store shared by all notebooks with the same settings, so
+inversions one notebook stored are reused by the next.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from .analysis.output import save_figure, save_parameters, save_table
+from .catalog import GENERATOR_PAIRS, named_spec, resolve_checkpoints
+from .checkpoints import load_generator, load_network
+from .data import decode_image
 from .domains import get_domain
-
-# The official file names (ReStyle / pSp / e4e READMEs). "fpn" variants were never released:
-# train them with the official code (--encoder_type GradualStyleEncoder) and use these names.
-ENCODER_KEYS = ("restyle_psp", "restyle_e4e", "restyle_psp_fpn", "psp", "e4e")
-
-
-def _official(tag: str, generator: str, **extra) -> dict:
-    """Every encoder as ``<key>_<tag>_encode.pt`` (the official naming), plus the generator."""
-    return {**{k: f"{k}_{tag}_encode.pt" for k in ENCODER_KEYS}, "generator": generator, **extra}
-
-
-OFFICIAL_FILES = {
-    "faces": _official("ffhq", "stylegan2-ffhq-config-f.pt", restyle_psp_toon="restyle_psp_toonify.pt"),
-    "toonify": {"restyle_psp": "restyle_psp_ffhq_encode.pt", "restyle_psp_toon": "restyle_psp_toonify.pt",
-                "generator": "stylegan2-ffhq-config-f.pt"},
-    "cars": _official("cars", "stylegan2-car-config-f.pt"),
-    "church": _official("church", "stylegan2-church-config-f.pt"),
-    "horse": _official("horse", "stylegan2-horse-config-f.pt"),
-    "wild": _official("afhq_wild", "afhqwild.pt"),
-}
-MINI_FILES = {"restyle_psp": "restyle_psp_mini.pt", "restyle_e4e": "restyle_e4e_mini.pt",
-              "restyle_psp_fpn": "restyle_psp_fpn_mini.pt", "psp": "psp_mini.pt", "e4e": "e4e_mini.pt",
-              "generator": "stylegan2_mini.pt", "toon_generator": "stylegan2_mini_toon.pt",
-              "restyle_psp_toon": "restyle_psp_mini_toon.pt"}
-
-# method name -> (kind, checkpoint key); steps and schedules come from the Lab's settings
-METHODS = {
-    "restyle_psp": ("restyle", "restyle_psp"), "restyle_e4e": ("restyle", "restyle_e4e"),
-    "restyle_psp_fpn": ("restyle", "restyle_psp_fpn"), "psp": ("single", "psp"), "e4e": ("single", "e4e"),
-    "psp_naive": ("naive", "psp"), "e4e_naive": ("naive", "e4e"),
-    "optim_w": ("optim", "generator"), "optim_w+": ("optim", "generator"),
-    "restyle_psp+optim": ("hybrid", "restyle_psp"), "restyle_e4e+optim": ("hybrid", "restyle_e4e"),
-    "restyle_psp_toon": ("restyle", "restyle_psp_toon"), "toon_bootstrap": ("restyle", "restyle_psp_toon"),
-}
-OPTIM_SCHEDULE = (1, 10, 50, 100, 250, 500, 1000)
+from .errors import UsageError
+from .evaluate import evaluate
+from .methods import HybridSpec, positive_int
+from .metrics.lpips_metric import load_lpips
+from .mini.dataset import write_test_set
+from .notebook_params import (COMMON_PARAMETERS, NOTEBOOK_METHODS, check_parameters, notebook_parameters,
+                              smoke_capped)
+from .store import read_latents, read_provenance, read_results
 
 
 class Lab:
@@ -53,57 +34,59 @@ class Lab:
 
     def __init__(self, name: str, domain: str = "mini", checkpoints=None, data_root=None, n_images: int = 32,
                  steps: int = 5, device: str = "cpu", batch_size: int = 8, smoke: bool = False, out_dir=None,
-                 run_dir=None, optim_steps: int = 1000, dtype: str = "float32"):
+                 run_dir=None, optim_steps: int = 1000, dtype: str = "float32", params: dict | None = None):
         self.name = name
         self.domain = get_domain(domain)
         self.smoke = bool(smoke)
-        self.n_images = min(n_images, 4) if smoke else n_images
-        self.steps = min(steps, 3) if smoke else steps
-        self.optim_steps = min(optim_steps, 20) if smoke else optim_steps
-        self.device, self.batch_size, self.dtype = device, batch_size, dtype
-        self.checkpoints, self.missing = self._resolve_checkpoints(checkpoints)
+        counts = {"n_images": n_images, "steps": steps, "optim_steps": optim_steps}
+        counts = {k: positive_int(v, k) for k, v in counts.items()}
+        if self.smoke:
+            counts = smoke_capped(counts)
+        self.n_images, self.steps, self.optim_steps = counts["n_images"], counts["steps"], counts["optim_steps"]
+        self.device, self.batch_size, self.dtype = device, positive_int(batch_size, "batch_size"), dtype
+        self.params = smoke_capped(params or {}) if self.smoke else dict(params or {})
+        self.checkpoints, self.missing = resolve_checkpoints(self.domain.name, checkpoints)
         self.data_root = self._resolve_data(data_root)
-        root = Path.cwd() / "results" / self.domain.name
-        self.out_dir = Path(out_dir) if out_dir else root / name
+        self.out_dir = Path(out_dir) if out_dir else Path.cwd() / "results" / self.domain.name / name
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        tag = f"n{self.n_images}_s{self.steps}_o{self.optim_steps}_b{batch_size}_{dtype}_{device.split(':')[0]}"
+        tag = (f"n{self.n_images}_s{self.steps}_o{self.optim_steps}_b{self.batch_size}_{dtype}_"
+               f"{device.split(':')[0]}")
         self.run_dir = Path(run_dir) if run_dir else self.out_dir.parent / "store" / tag
+        self.methods: list[str] = []
+
+    @classmethod
+    def from_parameters(cls, name: str, namespace: dict | None = None, **params) -> "Lab":
+        """A notebook's setup in one call: its parameters taken from ``namespace`` (the notebook's
+        ``globals()``, where the parameters cell put them), overridden by ``params``; checked, smoke caps
+        applied, and what is missing printed."""
+        given = {k: namespace[k] for k in notebook_parameters(name) if namespace and k in namespace}
+        given = check_parameters(name, {**given, **params})
+        common = {k: v for k, v in given.items() if k in COMMON_PARAMETERS}
+        extras = {k: v for k, v in given.items() if k not in COMMON_PARAMETERS}
+        if "optim_steps" in extras:
+            common["optim_steps"] = extras["optim_steps"]
+        lab = cls(name, params=extras, **common)
+        print(lab.describe_missing())
+        return lab
 
     # ------------------------------------------------------------------ inputs
-    def _resolve_checkpoints(self, given):
-        folder = Path(given) if isinstance(given, (str, Path)) and given else None
-        if self.domain.name == "mini":
-            from .mini.train import ASSETS
-
-            expected = {k: (folder or ASSETS) / v for k, v in MINI_FILES.items()}
-        else:
-            names = OFFICIAL_FILES.get(self.domain.name, {})
-            expected = {k: (folder / v if folder else Path(v)) for k, v in names.items()}
-        if isinstance(given, dict):
-            expected.update({k: Path(v) for k, v in given.items() if v})
-        found = {k: p for k, p in expected.items() if p.exists()}
-        missing = {k: p for k, p in expected.items() if not p.exists()}
-        return found, missing
-
     def _resolve_data(self, given):
         if given:
             path = Path(given)
             if not path.is_dir():
-                raise FileNotFoundError(f"data_root {path} is not a folder of test images")
+                raise UsageError(f"data_root {path} is not a folder of test images")
             return path
         if self.domain.name == "mini":
-            from .mini.dataset import write_test_set
-
             return write_test_set(n=self.n_images)
-        raise FileNotFoundError(f"domain {self.domain.name!r} needs data_root: a folder with its test set "
-                                f"({self.domain.test_set})")
+        raise UsageError(f"domain {self.domain.name!r} needs data_root: a folder with its test set "
+                         f"({self.domain.test_set})")
 
     def has(self, *keys) -> bool:
         return all(k in self.checkpoints for k in keys)
 
     def available(self, methods: list[str]) -> list[str]:
         """The methods whose checkpoints were found (the others are skipped, and said so)."""
-        found = [m for m in methods if self.method_spec(m) is not None]
+        found = [m for m in methods if self.spec(m) is not None]
         if len(found) < len(methods):
             print(f"skipped (checkpoint missing): {', '.join(m for m in methods if m not in found)}")
         return found
@@ -114,118 +97,69 @@ class Lab:
         return "missing (methods using them are skipped): " + ", ".join(f"{k} -> {p}" for k, p in self.missing.items())
 
     # ------------------------------------------------------------------ methods and the store
-    def method_spec(self, method: str) -> dict | None:
-        """The evaluate() spec of a named method, or None when its checkpoint is missing."""
-        if method not in METHODS:
-            raise KeyError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
-        kind, key = METHODS[method]
-        if key not in self.checkpoints:
-            return None
-        path = str(self.checkpoints[key])
-        schedule = [s for s in OPTIM_SCHEDULE if s <= self.optim_steps] or [self.optim_steps]
-        if kind == "restyle":
-            spec = {"name": method, "kind": "restyle", "checkpoint": path, "steps": self.steps}
-            if method == "toon_bootstrap":
-                if "restyle_psp" not in self.checkpoints:
-                    return None
-                spec["bootstrap"] = {"checkpoint": str(self.checkpoints["restyle_psp"]), "steps": 1}
-            return spec
-        if kind == "single":
-            return {"name": method, "kind": "single", "checkpoint": path}
-        if kind == "naive":
-            return {"name": method, "kind": "naive", "checkpoint": path, "steps": self.steps}
-        if kind == "optim":
-            return {"name": method, "kind": "optim", "generator": path, "space": method.split("_", 1)[1],
-                    "record_at": schedule}
-        return {"name": method, "kind": "hybrid", "encoder": key, "record_at": schedule}
+    def spec(self, method: str):
+        """The spec of a named method with this Lab's settings, or None when its checkpoint is missing."""
+        return named_spec(method, self.checkpoints, self.steps, self.optim_steps)
 
-    def evaluate(self, methods: list[str], progress: bool = True):
-        """Run (or reuse) the named methods on the test set: (rows DataFrame, provenance dict)."""
-        from .evaluate import evaluate
-        from .store import read_provenance, read_results
-
-        specs, skipped, names = [], [], set()
-        for m in methods:
-            spec = self.method_spec(m)
-            if spec is None:
-                skipped.append(m)
-                continue
-            if spec["kind"] == "hybrid" and spec["encoder"] not in names:
-                specs.append(self.method_spec(spec["encoder"]))
-                names.add(spec["encoder"])
-            if m not in names:
-                specs.append(spec)
-                names.add(m)
-        if skipped:
-            print(f"skipped (checkpoint missing): {', '.join(skipped)}; {self.describe_missing()}")
+    def evaluate(self, methods: list[str] | None = None, progress: bool = True):
+        """Run (or reuse) the named methods (default: this notebook's, see notebook_params.NOTEBOOK_METHODS)
+        on the test set: (rows DataFrame, provenance dict). ``self.methods`` lists those that ran."""
+        if methods is None:
+            methods = [self.params["method"]] if "method" in self.params else NOTEBOOK_METHODS[self.name]
+        specs = {}
+        for m in self.available(methods):
+            spec = self.spec(m)
+            if isinstance(spec, HybridSpec) and spec.encoder not in specs:
+                specs[spec.encoder] = self.spec(spec.encoder)
+            specs[m] = spec
         if not specs:
-            raise FileNotFoundError(f"none of {methods} can run: {self.describe_missing()}")
-        evaluate(self.run_dir, self.data_root, specs, domain=self.domain.name, batch_size=self.batch_size,
-                 n_images=self.n_images, device=self.device, dtype=self.dtype, progress=progress)
-        kept = [m for m in methods if m in names]
-        return read_results(self.run_dir, methods=kept), read_provenance(self.run_dir)
+            raise UsageError(f"none of {methods} can run: {self.describe_missing()}")
+        evaluate(self.run_dir, self.data_root, list(specs.values()), domain=self.domain.name,
+                 batch_size=self.batch_size, n_images=self.n_images, device=self.device, dtype=self.dtype,
+                 progress=progress)
+        self.methods = [m for m in methods if m in specs]
+        return read_results(self.run_dir, methods=self.methods), read_provenance(self.run_dir)
 
     def latents(self, method: str) -> dict:
-        from .store import read_latents
-
         return read_latents(self.run_dir, method)
 
     def network(self, key: str):
-        from .checkpoints import load_network
-
         return load_network(self.checkpoints[key], device=self.device)
 
     def generator(self, key: str):
         """(Generator, w_avg) from a generator file or the decoder of an encoder checkpoint."""
-        from .checkpoints import load_generator
-
         gen, w_avg, _ = load_generator(self.checkpoints[key], device=self.device)
         return gen, w_avg
 
     def generator_pair(self):
         """(base generator, fine-tuned generator, their checkpoint keys) for the alignment study."""
-        pairs = [("generator", "toon_generator"), ("restyle_psp", "restyle_psp_toon")]
-        for base, toon in pairs:
+        for base, toon in GENERATOR_PAIRS:
             if self.has(base, toon):
                 return self.generator(base)[0], self.generator(toon)[0], base, toon
-        raise FileNotFoundError(f"the alignment study needs a base and a toon generator; {self.describe_missing()}")
+        raise UsageError(f"the alignment study needs a base and a toon generator; {self.describe_missing()}")
 
     def inputs(self, names):
         """The test images ``names`` as the encoders read them: uint8 [N, H, W, 3]."""
-        import numpy as np
-
-        from .data import decode_image
-
         return np.stack([decode_image((self.data_root / str(n)).read_bytes(), self.domain.input_hw)[0]
                          for n in names])
 
     @staticmethod
     def lpips_or_none(similarity: str):
-        if similarity != "lpips_alex_v0.1":
-            return None
-        from .metrics.lpips_metric import load_lpips
-
-        return load_lpips()
+        return load_lpips() if similarity == "lpips_alex_v0.1" else None
 
     # ------------------------------------------------------------------ outputs
     def parameters(self) -> dict:
         return {"name": self.name, "domain": self.domain.name, "n_images": self.n_images, "steps": self.steps,
                 "optim_steps": self.optim_steps, "device": self.device, "batch_size": self.batch_size,
-                "dtype": self.dtype, "smoke": self.smoke, "data_root": str(self.data_root),
+                "dtype": self.dtype, "smoke": self.smoke, "data_root": str(self.data_root), **self.params,
                 "checkpoints": {k: str(v) for k, v in self.checkpoints.items()},
                 "missing": {k: str(v) for k, v in self.missing.items()}, "run_dir": str(self.run_dir)}
 
     def save_figure(self, fig, name: str, caption: str = ""):
-        from .analysis.output import save_figure
-
         return save_figure(fig, self.out_dir, name, caption)
 
     def save_table(self, df, name: str, caption: str = ""):
-        from .analysis.output import save_table
-
         return save_table(df, self.out_dir, name, caption)
 
     def save_parameters(self, provenance: dict | None = None):
-        from .analysis.output import save_parameters
-
         return save_parameters(self.out_dir, self.parameters(), provenance)

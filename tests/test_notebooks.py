@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from restyle_lab.reproduce import COMMON_PARAMETERS, EXTRA_PARAMETERS, NOTEBOOKS
+from restyle_lab.notebook_params import COMMON_PARAMETERS, EXTRA_PARAMETERS, NOTEBOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"

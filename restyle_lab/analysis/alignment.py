@@ -13,6 +13,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..images import to_uint8
+from ..metrics.lpips_metric import lpips_distance
+
 SIMILARITIES = {
     "luma_lowpass16_pearson": ("Pearson correlation of the two images' luminance, average-pooled to 16x16 "
                                "(layout: pose, head shape and placement, hair mass); higher = more similar", True),
@@ -61,8 +64,6 @@ def alignment_scores(img1, img2, similarity: str = "luma_lowpass16_pearson", n_s
         a, b = img1[idx_a], img2[idx_b]
         if similarity == "luma_lowpass16_pearson":
             return luma_lowpass_pearson(a, b)
-        from ..metrics.lpips_metric import lpips_distance
-
         return lpips_distance(lpips_model, a, b)
 
     rows = [("same_w", i, i, v) for i, v in enumerate(score(list(range(n)), list(range(n))).tolist())]
@@ -95,8 +96,6 @@ def alignment_summary(scores: pd.DataFrame) -> pd.DataFrame:
 
 def plot_alignment_pairs(img1, img2, labels=("generator 1", "generator 2"), n_show: int = 8):
     import matplotlib.pyplot as plt
-
-    from ..images import to_uint8
 
     n = min(n_show, img1.shape[0])
     fig, axes = plt.subplots(2, n, figsize=(1.25 * n, 2.7), squeeze=False)

@@ -3,11 +3,16 @@ per-group latent change of that image."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .heatmaps import normalise_per_image, step_changes
 from .latents import latent_change
 from .visual import GROUP_COLOURS
+
+# set in a kernel's environment by batch runs (restyle-lab reproduce): the widget is not built
+BATCH_ENV = "RESTYLE_LAB_BATCH"
 
 
 def image_view(stored: dict, inputs: np.ndarray, groups: dict, index: int, step: int, heatmap: bool):
@@ -40,7 +45,15 @@ def image_view(stored: dict, inputs: np.ndarray, groups: dict, index: int, step:
 
 
 def build(stored: dict, inputs: np.ndarray, groups: dict):
-    """The widget: a dropdown of images, a step slider, a heatmap toggle and the figure."""
+    """The widget: a dropdown of images, a step slider, a heatmap toggle and the figure.
+
+    In a batch run (``restyle-lab reproduce`` sets BATCH_ENV) no widget is built: nobody can move
+    it, and widget messages in a kernel nobody watches can leave papermill waiting for good.
+    """
+    if os.environ.get(BATCH_ENV):
+        print("batch run: the interactive explorer is not built (open this notebook in JupyterLab); "
+              "the static view above is saved as a figure")
+        return None
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display

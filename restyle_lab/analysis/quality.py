@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 
@@ -52,8 +54,6 @@ def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | N
         sub = table[table.metric == metric]
         if sub["mean"].isna().all():
             status = sub.status.iloc[0] if len(sub) else "no rows"
-            import textwrap
-
             ax.text(0.5, 0.5, METRIC_LABELS.get(metric, metric) + "\n" + textwrap.fill(_first_sentence(status), 48),
                     ha="center", va="center", fontsize=7, transform=ax.transAxes)
             ax.set_axis_off()
@@ -85,7 +85,8 @@ def step_table(df: pd.DataFrame, methods: list[str], step: int,
     for method in methods:
         sub = means[(means.method == method) & (means.step == step)]
         if sub.empty:
-            raise KeyError(f"no rows for method {method!r} at step {step}")
+            raise ValueError(f"no rows for method {method!r} at step {step}; methods with rows there: "
+                             f"{sorted(means[means.step == step].method.unique())}")
         row = {"method": method, "step": step}
         for metric in (*metrics, "cumulative_seconds_per_image"):
             m = sub[sub.metric == metric]
@@ -101,11 +102,14 @@ def plot_step_curves(table: pd.DataFrame, methods: dict, pairs: list[tuple], met
     """Fig. 4: the metric per step, ReStyle against the naive iteration, one panel per pair."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.4 * len(pairs), 3.4), squeeze=False)
     sub = table[table.metric == metric]
+    pairs = [p for p in pairs if any(m in set(sub.method) for m in p)]  # a domain may lack a pair's checkpoints
+    fig, axes = plt.subplots(1, max(len(pairs), 1), figsize=(4.4 * max(len(pairs), 1), 3.4), squeeze=False)
     for ax, pair in zip(axes[0], pairs):
         for method in pair:
             rows = sub[sub.method == method].sort_values("step")
+            if rows.empty:
+                continue
             style = method_style(method, methods.get(method, {}), methods)
             ax.errorbar(rows.step, rows["mean"], yerr=rows["sem"], capsize=2, **style)
         ax.set_xlabel("step")

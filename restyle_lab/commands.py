@@ -1,0 +1,92 @@
+"""What each ``restyle-lab`` command does, given its parsed arguments (see ``restyle_lab.cli``)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .checkpoints import load_generator, load_network
+from .data import write_generated_set
+from .errors import UsageError
+from .evaluate import dist_env, evaluate
+from .files import read_settings
+from .invert import invert_folder
+from .methods import parse_methods
+from .mini.dataset import write_test_set
+from .mini.train import run_preset
+from .reproduce import run_reproduce
+from .store import export_official_latents, read_errors, read_results
+from .views import summary_table
+
+
+def cmd_invert(args) -> int:
+    out = invert_folder(args.checkpoint, args.images, args.out, steps=args.steps, coupled=args.coupled,
+                        full_size=args.full_size, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                        strict=args.strict, overwrite=args.overwrite)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    extra = read_settings(args.methods_json, "--methods-json") if args.methods_json else []
+    if not isinstance(extra, list):
+        raise UsageError(f"--methods-json {args.methods_json}: expected a list of method dicts")
+    methods = parse_methods(args.method, args.generator, extra)
+    if not methods:
+        raise UsageError("give at least one --method (or --methods-json); see `restyle-lab evaluate --help`")
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    run = evaluate(args.out, args.data, methods, domain=args.domain, metrics=metrics, batch_size=args.batch_size,
+                   n_images=args.n_images, device=args.device, dtype=args.dtype,
+                   save_images=not args.no_save_images, strict=args.strict)
+    if dist_env()[0] == 0:
+        print(summary_table(read_results(run)).to_string())
+        print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    print(summary_table(read_results(args.run_dir)).to_string())
+    errors = read_errors(args.run_dir)
+    if len(errors):
+        print(f"\nskipped inputs ({len(errors)}):")
+        with pd.option_context("display.max_colwidth", 120):
+            print(errors.to_string(index=False))
+    return 0
+
+
+def cmd_info(args) -> int:
+    net = load_network(args.checkpoint)
+    info = net.info
+    print(f"{info.path}\n  sha256: {info.sha256}\n  family: {info.family}  encoder_type: {info.encoder_type}")
+    print(f"  encoder: {net.encoder.config}\n  generator: {net.decoder.config}\n  geometry: {net.geometry}")
+    for key, (value, source) in info.filled.items():
+        print(f"  filled: {key} = {value!r} ({source})")
+    for note in info.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def cmd_export_latents(args) -> int:
+    print(export_official_latents(args.run_dir, args.method, args.out))
+    return 0
+
+
+def cmd_mini_data(args) -> int:
+    print(write_test_set(args.out, n=args.n, style=args.style))
+    return 0
+
+
+def cmd_sample(args) -> int:
+    if not 0 < args.truncation <= 1:
+        raise UsageError(f"--truncation must be in (0, 1]. Got: {args.truncation}")
+    gen, w_avg, _ = load_generator(args.generator)
+    print(write_generated_set(gen, w_avg, args.out, n=args.n, seed=args.seed, truncation=args.truncation))
+    return 0
+
+
+COMMANDS = {"invert": cmd_invert, "evaluate": cmd_evaluate, "summary": cmd_summary, "info": cmd_info,
+            "export-latents": cmd_export_latents, "mini-data": cmd_mini_data, "sample": cmd_sample,
+            "train": run_preset, "reproduce": run_reproduce}
+
+
+def run(args) -> int:
+    return COMMANDS[args.command](args)
