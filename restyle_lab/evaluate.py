@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .checkpoints import load_generator, load_network
 from .data import image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
-from .devices import DTYPES, device_name, parse_device, parse_dtype
+from .devices import device_name, parse_device, parse_dtype
 from .domains import get_domain
 from .errors import DatasetError, EvaluationError, StoreError, UsageError
 from .files import sha256_file
@@ -171,16 +171,11 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
     dom = get_domain(domain)
     batch_size = positive_int(batch_size, "batch size")
     n_images = None if n_images is None else positive_int(n_images, "number of images")
-    torch_dtype = parse_dtype(dtype)
     dev = parse_device(device, local_rank)
     specs = {s.name: s for s in check_specs(methods)}
     if not specs:
         raise UsageError("give at least one method")
-    metric_names = list(dom.metrics() if metrics is None else metrics)
-    unknown = [m for m in metric_names if m not in METRICS]
-    if unknown:
-        raise UsageError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
-
+    metric_names = _metric_names(dom, metrics)
     folder = image_folder_for_domain(data_root, dom, strict=strict, limit=n_images)
     entries = folder.manifest(read_manifest(run_dir / "dataset_manifest.json"))
     bad = skipped(entries)
@@ -197,49 +192,62 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
     }
     check_provenance(run_dir, provenance)
 
-    n_batches = (len(folder) + batch_size - 1) // batch_size
-    mine = [b for b in range(n_batches) if b % world == rank]
-    damaged = damaged_units(run_dir, specs, mine)
-    for m, b in damaged:
+    mine = [b for b in range(-(-len(folder) // batch_size)) if b % world == rank]
+    for m, b in damaged_units(run_dir, specs, mine):
         log(f"redoing {m} batch {b}: its stored part in {run_dir} is damaged")
     pending = {m: [b for b in mine if not unit_done(run_dir, m, b)] for m in specs}
-    inverters = Inverters(specs, dev, torch_dtype, dom)
-    derived = {m: _derived(inverters[m]) for m, todo in pending.items() if todo}
-    check_provenance(run_dir, {**provenance, "methods": {m: {**provenance["methods"][m], **d}
-                                                         for m, d in derived.items()}})
-    for m, d in derived.items():
-        provenance["methods"][m].update(d)
+    inverters = Inverters(specs, dev, parse_dtype(dtype), dom)
     todo = sorted({b for bs in pending.values() for b in bs})
     metric_objs, unavailable = _build_metrics(metric_names, dev, log) if todo else ({}, None)
-    if unavailable is not None:
-        stored = (stored_provenance(run_dir) or {}).get("metrics_unavailable")
-        if stored is not None and sorted(stored) != sorted(unavailable):
-            raise StoreError(f"{run_dir}: metrics unavailable when its rows were computed: {sorted(stored) or 'none'}; "
-                             f"now: {sorted(unavailable) or 'none'}. Its rows are kept; evaluate into a new --out so "
-                             "one table never mixes the two")
-        provenance["metrics_unavailable"] = unavailable
+    _record(run_dir, provenance, inverters, pending, unavailable)
     with claim(run_dir, None, wait=True):
         write_provenance(run_dir, provenance)
         write_manifest(run_dir / "dataset_manifest.json", folder.root, entries)
     if len(todo) < len(mine):
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} batches already stored in {run_dir}")
-    if todo:
-        world_size_threads(world, dev)
-        group = _init_group(world, dev)
-        try:
+    world_size_threads(world, dev)
+    group = _init_group(world, dev)  # every rank joins, also one with nothing left to do
+    try:
+        if todo:
             done_here = _run_batches(run_dir, folder, batch_size, todo, pending, inverters, metric_objs, unavailable,
                                      save_images, _true_latents(data_root), progress and rank == 0, dom.name)
             log(f"computed {done_here} (method, batch) unit(s) in this process"
                 + ("" if world == 1 else f" (rank {rank} of {world})"))
-            if group:
-                dist.barrier()
-        finally:
-            if group:
-                dist.destroy_process_group()
+        if group:
+            dist.barrier()
+    finally:
+        if group:
+            dist.destroy_process_group()
     if bad and rank == 0:
         log(f"skipped {len(bad)} of {len(entries)} input files ({_reasons(bad)}); each is listed with its reason "
             f"in {run_dir / 'dataset_manifest.json'} (`restyle-lab summary {run_dir}` lists them)")
     return run_dir
+
+
+def _metric_names(dom, metrics) -> list[str]:
+    names = list(dom.metrics() if metrics is None else metrics)
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise UsageError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
+    return names
+
+
+def _record(run_dir, provenance: dict, inverters, pending: dict, unavailable) -> None:
+    """Add what building the pending methods and metrics revealed to ``provenance``, refusing (before any
+    write) a store whose rows were made by different methods or with other metrics available."""
+    derived = {m: _derived(inverters[m]) for m, todo in pending.items() if todo}
+    check_provenance(run_dir, {**provenance, "methods": {m: {**provenance["methods"][m], **d}
+                                                         for m, d in derived.items()}})
+    for m, d in derived.items():
+        provenance["methods"][m].update(d)
+    if unavailable is None:
+        return
+    stored = (stored_provenance(run_dir) or {}).get("metrics_unavailable")
+    if stored is not None and sorted(stored) != sorted(unavailable):
+        raise StoreError(f"{run_dir}: metrics unavailable when its rows were computed: {sorted(stored) or 'none'}; "
+                         f"now: {sorted(unavailable) or 'none'}. Its rows are kept; evaluate into a new --out so "
+                         "one table never mixes the two")
+    provenance["metrics_unavailable"] = unavailable
 
 
 def _build_metrics(names, dev, log) -> tuple[dict, dict]:
@@ -336,4 +344,4 @@ def _init_group(world, dev):
     return True
 
 
-__all__ = ["evaluate", "Inverters", "method_identity", "trace_rows", "DTYPES"]
+__all__ = ["evaluate", "Inverters", "method_identity", "trace_rows"]

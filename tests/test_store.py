@@ -183,3 +183,25 @@ def test_two_processes_on_one_run_share_the_work(setup, reference_run, tmp_path)
     computed = [sum(int(n) for n in re.findall(r"computed (\d+) \(method, batch\)", log)) for log in logs]
     assert sum(computed) == 3 * 4, (computed, logs)  # 3 methods x 4 batches, each computed once
     pd.testing.assert_frame_equal(comparable(read_results(out)), comparable(reference_run))
+
+
+def test_generated_inputs_report_the_latent_error(setup, tmp_path):
+    """`restyle-lab sample` writes generator samples with their true w+; evaluate then adds latent_mse rows."""
+    from restyle_lab.cli import main
+    from restyle_lab.evaluate import evaluate
+
+    root, _, mfile = setup
+    methods = json.loads(mfile.read_text())[:2]
+    generator = methods[0]["checkpoint"].replace("restyle_psp.pt", "generator.pt")
+    assert main(["sample", "--generator", generator, "--out", str(tmp_path / "samples"), "--n", "3"]) == 0
+    truth = np.load(tmp_path / "samples" / "latents.npz")
+    assert truth["latents"].shape == (3, 10, 32) and list(truth["names"]) == [f"sample_{i:04d}.png" for i in range(3)]
+    run = evaluate(tmp_path / "run", tmp_path / "samples", methods, metrics=["mse_pm1"], progress=False,
+                   log=lambda *a: None)
+    df = read_results(run)
+    latent = df[df.metric == "latent_mse"]
+    assert len(latent) == 3 * 3 + 3 * 2 and (latent.value > 0).all() and (latent.status == "ok").all()
+    stored = read_latents(run, "restyle_psp")
+    first = latent[(latent.method == "restyle_psp") & (latent.step == 1)].sort_values("image_index").value
+    expected = ((stored["latents"][0] - truth["latents"]) ** 2).reshape(3, -1).mean(1)
+    np.testing.assert_allclose(first, expected, rtol=1e-5)

@@ -80,84 +80,90 @@ def _saturate(c, amount: float) -> np.ndarray:
     return np.array(colorsys.hls_to_rgb(h, l, min(1.0, s * amount))) * 255
 
 
-def render(attrs: FaceAttributes, size: int = 64, style: str = "photo", noise_seed: int | None = None) -> np.ndarray:
-    """[size, size, 3] uint8 image of a face with these attributes."""
-    if style not in ("photo", "toon"):
-        raise ValueError(f"style must be 'photo' or 'toon'. Got: {style!r}")
-    toon = style == "toon"
-    S = size * SUPERSAMPLE
-    a = attrs
+class _Canvas:
+    """The supersampled drawing of one face and its layout (centre, half-sizes, yaw shift, colours)."""
 
-    bg_top = np.array(colorsys.hls_to_rgb(a.bg_hue, a.bg_light, 0.45)) * 255
-    bg_bottom = bg_top * (1 + 0.35 * a.bg_gradient)
-    if toon:
-        bg = np.broadcast_to(_saturate(bg_top, 1.6), (S, S, 3)).copy()
-    else:
-        ramp = np.linspace(0, 1, S)[:, None, None]
-        bg = bg_top * (1 - ramp) + bg_bottom * ramp
-        bg = np.broadcast_to(bg, (S, S, 3)).copy()
-    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
-    d = ImageDraw.Draw(img)
+    def __init__(self, a: FaceAttributes, size: int, toon: bool):
+        self.toon = toon
+        self.S = S = size * SUPERSAMPLE
+        bg_top = np.array(colorsys.hls_to_rgb(a.bg_hue, a.bg_light, 0.45)) * 255
+        bg_bottom = bg_top * (1 + 0.35 * a.bg_gradient)
+        if toon:
+            bg = np.broadcast_to(_saturate(bg_top, 1.6), (S, S, 3)).copy()
+        else:
+            ramp = np.linspace(0, 1, S)[:, None, None]
+            bg = np.broadcast_to(bg_top * (1 - ramp) + bg_bottom * ramp, (S, S, 3)).copy()
+        self.img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
+        self.d = ImageDraw.Draw(self.img)
+        self.skin, self.hair = _palette(SKIN_TONES, a.skin_tone), _palette(HAIR_TONES, a.hair_tone)
+        if toon:
+            self.skin, self.hair = _saturate(self.skin, 1.5), _saturate(self.hair, 1.6)
+        self.outline = (20, 15, 15) if toon else None
+        self.ow = int(round(S * (0.022 if toon else 0.0)))
+        self.cx, self.cy = S * (0.5 + a.head_x), S * (0.52 + a.head_y)
+        self.hw, self.hh = S * a.head_w / 2, S * a.head_h / 2
+        self.shift = a.yaw * 0.16 * self.hw  # features slide towards the side the face turns to
 
-    skin = _palette(SKIN_TONES, a.skin_tone)
-    hair = _palette(HAIR_TONES, a.hair_tone)
-    if toon:
-        skin, hair = _saturate(skin, 1.5), _saturate(hair, 1.6)
-    outline = (20, 15, 15) if toon else None
-    ow = int(round(S * (0.022 if toon else 0.0)))
+    def ell(self, x, y, rx, ry, fill, line=None, width=0):
+        self.d.ellipse([x - rx, y - ry, x + rx, y + ry], fill=fill, outline=line, width=width)
 
-    cx, cy = S * (0.5 + a.head_x), S * (0.52 + a.head_y)
-    hw, hh = S * a.head_w / 2, S * a.head_h / 2
-    shift = a.yaw * 0.16 * hw  # features slide towards the side the face turns to
 
-    def ell(x, y, rx, ry, fill, line=None, width=0):
-        d.ellipse([x - rx, y - ry, x + rx, y + ry], fill=fill, outline=line, width=width)
-
+def _hair_and_head(c: _Canvas, a: FaceAttributes) -> None:
+    cx, cy, hw, hh = c.cx, c.cy, c.hw, c.hh
     # hair behind the head (long hair hangs down the sides)
     hair_drop = hh * (0.15 + 0.95 * a.hair_length)
-    d.rounded_rectangle([cx - hw * 1.12, cy - hh * 1.08, cx + hw * 1.12, cy + hair_drop], radius=hw * 0.9,
-                        fill=_rgb(hair), outline=outline, width=ow)
+    c.d.rounded_rectangle([cx - hw * 1.12, cy - hh * 1.08, cx + hw * 1.12, cy + hair_drop], radius=hw * 0.9,
+                          fill=_rgb(c.hair), outline=c.outline, width=c.ow)
     # ears, the far one partly hidden when the head turns
     for side in (-1, 1):
         ex = cx + side * hw * (0.98 - 0.12 * side * a.yaw)
-        ell(ex, cy + hh * 0.05, hw * 0.16, hh * 0.16, _rgb(skin * 0.92), outline, ow)
-    ell(cx, cy, hw, hh, _rgb(skin), outline, ow)
+        c.ell(ex, cy + hh * 0.05, hw * 0.16, hh * 0.16, _rgb(c.skin * 0.92), c.outline, c.ow)
+    c.ell(cx, cy, hw, hh, _rgb(c.skin), c.outline, c.ow)
     # fringe: the top of the head covered by hair
-    d.chord([cx - hw * 1.04, cy - hh * 1.1, cx + hw * 1.04, cy + hh * 0.25], 180, 360, fill=_rgb(hair),
-            outline=outline, width=ow)
-    if not toon:
-        # soft shading: darker towards the jaw and the far side
-        shade = Image.new("L", (S, S), 0)
-        sd = ImageDraw.Draw(shade)
-        sd.ellipse([cx - hw + shift * 0.8, cy - hh * 0.2, cx + hw + shift * 0.8, cy + hh * 1.25], fill=70)
-        shade = shade.filter(ImageFilter.GaussianBlur(S * 0.05))
-        mask = Image.new("L", (S, S), 0)
-        ImageDraw.Draw(mask).ellipse([cx - hw, cy - hh * 0.02, cx + hw, cy + hh], fill=255)
-        dark = Image.new("RGB", (S, S), _rgb(skin * 0.72))
-        shade = Image.fromarray((np.asarray(shade, np.float64) * np.asarray(mask, np.float64) / 255).astype(np.uint8))
-        img = Image.composite(dark, img, shade)
-        d = ImageDraw.Draw(img)
+    c.d.chord([cx - hw * 1.04, cy - hh * 1.1, cx + hw * 1.04, cy + hh * 0.25], 180, 360, fill=_rgb(c.hair),
+              outline=c.outline, width=c.ow)
 
-    eye_y = cy - hh * 0.08
+
+def _shading(c: _Canvas) -> None:
+    """Soft shading (photo style): darker towards the jaw and the far side."""
+    S, cx, cy, hw, hh = c.S, c.cx, c.cy, c.hw, c.hh
+    shade = Image.new("L", (S, S), 0)
+    ImageDraw.Draw(shade).ellipse([cx - hw + c.shift * 0.8, cy - hh * 0.2, cx + hw + c.shift * 0.8, cy + hh * 1.25],
+                                  fill=70)
+    shade = shade.filter(ImageFilter.GaussianBlur(S * 0.05))
+    mask = Image.new("L", (S, S), 0)
+    ImageDraw.Draw(mask).ellipse([cx - hw, cy - hh * 0.02, cx + hw, cy + hh], fill=255)
+    dark = Image.new("RGB", (S, S), _rgb(c.skin * 0.72))
+    shade = Image.fromarray((np.asarray(shade, np.float64) * np.asarray(mask, np.float64) / 255).astype(np.uint8))
+    c.img = Image.composite(dark, c.img, shade)
+    c.d = ImageDraw.Draw(c.img)
+
+
+def _eyes(c: _Canvas, a: FaceAttributes) -> None:
+    toon, hw, hh, shift = c.toon, c.hw, c.hh, c.shift
+    eye_y = c.cy - hh * 0.08
     eye_dx = hw * 0.42
     er = hw * 0.15 * a.eye_size * (1.45 if toon else 1.0)
     iris = np.array(colorsys.hls_to_rgb(a.eye_hue, 0.35, 0.6)) * 255
     for side in (-1, 1):
         near = 1 + 0.12 * side * a.yaw  # the eye on the turning side looks bigger
-        ex = cx + shift + side * eye_dx * (1 - 0.25 * abs(a.yaw) * (side * a.yaw < 0))
+        ex = c.cx + shift + side * eye_dx * (1 - 0.25 * abs(a.yaw) * (side * a.yaw < 0))
         rx, ry = er * near, er * 0.8 * near
-        ell(ex, eye_y, rx, ry, (250, 250, 250), outline, max(ow // 2, 1) if toon else 0)
-        ell(ex + shift * 0.35, eye_y, rx * 0.55, ry * 0.7, _rgb(iris))
-        ell(ex + shift * 0.4, eye_y, rx * 0.25, ry * 0.32, (10, 10, 10))
+        c.ell(ex, eye_y, rx, ry, (250, 250, 250), c.outline, max(c.ow // 2, 1) if toon else 0)
+        c.ell(ex + shift * 0.35, eye_y, rx * 0.55, ry * 0.7, _rgb(iris))
+        c.ell(ex + shift * 0.4, eye_y, rx * 0.25, ry * 0.32, (10, 10, 10))
         if toon:
-            ell(ex + shift * 0.4 - rx * 0.2, eye_y - ry * 0.25, rx * 0.12, ry * 0.12, (255, 255, 255))
+            c.ell(ex + shift * 0.4 - rx * 0.2, eye_y - ry * 0.25, rx * 0.12, ry * 0.12, (255, 255, 255))
         by = eye_y - ry - hh * 0.1
-        d.line([ex - rx, by + hh * 0.02, ex + rx, by], fill=_rgb(hair * 0.8),
-               width=max(int(S * (0.022 if toon else 0.016)), 1))
-    # nose
+        c.d.line([ex - rx, by + hh * 0.02, ex + rx, by], fill=_rgb(c.hair * 0.8),
+                 width=max(int(c.S * (0.022 if toon else 0.016)), 1))
+
+
+def _nose_and_mouth(c: _Canvas, a: FaceAttributes) -> None:
+    toon, cx, cy, hw, hh, shift = c.toon, c.cx, c.cy, c.hw, c.hh, c.shift
     nx, ny = cx + shift * 1.5, cy + hh * 0.18
-    d.line([nx, ny - hh * 0.12, nx + hw * 0.05 * (1 if a.yaw >= 0 else -1), ny, nx - hw * 0.02, ny + hh * 0.02],
-           fill=_rgb(skin * (0.5 if toon else 0.7)), width=max(int(S * 0.012), 1))
+    c.d.line([nx, ny - hh * 0.12, nx + hw * 0.05 * (1 if a.yaw >= 0 else -1), ny, nx - hw * 0.02, ny + hh * 0.02],
+             fill=_rgb(c.skin * (0.5 if toon else 0.7)), width=max(int(c.S * 0.012), 1))
     # mouth: a parabola whose curvature is the smile
     mx, my, mw = cx + shift * 1.2, cy + hh * 0.48, hw * 0.42
     pts = []
@@ -165,16 +171,27 @@ def render(attrs: FaceAttributes, size: int = 64, style: str = "photo", noise_se
         u = -1 + k / 10
         pts.append((mx + u * mw, my + a.smile * hh * 0.14 * (1 - u * u) - a.smile * hh * 0.05))
     lip = (120, 30, 40) if not toon else (30, 10, 10)
-    d.line(pts, fill=lip, width=max(int(S * (0.03 if toon else 0.022)), 1), joint="curve")
-    if toon:
+    c.d.line(pts, fill=lip, width=max(int(c.S * (0.03 if toon else 0.022)), 1), joint="curve")
+    if toon:  # cheeks
         for side in (-1, 1):
-            ell(cx + shift + side * hw * 0.55, cy + hh * 0.3, hw * 0.12, hh * 0.06, _rgb(_saturate(skin * 0.9, 2.0) * [1.1, 0.8, 0.8]))
+            c.ell(cx + shift + side * hw * 0.55, cy + hh * 0.3, hw * 0.12, hh * 0.06,
+                  _rgb(_saturate(c.skin * 0.9, 2.0) * [1.1, 0.8, 0.8]))
 
-    out = img.resize((size, size), Image.Resampling.BOX)
-    arr = np.asarray(out, dtype=np.float64)
+
+def render(attrs: FaceAttributes, size: int = 64, style: str = "photo", noise_seed: int | None = None) -> np.ndarray:
+    """[size, size, 3] uint8 image of a face with these attributes, drawn at SUPERSAMPLE x size and reduced."""
+    if style not in ("photo", "toon"):
+        raise ValueError(f"style must be 'photo' or 'toon'. Got: {style!r}")
+    toon = style == "toon"
+    canvas = _Canvas(attrs, size, toon)
+    _hair_and_head(canvas, attrs)
     if not toon:
-        r = np.random.default_rng(noise_seed if noise_seed is not None else 0)
-        arr = arr + r.normal(0, 2.0, arr.shape)
+        _shading(canvas)
+    _eyes(canvas, attrs)
+    _nose_and_mouth(canvas, attrs)
+    arr = np.asarray(canvas.img.resize((size, size), Image.Resampling.BOX), dtype=np.float64)
+    if not toon:  # fine sensor-like texture
+        arr = arr + np.random.default_rng(noise_seed if noise_seed is not None else 0).normal(0, 2.0, arr.shape)
     return np.clip(np.round(arr), 0, 255).astype(np.uint8)
 
 
@@ -192,8 +209,3 @@ def render_batch(split: str, indices, size: int = 64, style: str = "photo") -> n
 def attribute_names() -> list[str]:
     return [f for f in FaceAttributes.__dataclass_fields__]
 
-
-def describe() -> str:
-    return ("procedural cartoon faces: head shape/position, yaw, skin and hair colour, hair length, eye size, "
-            "smile, background colour and gradient; 'photo' (soft shading) and 'toon' (flat colours, outlines, "
-            "bigger eyes) styles")

@@ -19,16 +19,18 @@ def _gan(**kw) -> GanConfig:
                      n_train_images=30000, checkpoint_every=100, sample_every=250, **kw)
 
 
-def _encoder(key: str, **kw) -> EncoderTrainConfig:
+def _encoder(key: str, architecture: str | None = None, **kw) -> EncoderTrainConfig:
+    """The recipe of the shipped encoder ``key``; ``architecture``: the MINI_ENCODERS entry (default: key)."""
     model = BY_KEY[key]
+    arch = MINI_ENCODERS[architecture or key]
     restyle = model.family.startswith("restyle")
-    defaults = dict(family=model.family, encoder=MINI_ENCODERS[key], generator=str(mini_path(model.decoder)),
+    defaults = dict(family=model.family, encoder=arch, generator=str(mini_path(model.decoder)),
                     batch=8, n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 4500,
                     checkpoint_every=100, sample_every=250)
     if restyle:
         # 3600 steps with cosine decay, then 600 with BatchNorm statistics frozen (see EncoderTrainConfig)
         defaults.update(iters=4200, freeze_bn_steps=600)
-    if MINI_ENCODERS[key].progressive:
+    if arch.progressive:
         defaults.update(progressive_start=200, progressive_step_every=100)
     defaults.update(kw)
     return EncoderTrainConfig(**defaults)
@@ -43,7 +45,7 @@ RECIPES = {
     "mini-restyle-e4e": lambda: _encoder("restyle_e4e", iters=2400, freeze_bn_steps=400),
     "mini-psp": lambda: _encoder("psp"),
     "mini-e4e": lambda: _encoder("e4e"),
-    "mini-restyle-psp-toon": lambda: _encoder("restyle_psp_toon", iters=900, freeze_bn_steps=300,
+    "mini-restyle-psp-toon": lambda: _encoder("restyle_psp_toon", "restyle_psp", iters=900, freeze_bn_steps=300,
                                               target_style="toon", init_encoder=str(mini_path("restyle_psp"))),
 }
 # a fine-tuning preset starts from another preset's training state in the same --workdir

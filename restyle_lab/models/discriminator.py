@@ -64,7 +64,3 @@ class Discriminator(nn.Module):
         out = _lrelu(self.final_conv(torch.cat([out, y], 1)))
         return self.out(self.final_linear(out.view(n, -1)))
 
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-

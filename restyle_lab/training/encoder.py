@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +23,17 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoints import load_generator, load_network, save_network
-from ..configs import EncoderConfig, encoder_config_from_dict, to_dict
+from ..configs import EncoderConfig, encoder_config_from_dict
 from ..geometry import Geometry
 from ..images import from_uint8, grid, save_png
 from ..metrics.lpips_metric import LpipsUnavailable, load_lpips
 from ..net import InversionNet
 from ..restyle import average_image
-from .loop import train_loop
+from .loop import SavedConfig, train_loop
 
 
 @dataclass
-class EncoderTrainConfig:
+class EncoderTrainConfig(SavedConfig):
     family: str = "restyle_psp"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     generator: str = ""  # path of the (frozen) generator file; training images are always photo renders
@@ -66,15 +67,7 @@ class EncoderTrainConfig:
     # briefly, can still draw photo-like faces in W+, and an encoder trained to reproduce the photo
     # learns to do exactly that (see the mini-restyle-psp-toon preset).
     target_style: str = ""
-
-    def as_dict(self) -> dict:
-        return to_dict(self)  # nested configs included
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EncoderTrainConfig":
-        d = dict(d)
-        d["encoder"] = encoder_config_from_dict(d["encoder"])
-        return cls(**d)
+    nested: ClassVar[dict] = {"encoder": encoder_config_from_dict}
 
 
 def build_net(cfg: EncoderTrainConfig) -> InversionNet:

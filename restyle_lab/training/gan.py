@@ -12,21 +12,22 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..checkpoints import save_generator
-from ..configs import GeneratorConfig, generator_config_from_dict, to_dict
+from ..configs import GeneratorConfig, generator_config_from_dict
 from ..images import from_uint8, grid, save_png
 from ..models.discriminator import Discriminator
 from ..models.stylegan2 import Generator
-from .loop import train_loop
+from .loop import SavedConfig, train_loop
 
 
 @dataclass
-class GanConfig:
+class GanConfig(SavedConfig):
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     d_channel_base: int = 2048
     d_channel_max: int = 128
@@ -43,15 +44,7 @@ class GanConfig:
     checkpoint_every: int = 100
     sample_every: int = 500
     freeze_mapping: bool = False  # fine-tuning: keep w space fixed so the two generators stay aligned
-
-    def as_dict(self) -> dict:
-        return to_dict(self)  # nested configs included
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "GanConfig":
-        d = dict(d)
-        d["generator"] = generator_config_from_dict(d["generator"])
-        return cls(**d)
+    nested: ClassVar[dict] = {"generator": generator_config_from_dict}
 
 
 def _mixing_styles(gen: Generator, batch: int, prob: float):

@@ -10,13 +10,31 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import torch
 
+from ..configs import to_dict
 from ..files import atomic_torch_save, atomic_write_json
 
 LOG_EVERY = 25
+
+
+class SavedConfig:
+    """A training config's dict form (saved in every state) and back; ``nested`` rebuilds the
+    architecture configs inside it."""
+
+    nested: ClassVar[dict] = {}
+
+    def as_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        d = dict(d)
+        for key, build in cls.nested.items():
+            d[key] = build(d[key])
+        return cls(**d)
 
 
 class Trainer(Protocol):
