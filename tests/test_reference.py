@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from restyle_lab import restyle
-from restyle_lab.checkpoints import compare_state_dict, load_network, load_strict
+from restyle_lab.checkpoints import load_network
+from restyle_lab.state_dict import compare_state_dict, load_strict
 from restyle_lab.configs import GeneratorConfig, encoder_config_from_official
 from restyle_lab.models import Generator, StyleEncoder
 from restyle_lab.net import InversionNet
