@@ -90,8 +90,10 @@ def named_method_keys(name: str) -> tuple:
     return (entry.key,) + ((entry.start_key,) if entry.start_key else ())
 
 
-def named_spec(name: str, checkpoints: dict, steps: int, optim_steps: int) -> MethodSpec | None:
-    """The spec of a named method with the given settings, or None when a checkpoint it needs is missing."""
+def named_spec(name: str, checkpoints: dict, steps: int, optim_steps: int,
+               optim_images: int | None = None) -> MethodSpec | None:
+    """The spec of a named method with the given settings, or None when a checkpoint it needs is missing.
+    ``optim_images``: optimisation methods invert a seeded subset of this many images (None: all)."""
     if any(k not in checkpoints for k in named_method_keys(name)):
         return None
     entry = NAMED_METHODS[name]
@@ -105,8 +107,8 @@ def named_spec(name: str, checkpoints: dict, steps: int, optim_steps: int) -> Me
         return NaiveSpec(name, checkpoint=path, steps=steps)
     schedule = snapshot_schedule(optim_steps)
     if entry.kind == "optim":
-        return OptimSpec(name, space=name.split("_", 1)[1], record_at=schedule, generator=path)
-    return HybridSpec(name, encoder=entry.key, record_at=schedule)
+        return OptimSpec(name, space=name.split("_", 1)[1], record_at=schedule, generator=path, images=optim_images)
+    return HybridSpec(name, encoder=entry.key, record_at=schedule, images=optim_images)
 
 
 # base and fine-tuned generator keys for the alignment study, in order of preference

@@ -103,6 +103,10 @@ def _add_evaluate(sub):
     p.add_argument("--generator", help="generator file for optim methods")
     p.add_argument("--metrics", help="comma-separated metric names (default: the domain's)")
     p.add_argument("--n-images", type=count, help="only the first N images (after the domain's subset rule)")
+    p.add_argument("--optim-images", type=count, help="optim and hybrid methods invert a seeded subset of N images "
+                   "(the encoders all of them)")
+    p.add_argument("--shard", help="K/N: compute only batches b with b %% N == K (several machines or GPUs fill one "
+                   "--out; torchrun sets this itself)")
     p.add_argument("--no-save-images", action="store_true", help="store latents only, not per-step images")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
     _add_device(p)
@@ -124,6 +128,10 @@ def _add_reproduce(sub):
     p.add_argument("--device", default="cpu")
     p.add_argument("--timeout", type=seconds, help="seconds one notebook may run before it is stopped and reported "
                    "as failed (default: 1800 on mini, 21600 on the real domains)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan (inversions still to compute, a time "
+                   "estimate from a short probe) and stop; real domains print it before every run")
+    p.add_argument("--shard", help="K/N: store shard K of N of every notebook's inversions and stop (one per GPU or "
+                   "machine, then run again without --shard); under torchrun each rank takes its own")
     p.add_argument("--list", action="store_true", help="list the notebooks and exit")
 
 
@@ -162,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", help="write the final model here (default: only the training state)")
     p.add_argument("--smoke", action="store_true", help="a tiny training set (CI smoke runs with --iters 2)")
     _add_reproduce(sub)
+    p = sub.add_parser("notebooks", help="copy the analysis notebooks into a folder, to open in JupyterLab")
+    p.add_argument("out", help="folder (created; existing notebooks there are kept unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace notebooks of the same name in OUT")
     return parser
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import pandas as pd
 
 from .checkpoints import load_generator, load_network
 from .data import write_generated_set
 from .errors import UsageError
 from .evaluate import dist_env, evaluate
-from .files import read_settings
+from .files import atomic_write_text, read_settings
 from .invert import invert_folder
-from .methods import parse_methods
+from .methods import HybridSpec, OptimSpec, parse_methods
 from .mini.dataset import write_test_set
 from .mini.train import run_preset
-from .reproduce import run_reproduce
+from .papermill_runs import notebook_dir
+from .reproduce import parse_shard, run_reproduce
 from .store import export_official_latents, read_errors, read_results
 from .views import summary_table
 
@@ -33,10 +37,14 @@ def cmd_evaluate(args) -> int:
     methods = parse_methods(args.method, args.generator, extra)
     if not methods:
         raise UsageError("give at least one --method (or --methods-json); see `restyle-lab evaluate --help`")
+    if args.optim_images:
+        methods = [dataclasses.replace(m, images=args.optim_images) if isinstance(m, (OptimSpec, HybridSpec)) else m
+                   for m in methods]
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     run = evaluate(args.out, args.data, methods, domain=args.domain, metrics=metrics, batch_size=args.batch_size,
                    n_images=args.n_images, device=args.device, dtype=args.dtype,
-                   save_images=not args.no_save_images, strict=args.strict)
+                   save_images=not args.no_save_images, strict=args.strict,
+                   shard=parse_shard(args.shard) if args.shard else None)
     if dist_env()[0] == 0:
         print(summary_table(read_results(run)).to_string())
         print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
@@ -83,9 +91,24 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_notebooks(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file; give a folder")
+    src = notebook_dir()
+    sources = sorted(src.glob("*.ipynb"))
+    clashes = [p.name for p in sources if (out / p.name).exists()]
+    if clashes and not args.overwrite:
+        raise UsageError(f"{out} already has {', '.join(clashes)}; add --overwrite to replace them")
+    for p in sources:
+        atomic_write_text(out / p.name, p.read_text())
+    print(f"copied {len(sources)} notebooks from {src} to {out}; open them with `jupyter lab {out}`")
+    return 0
+
+
 COMMANDS = {"invert": cmd_invert, "evaluate": cmd_evaluate, "summary": cmd_summary, "info": cmd_info,
             "export-latents": cmd_export_latents, "mini-data": cmd_mini_data, "sample": cmd_sample,
-            "train": run_preset, "reproduce": run_reproduce}
+            "train": run_preset, "reproduce": run_reproduce, "notebooks": cmd_notebooks}
 
 
 def run(args) -> int:

@@ -99,15 +99,18 @@ class ImageFolder:
         t = torch.from_numpy(arr).permute(2, 0, 1).float() / 255.0
         return (t - 0.5) / 0.5, record
 
+    def load_batch(self, indices) -> tuple[list, torch.Tensor | None, list]:
+        """(the readable indices, their images [B, 3, H, W] or None, the records of every index)."""
+        loaded = [self.load(i) for i in indices]
+        good = [(i, img) for i, (img, _) in zip(indices, loaded) if img is not None]
+        images = torch.stack([img for _, img in good]) if good else None
+        return [i for i, _ in good], images, [rec for _, rec in loaded]
+
     def batches(self, batch_size: int, start: int = 0, stop: int | None = None):
-        """Yield (indices, images [B, 3, H, W] or None, records of every index including errors)."""
+        """Yield ``load_batch`` of consecutive indices, batch_size at a time."""
         stop = len(self) if stop is None else min(stop, len(self))
         for b0 in range(start, stop, batch_size):
-            idx = list(range(b0, min(stop, b0 + batch_size)))
-            loaded = [self.load(i) for i in idx]
-            good = [(i, img) for i, (img, _) in zip(idx, loaded) if img is not None]
-            images = torch.stack([img for _, img in good]) if good else None
-            yield [i for i, _ in good], images, [rec for _, rec in loaded]
+            yield self.load_batch(list(range(b0, min(stop, b0 + batch_size))))
 
     def manifest(self, previous: list | None = None) -> list[dict]:
         """name, sha256, status, bytes, mtime_ns of every file. Entries of ``previous`` (an earlier

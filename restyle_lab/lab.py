@@ -34,7 +34,8 @@ class Lab:
 
     def __init__(self, name: str, domain: str = "mini", checkpoints=None, data_root=None, n_images: int = 32,
                  steps: int = 5, device: str = "cpu", batch_size: int = 8, smoke: bool = False, out_dir=None,
-                 run_dir=None, optim_steps: int = 1000, dtype: str = "float32", params: dict | None = None):
+                 run_dir=None, optim_steps: int = 1000, optim_images: int | None = None, dtype: str = "float32",
+                 params: dict | None = None):
         self.name = name
         self.domain = get_domain(domain)
         self.smoke = bool(smoke)
@@ -43,13 +44,17 @@ class Lab:
         if self.smoke:
             counts = smoke_capped(counts)
         self.n_images, self.steps, self.optim_steps = counts["n_images"], counts["steps"], counts["optim_steps"]
+        # the optimisation baselines invert a seeded subset when the test set is larger (None: all images)
+        self.optim_images = positive_int(optim_images, "optim_images") if optim_images else None
+        if self.optim_images is not None and self.optim_images >= self.n_images:
+            self.optim_images = None
         self.device, self.batch_size, self.dtype = device, positive_int(batch_size, "batch_size"), dtype
         self.params = smoke_capped(params or {}) if self.smoke else dict(params or {})
         self.checkpoints, self.missing = resolve_checkpoints(self.domain.name, checkpoints)
         self.data_root = self._resolve_data(data_root)
         self.out_dir = Path(out_dir) if out_dir else Path.cwd() / "results" / self.domain.name / name
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        tag = (f"n{self.n_images}_s{self.steps}_o{self.optim_steps}_b{self.batch_size}_{dtype}_"
+        subset = f"_oi{self.optim_images}" if self.optim_images else ""
+        tag = (f"n{self.n_images}_s{self.steps}_o{self.optim_steps}{subset}_b{self.batch_size}_{dtype}_"
                f"{device.split(':')[0]}")
         self.run_dir = Path(run_dir) if run_dir else self.out_dir.parent / "store" / tag
         self.methods: list[str] = []
@@ -63,8 +68,9 @@ class Lab:
         given = check_parameters(name, {**given, **params})
         common = {k: v for k, v in given.items() if k in COMMON_PARAMETERS}
         extras = {k: v for k, v in given.items() if k not in COMMON_PARAMETERS}
-        if "optim_steps" in extras:
-            common["optim_steps"] = extras["optim_steps"]
+        for key in ("optim_steps", "optim_images"):
+            if key in extras:
+                common[key] = extras[key]
         lab = cls(name, params=extras, **common)
         print(lab.describe_missing())
         return lab
@@ -99,25 +105,39 @@ class Lab:
     # ------------------------------------------------------------------ methods and the store
     def spec(self, method: str):
         """The spec of a named method with this Lab's settings, or None when its checkpoint is missing."""
-        return named_spec(method, self.checkpoints, self.steps, self.optim_steps)
+        return named_spec(method, self.checkpoints, self.steps, self.optim_steps, self.optim_images)
 
-    def evaluate(self, methods: list[str] | None = None, progress: bool = True):
-        """Run (or reuse) the named methods (default: this notebook's, see notebook_params.NOTEBOOK_METHODS)
-        on the test set: (rows DataFrame, provenance dict). ``self.methods`` lists those that ran."""
-        if methods is None:
-            methods = [self.params["method"]] if "method" in self.params else NOTEBOOK_METHODS[self.name]
+    def default_methods(self) -> list[str]:
+        """This notebook's methods (notebook_params.NOTEBOOK_METHODS; the explorer: its ``method``)."""
+        return [self.params["method"]] if "method" in self.params else list(NOTEBOOK_METHODS.get(self.name, []))
+
+    def specs(self, methods: list[str] | None = None) -> dict:
+        """name -> spec of the named methods whose checkpoints exist (a hybrid brings its encoder)."""
         specs = {}
-        for m in self.available(methods):
+        for m in self.available(self.default_methods() if methods is None else methods):
             spec = self.spec(m)
             if isinstance(spec, HybridSpec) and spec.encoder not in specs:
                 specs[spec.encoder] = self.spec(spec.encoder)
             specs[m] = spec
+        return specs
+
+    def compute(self, methods: list[str] | None = None, progress: bool = True, shard: tuple | None = None) -> list:
+        """Store the inversions of the named methods (default: this notebook's) that are not stored yet;
+        returns the methods that can run. ``shard`` = (k, n): only that shard of the batches (see
+        ``restyle-lab reproduce --shard``)."""
+        methods = self.default_methods() if methods is None else methods
+        specs = self.specs(methods)
         if not specs:
             raise UsageError(f"none of {methods} can run: {self.describe_missing()}")
         evaluate(self.run_dir, self.data_root, list(specs.values()), domain=self.domain.name,
                  batch_size=self.batch_size, n_images=self.n_images, device=self.device, dtype=self.dtype,
-                 progress=progress)
-        self.methods = [m for m in methods if m in specs]
+                 progress=progress, shard=shard)
+        return [m for m in methods if m in specs]
+
+    def evaluate(self, methods: list[str] | None = None, progress: bool = True):
+        """Run (or reuse) the named methods (default: this notebook's) on the test set: (rows DataFrame,
+        provenance dict). ``self.methods`` lists those that ran."""
+        self.methods = self.compute(methods, progress)
         return read_results(self.run_dir, methods=self.methods), read_provenance(self.run_dir)
 
     def latents(self, method: str) -> dict:
@@ -150,7 +170,7 @@ class Lab:
     # ------------------------------------------------------------------ outputs
     def parameters(self) -> dict:
         return {"name": self.name, "domain": self.domain.name, "n_images": self.n_images, "steps": self.steps,
-                "optim_steps": self.optim_steps, "device": self.device, "batch_size": self.batch_size,
+                "optim_steps": self.optim_steps, "optim_images": self.optim_images, "device": self.device, "batch_size": self.batch_size,
                 "dtype": self.dtype, "smoke": self.smoke, "data_root": str(self.data_root), **self.params,
                 "checkpoints": {k: str(v) for k, v in self.checkpoints.items()},
                 "missing": {k: str(v) for k, v in self.missing.items()}, "run_dir": str(self.run_dir)}

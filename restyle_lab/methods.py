@@ -10,7 +10,7 @@ Three ways in, one result:
     {"name": "psp", "kind": "single", "checkpoint": "psp.pt"}
     {"name": "psp_naive", "kind": "naive", "checkpoint": "psp.pt", "steps": 5}
     {"name": "optim_w", "kind": "optim", "generator": "stylegan2.pt", "space": "w", "record_at": [1, 10, 100]}
-    {"name": "hybrid", "kind": "hybrid", "encoder": "restyle_psp", "record_at": [10, 100]}
+    {"name": "hybrid", "kind": "hybrid", "encoder": "restyle_psp", "record_at": [10, 100], "images": 64}
     {"name": "toon_bootstrap", "kind": "restyle", "checkpoint": "toon.pt", "steps": 5,
      "bootstrap": {"checkpoint": "ffhq.pt", "steps": 1}}
 
@@ -137,7 +137,23 @@ class NaiveSpec(MethodSpec):
 
 
 @dataclass(frozen=True)
-class OptimSpec(MethodSpec):
+class SubsetMixin:
+    """``images``: invert at most this many test images, a subset drawn with ``subset_seed`` (the
+    optimisation baselines cost seconds to minutes per image at real size); None: all of them."""
+
+    images: int | None = None
+    subset_seed: int = 0
+
+    def _check_subset(self):
+        if self.images is not None:
+            object.__setattr__(self, "images", positive_int(self.images, f"method {self.name!r}: images"))
+
+    def _subset_dict(self) -> dict:
+        return {} if self.images is None else {"images": self.images, "subset_seed": self.subset_seed}
+
+
+@dataclass(frozen=True)
+class OptimSpec(SubsetMixin, MethodSpec):
     """The Karras et al. projector into ``space`` of ``generator`` (a generator file) or of the decoder
     of ``checkpoint``; snapshots at ``record_at``; ``options``: ProjectorConfig fields."""
 
@@ -156,18 +172,19 @@ class OptimSpec(MethodSpec):
             raise UsageError(f"method {self.name!r}: give exactly one of generator (a generator file) or checkpoint "
                              "(an encoder checkpoint whose decoder is optimised)")
         _check_schedule(self)
+        self._check_subset()
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "kind": self.kind, "space": self.space, "record_at": list(self.record_at)}
         out.update({"generator": self.generator} if self.generator else {"checkpoint": self.checkpoint})
-        return {**out, **self.options}
+        return {**out, **self.options, **self._subset_dict()}
 
     def files(self) -> dict:
         return {"generator": self.generator} if self.generator else {"checkpoint": self.checkpoint}
 
 
 @dataclass(frozen=True)
-class HybridSpec(MethodSpec):
+class HybridSpec(SubsetMixin, MethodSpec):
     """The projector in W+ started from the inversion of ``encoder`` (another method's name)."""
 
     encoder: str = ""
@@ -180,10 +197,11 @@ class HybridSpec(MethodSpec):
         if not self.encoder:
             raise UsageError(f"method {self.name!r}: a hybrid needs 'encoder', the name of an encoder method")
         _check_schedule(self)
+        self._check_subset()
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "encoder": self.encoder, "record_at": list(self.record_at),
-                **self.options}
+                **self.options, **self._subset_dict()}
 
 
 SPEC_CLASSES = {cls.kind: cls for cls in (ReStyleSpec, SingleSpec, NaiveSpec, OptimSpec, HybridSpec)}

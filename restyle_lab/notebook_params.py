@@ -20,7 +20,7 @@ NOTEBOOKS = ["quality_time", "latent_change", "step_heatmaps", "fpn_vs_simple", 
 # notebooks' parameters cells against these lists).
 COMMON_PARAMETERS = ["domain", "checkpoints", "data_root", "n_images", "steps", "device", "batch_size", "smoke",
                      "out_dir"]
-EXTRA_PARAMETERS = {"quality_time": ["optim_steps"], "latent_change": ["group_scheme"], "step_heatmaps": ["n_show"],
+EXTRA_PARAMETERS = {"quality_time": ["optim_steps", "optim_images"], "latent_change": ["group_scheme"], "step_heatmaps": ["n_show"],
                     "fpn_vs_simple": [], "naive_vs_restyle": ["metric"],
                     "generator_alignment": ["n_pairs", "truncation", "similarity"],
                     "encoder_bootstrapping": ["n_show"], "explorer": ["method"]}
@@ -41,7 +41,7 @@ SMOKE_CAPS = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_sho
 # Parameters that reproduce sets from its own options (a --params file may not set them).
 SET_BY_REPRODUCE = {"domain": "--domain", "device": "--device", "smoke": "--smoke", "out_dir": "--out"}
 
-_COUNTS = ("n_images", "steps", "batch_size", "optim_steps", "n_show", "n_pairs")
+_COUNTS = ("n_images", "steps", "batch_size", "optim_steps", "optim_images", "n_show", "n_pairs")
 _CHOICES = {"group_scheme": STYLE_GROUP_SCHEMES, "metric": tuple(METRICS), "similarity": tuple(SIMILARITIES),
             "method": tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle")}
 

@@ -9,6 +9,10 @@ Layout of a run directory::
     errors/b000012.parquet           files of that batch that could not be read
     locks/b000012.lock               held while a process computes that batch
 
+A method that inverts a seeded subset of the test set (the optimisation baselines at real
+size) counts its batches within that subset; its errors and locks carry the subset's key
+(``s64-0_b000003``).
+
 A unit is complete when its Parquet part exists and reads back whole; parts are written
 to a temporary name and renamed, so a process killed at any moment leaves only whole
 parts behind and the next run redoes exactly the missing units (a part damaged after the
@@ -46,6 +50,11 @@ def _unit(batch: int) -> str:
     return f"b{batch:06d}"
 
 
+def unit_name(batch: int, images_key: str = "") -> str:
+    """The name of a batch of an image list ('' = the whole test set) in errors/ and locks/."""
+    return f"{images_key}_{_unit(batch)}" if images_key else _unit(batch)
+
+
 def part_path(run_dir, method: str, batch: int) -> Path:
     return Path(run_dir) / "parts" / method / f"{_unit(batch)}.parquet"
 
@@ -58,8 +67,8 @@ def write_part(run_dir, method: str, batch: int, rows: pd.DataFrame) -> Path:
     return atomic_write(part_path(run_dir, method, batch), lambda tmp: rows[COLUMNS].to_parquet(tmp, index=False))
 
 
-def write_errors(run_dir, batch: int, rows: pd.DataFrame) -> None:
-    path = Path(run_dir) / "errors" / f"{_unit(batch)}.parquet"
+def write_errors(run_dir, unit: str, rows: pd.DataFrame) -> None:
+    path = Path(run_dir) / "errors" / f"{unit}.parquet"
     atomic_write(path, lambda tmp: rows[ERROR_COLUMNS].to_parquet(tmp, index=False))
 
 
@@ -109,18 +118,18 @@ def unit_done(run_dir, method: str, batch: int) -> bool:
     return rows == 0 or (rows is not None and latents_are_whole(latents_path(run_dir, method, batch)))
 
 
-def damaged_units(run_dir, methods, batches) -> list:
-    """(method, batch) pairs whose part exists but does not read back whole (they are redone)."""
-    return [(m, b) for m in methods for b in batches
+def damaged_units(run_dir, batches_of: dict) -> list:
+    """(method, batch) pairs (``batches_of``: method -> batches) whose part exists but does not read back
+    whole (they are redone)."""
+    return [(m, b) for m, batches in batches_of.items() for b in batches
             if part_path(run_dir, m, b).exists() and not unit_done(run_dir, m, b)]
 
 
 @contextlib.contextmanager
-def claim(run_dir, batch: int | None, wait: bool = False):
-    """Hold the lock of one batch (or, with batch=None, of the whole store's metadata); yields False
-    when another process holds it and ``wait`` is off. The lock dies with its process."""
-    name = "store" if batch is None else _unit(batch)
-    path = Path(run_dir) / "locks" / f"{name}.lock"
+def claim(run_dir, unit: str | None, wait: bool = False):
+    """Hold the lock of one batch (``unit_name``; None: the store's metadata); yields False when another
+    process holds it and ``wait`` is off. The lock dies with its process."""
+    path = Path(run_dir) / "locks" / f"{unit or 'store'}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
         try:
@@ -164,11 +173,11 @@ def read_results(run_dir, methods=None) -> pd.DataFrame:
 
 def read_errors(run_dir) -> pd.DataFrame:
     """The input files a run skipped, with the reason (image, image_index, status)."""
-    parts = sorted((Path(run_dir) / "errors").glob("b*.parquet"))
+    parts = sorted((Path(run_dir) / "errors").glob("*.parquet"))
     if not parts:
         return pd.DataFrame(columns=ERROR_COLUMNS)
-    return pd.concat([_read_part(p) for p in parts], ignore_index=True).sort_values("image_index",
-                                                                                     ignore_index=True)
+    errors = pd.concat([_read_part(p) for p in parts], ignore_index=True)
+    return errors.drop_duplicates("image_index").sort_values("image_index", ignore_index=True)
 
 
 def read_latents(run_dir, method: str) -> dict:
@@ -232,12 +241,13 @@ def stored_provenance(run_dir) -> dict | None:
     return read_provenance(run_dir) if (Path(run_dir) / "provenance.json").exists() else None
 
 
-def check_provenance(run_dir, provenance: dict, method_keys=None) -> None:
+def check_provenance(run_dir, provenance: dict, learned_keys=()) -> None:
     """Refuse, changing nothing, when ``run_dir`` holds results of a different setup.
 
     The data, metrics and settings (IDENTITY_KEYS) must match; each method already stored
-    must be the same method (its entries named in ``method_keys``, default all, must be
-    equal). New methods may join the store.
+    must be the same method: every entry of its description equal, except that ``learned_keys``
+    (what only building the method reveals, e.g. its family) are compared only where both sides
+    know them. New methods may join the store.
     """
     old = stored_provenance(run_dir)
     if old is None:
@@ -246,8 +256,9 @@ def check_provenance(run_dir, provenance: dict, method_keys=None) -> None:
     stored = old.get("methods", {})
     for name, spec in provenance["methods"].items():
         if name in stored:
-            keys = method_keys or sorted(set(spec) | set(stored[name]))
-            if any(_canon(stored[name].get(k)) != _canon(spec.get(k)) for k in keys if k in spec):
+            old_spec = stored[name]
+            keys = [k for k in set(spec) | set(old_spec) if k not in learned_keys or (k in spec and k in old_spec)]
+            if any(_canon(old_spec.get(k)) != _canon(spec.get(k)) for k in keys):
                 diffs.append(f"methods[{name!r}]")
     if diffs:
         details = "; ".join(f"{k}: stored {_short(_lookup(old, k))} vs now {_short(_lookup(provenance, k))}"

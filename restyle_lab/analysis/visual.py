@@ -18,7 +18,15 @@ def family_colour(family: str | None) -> str:
 
 
 def method_style(name: str, spec: dict, specs: dict) -> dict:
-    """matplotlib keyword arguments for one method, from its provenance entry."""
+    """matplotlib keyword arguments for one method, from its provenance entry; a method run on a subset
+    of the test images says so in its label."""
+    style = _kind_style(name, spec, specs)
+    if spec.get("images"):
+        style["label"] = f"{name} ({spec['images']} images, seed {spec.get('subset_seed', 0)})"
+    return style
+
+
+def _kind_style(name: str, spec: dict, specs: dict) -> dict:
     kind = spec.get("kind")
     if kind == "optim":
         return {"color": GREEN, "linestyle": "--", "marker": "o", "markersize": 3, "label": name}

@@ -1,0 +1,101 @@
+"""Inverters built on demand from method specs: every checkpoint is loaded at most once, and only for
+methods that still have work to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .checkpoints import load_generator, load_network
+from .errors import EvaluationError
+from .files import sha256_file
+from .inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
+from .methods import HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec, SingleSpec
+
+# what building a method's inverter reveals (recorded, and compared on resume when known)
+DERIVED_KEYS = ("family", "loss", "perceptual_unavailable")
+
+
+class Inverters:
+    """Inverters built on demand; every checkpoint is loaded at most once."""
+
+    def __init__(self, specs: dict, device, dtype, domain, nets: dict | None = None):
+        """``nets``: a path -> network cache to share with other Inverters."""
+        self.specs, self.device, self.dtype, self.domain = specs, device, dtype, domain
+        self._nets = {} if nets is None else nets
+        self._built = {}
+
+    def net(self, path):
+        path = str(path)
+        if path not in self._nets:
+            if not Path(path).is_file():
+                raise EvaluationError(f"checkpoint {path} not found (see README: which files go where)")
+            net = load_network(path, device=self.device, dtype=self.dtype)
+            if tuple(net.geometry.input_hw) != tuple(self.domain.input_hw):
+                raise EvaluationError(f"{path} reads {net.geometry.input_hw} images but domain {self.domain.name!r} "
+                                      f"uses {self.domain.input_hw}: wrong --domain for this checkpoint?")
+            self._nets[path] = net
+        return self._nets[path]
+
+    def __getitem__(self, name: str):
+        if name not in self._built:
+            self._built[name] = self._build(self.specs[name])
+        return self._built[name]
+
+    def _encoder_net(self, spec, path, restyle: bool):
+        net = self.net(path)
+        if net.is_restyle != restyle:
+            hint = "restyle:CKPT" if net.is_restyle else "single:CKPT or naive:CKPT[:STEPS]"
+            raise EvaluationError(f"method {spec.name!r} ({spec.kind}): {path} is a {net.family} checkpoint, which "
+                                  f"{'needs a ReStyle method' if net.is_restyle else 'is not a ReStyle network'}; "
+                                  f"use {hint}")
+        return net
+
+    def _build(self, spec):
+        if isinstance(spec, ReStyleSpec):
+            start = (ReStyleInverter(self._encoder_net(spec, spec.bootstrap, True), 1, name=f"{spec.name}_init"),
+                     spec.bootstrap_steps) if spec.bootstrap else None
+            return ReStyleInverter(self._encoder_net(spec, spec.checkpoint, True), spec.steps, name=spec.name,
+                                   bootstrap=start)
+        if isinstance(spec, (SingleSpec, NaiveSpec)):
+            return EncoderInverter(self._encoder_net(spec, spec.checkpoint, False), getattr(spec, "steps", 1),
+                                   name=spec.name)
+        config = ProjectorConfig(space="w+" if isinstance(spec, HybridSpec) else spec.space,
+                                 record_at=spec.record_at, **_projector_options(spec.options))
+        if isinstance(spec, OptimSpec):
+            if spec.generator:
+                gen, w_avg, _ = load_generator(spec.generator, device=self.device, dtype=self.dtype)
+            else:
+                net = self.net(spec.checkpoint)
+                gen, w_avg = net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0]
+            return Projector(gen, w_avg, config, geometry=self.domain.geometry, name=spec.name)
+        encoder = self[spec.encoder]
+        net = encoder.net
+        projector = Projector(net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0], config,
+                              geometry=self.domain.geometry, name=f"{spec.name}_optim")
+        return HybridInverter(encoder, projector, name=spec.name)
+
+
+def _projector_options(options: dict) -> dict:
+    kwargs = dict(options)
+    if kwargs.get("perceptual") is False and "mse_weight" not in kwargs:
+        kwargs["mse_weight"] = 1.0
+    return kwargs
+
+
+def method_identity(spec) -> dict:
+    """The provenance entry of a method before anything is loaded: its spec and its files' sha256."""
+    entry = spec.to_dict()
+    for role, path in spec.files().items():
+        if not Path(path).is_file():
+            raise EvaluationError(f"method {spec.name!r}: {role} {path} not found")
+        key = {"checkpoint": "checkpoint_sha256", "generator": "generator_sha256"}.get(role)
+        if key:
+            entry[key] = sha256_file(path)
+        else:
+            entry["bootstrap"] = {**entry["bootstrap"], "sha256": sha256_file(path)}
+    return entry
+
+
+def derived(inverter) -> dict:
+    described = inverter.describe()
+    return {k: described[k] for k in DERIVED_KEYS if k in described}

@@ -1,0 +1,134 @@
+"""What a ``reproduce`` run will cost, before it starts: images x methods x steps still to compute, and a
+time estimate from a short timing probe of each method on the user's device.
+
+The probe times each method that still has work on a few test images, with the inverters and the timing
+protocol the evaluation uses (warm-up excluded, device synchronised): ReStyle and naive iterations for 2
+steps, single passes once, optimisations for 3 steps (step 1 carries the set-up and, for a hybrid, its
+encoder; steps 2-3 give the cost of one more step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .data import image_folder_for_domain
+from .devices import device_name, parse_device, parse_dtype
+from .inverters import Inverters
+from .methods import HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec
+from .units import image_list, plan
+
+
+@dataclass
+class MethodCost:
+    store: str
+    method: str
+    kind: str
+    images: int  # the images it inverts (all, or its seeded subset)
+    of_images: int  # the test set's size
+    steps: int  # iterations or optimiser steps per image
+    remaining: int  # images still to compute
+    first_seconds: float | None = None  # per image: set-up (and a hybrid's encoder) plus the first step
+    step_seconds: float | None = None  # per image per further step
+
+    @property
+    def seconds(self) -> float | None:
+        if self.remaining == 0:
+            return 0.0
+        if self.step_seconds is None:
+            return None
+        return self.remaining * (self.first_seconds + (self.steps - 1) * self.step_seconds)
+
+
+def _steps(spec) -> int:
+    if isinstance(spec, (ReStyleSpec, NaiveSpec)):
+        return spec.steps
+    if isinstance(spec, (OptimSpec, HybridSpec)):
+        return spec.record_at[-1]
+    return 1
+
+
+def _probe_spec(spec):
+    if isinstance(spec, (ReStyleSpec, NaiveSpec)):
+        return dataclasses.replace(spec, steps=2)
+    if isinstance(spec, (OptimSpec, HybridSpec)):
+        return dataclasses.replace(spec, record_at=(1, 3))
+    return spec
+
+
+def method_costs(labs: list, probe: bool = True, probe_images: int | None = None, log=print) -> list[MethodCost]:
+    """The cost of every method the Labs' notebooks run, one row per (store, method); ``probe``: time the
+    methods that still have work (``probe_images`` images: default the batch size on a GPU, 2 on a CPU)."""
+    stores = {}
+    for lab in labs:
+        entry = stores.setdefault(str(lab.run_dir), {"lab": lab, "specs": {}})
+        entry["specs"].update(lab.specs())
+    costs = []
+    for store, entry in stores.items():
+        lab, specs = entry["lab"], entry["specs"]
+        folder = image_folder_for_domain(lab.data_root, lab.domain, limit=lab.n_images)
+        n = len(folder)
+        work = plan(store, specs, n, lab.batch_size, log=lambda *a: None)
+        rows = {}
+        for name, spec in specs.items():
+            images = image_list(spec, n)
+            remaining = sum(len(images.batch(b, lab.batch_size)) for b in work.pending[name])
+            rows[name] = MethodCost(store, name, spec.kind, len(images.indices), n, _steps(spec), remaining)
+        if probe and any(r.remaining for r in rows.values()):
+            _probe(lab, folder, specs, rows, probe_images, log)
+        costs += rows.values()
+    return costs
+
+
+def _probe(lab, folder, specs, rows, probe_images, log) -> None:
+    dev = parse_device(lab.device)
+    k = probe_images or (lab.batch_size if dev.type == "cuda" else min(2, lab.batch_size))
+    _, x, _ = folder.load_batch(list(range(min(k, len(folder)))))
+    if x is None:
+        return
+    todo = [m for m in specs if rows[m].remaining]
+    nets = {}  # every checkpoint loaded once for all probes
+    log(f"timing probe on {device_name(dev)}: {len(todo)} method(s), {x.shape[0]} image(s) each ...")
+    for m in todo:
+        probe = {m: _probe_spec(specs[m])}
+        if isinstance(specs[m], HybridSpec):  # its encoder runs all its steps, as in the evaluation
+            probe[specs[m].encoder] = specs[specs[m].encoder]
+        steps = Inverters(probe, dev, parse_dtype(lab.dtype), lab.domain, nets)[m].invert(x).steps
+        if len(steps) == 1:
+            rows[m].first_seconds = rows[m].step_seconds = steps[0].seconds_per_image
+        else:
+            later = [s.seconds_per_image for s in steps[1:]]
+            rows[m].step_seconds = sum(later) / (steps[-1].step - steps[0].step)
+            rows[m].first_seconds = steps[0].seconds_per_image if isinstance(specs[m], (OptimSpec, HybridSpec)) \
+                else rows[m].step_seconds
+
+
+def format_plan(costs: list[MethodCost], skipped: dict, device: str, batch_size: int, dtype: str) -> str:
+    """The plan as a table, with the total estimate."""
+    lines = []
+    for store in dict.fromkeys(c.store for c in costs):
+        lines += [f"store {store}", f"  {'method':24s} {'images':>14s} {'steps':>6s} {'to do':>7s} "
+                                     f"{'probe s/img/step':>17s} {'estimate':>10s}"]
+        for c in (c for c in costs if c.store == store):
+            images = f"{c.images}" if c.images == c.of_images else f"{c.images} of {c.of_images}"
+            probe = "-" if c.step_seconds is None else f"{c.step_seconds:.4g}"
+            lines.append(f"  {c.method:24s} {images:>14s} {c.steps:>6d} {c.remaining:>7d} {probe:>17s} "
+                         f"{_duration(c.seconds):>10s}")
+    known = [c.seconds for c in costs if c.seconds is not None]
+    total = sum(known)
+    unknown = [c.method for c in costs if c.seconds is None]
+    lines.append(f"estimated inversion time: {_duration(total)} on {device} (batch {batch_size}, {dtype})"
+                 + (f"; not probed (no estimate): {', '.join(unknown)}" if unknown else ""))
+    for name, why in skipped.items():
+        lines.append(f"skipped notebook {name}: {why}")
+    return "\n".join(lines)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"

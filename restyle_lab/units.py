@@ -1,0 +1,163 @@
+"""The work of an evaluation in units of (method, batch): which images each method inverts, which units
+are still to do, and computing them under a lock so concurrent processes never do one twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .images import to_uint8
+from .metrics import latent_mse
+from .store import COLUMNS, ERROR_COLUMNS, claim, damaged_units, unit_done, unit_name, write_errors, write_latents, \
+    write_part
+
+
+@dataclass(frozen=True)
+class ImageList:
+    """The test images (folder indices) a group of methods inverts. key '' is the whole test set;
+    's64-0' a subset of 64 drawn with seed 0."""
+
+    key: str
+    indices: tuple
+
+    def batch(self, b: int, size: int) -> list[int]:
+        return list(self.indices[b * size: (b + 1) * size])
+
+    def n_batches(self, size: int) -> int:
+        return -(-len(self.indices) // size)
+
+
+def image_list(spec, n: int) -> ImageList:
+    """All n images, or the seeded subset a spec asks for (``images``, ``subset_seed``)."""
+    k = getattr(spec, "images", None)
+    if k is None or k >= n:
+        return ImageList("", tuple(range(n)))
+    chosen = np.random.default_rng(spec.subset_seed).choice(n, size=k, replace=False)
+    return ImageList(f"s{k}-{spec.subset_seed}", tuple(int(i) for i in np.sort(chosen)))
+
+
+@dataclass
+class Plan:
+    """lists: image-list key -> ImageList; methods: key -> its methods; pending: method -> batches to
+    compute (this process's share); mine: method -> this process's share of all batches."""
+
+    lists: dict
+    methods: dict
+    pending: dict
+    mine: dict
+
+    @property
+    def todo(self) -> int:
+        return sum(len(b) for b in self.pending.values())
+
+    @property
+    def total(self) -> int:
+        return sum(len(b) for b in self.mine.values())
+
+
+def plan(run_dir, specs: dict, n_images: int, batch_size: int, shard: tuple = (0, 1), log=print) -> Plan:
+    """What is left to do in run_dir for this process (``shard`` = (k, n): batches b with b % n == k)."""
+    k, n = shard
+    lists, methods, mine, pending = {}, {}, {}, {}
+    for name, spec in specs.items():
+        images = image_list(spec, n_images)
+        lists.setdefault(images.key, images)
+        methods.setdefault(images.key, []).append(name)
+        mine[name] = [b for b in range(images.n_batches(batch_size)) if b % n == k]
+    for m, b in damaged_units(run_dir, mine):
+        log(f"redoing {m} batch {b}: its stored part in {run_dir} is damaged")
+    for name in specs:
+        pending[name] = [b for b in mine[name] if not unit_done(run_dir, name, b)]
+    return Plan(lists, methods, pending, mine)
+
+
+def trace_rows(trace, names, indices, metric_objs, prepared, unavailable, true_latents=None) -> pd.DataFrame:
+    """One row per (image, step, metric) of a trace, timing rows included."""
+    rows = []
+    cumulative = trace.cumulative_seconds()
+    for step, total in zip(trace.steps, cumulative):
+        for name, idx in zip(names, indices):
+            rows.append((name, idx, trace.method, step.step, "seconds_per_image", step.seconds_per_image, "ok"))
+            rows.append((name, idx, trace.method, step.step, "cumulative_seconds_per_image", total, "ok"))
+        for metric, obj in metric_objs.items():
+            values = obj(step.image, prepared[metric]).tolist()
+            for name, idx, v in zip(names, indices, values):
+                status = "ok" if np.isfinite(v) else "skipped: no face detected" if metric.startswith("id_") \
+                    else "skipped: not finite"
+                rows.append((name, idx, trace.method, step.step, metric, float(v), status))
+        for metric, reason in unavailable.items():
+            for name, idx in zip(names, indices):
+                rows.append((name, idx, trace.method, step.step, metric, float("nan"), f"unavailable: {reason}"))
+        if true_latents is not None:
+            for name, idx, v in zip(names, indices, latent_mse(step.latent, true_latents).tolist()):
+                rows.append((name, idx, trace.method, step.step, "latent_mse", float(v), "ok"))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def true_latents(data_root) -> dict | None:
+    """The known w+ of generated inputs (``restyle-lab sample`` writes them as latents.npz)."""
+    path = Path(data_root) / "latents.npz"
+    if not path.exists():
+        return None
+    d = np.load(path)
+    return {str(n): torch.from_numpy(w) for n, w in zip(d["names"], d["latents"])}
+
+
+class Computer:
+    """Computes units: loads a batch once, prepares the metrics once, runs each method still to do on it."""
+
+    def __init__(self, run_dir, folder, batch_size, inverters, metric_objs, unavailable, save_images, truth):
+        self.run_dir, self.folder, self.size = run_dir, folder, batch_size
+        self.inverters, self.metric_objs, self.unavailable = inverters, metric_objs, unavailable
+        self.save_images, self.truth = save_images, truth
+
+    def run(self, plan: Plan, show: bool, label: str) -> int:
+        """Every batch of the plan not held by another process, then those (once free, if left undone);
+        returns how many units this process computed."""
+        work = [(key, b) for key, images in plan.lists.items()
+                for b in sorted({b for m in plan.methods[key] for b in plan.pending[m]})]
+        held_elsewhere, computed = [], 0
+        for key, b in tqdm(work, desc=f"evaluate {label}", unit="batch", disable=not show):
+            with claim(self.run_dir, unit_name(b, key)) as mine:
+                if mine:
+                    computed += self.batch(plan, key, b)
+                else:
+                    held_elsewhere.append((key, b))
+        for key, b in held_elsewhere:  # another process is on them: wait, then do what it left undone
+            with claim(self.run_dir, unit_name(b, key), wait=True):
+                computed += self.batch(plan, key, b)
+        return computed
+
+    def batch(self, plan: Plan, key: str, b: int) -> int:
+        methods = [m for m in plan.methods[key] if b in plan.pending[m] and not unit_done(self.run_dir, m, b)]
+        if not methods:
+            return 0
+        wanted = plan.lists[key].batch(b, self.size)
+        indices, images, records = self.folder.load_batch(wanted)
+        errors = [(r.name, i, r.status) for i, r in zip(wanted, records) if r.status != "ok"]
+        if errors:
+            write_errors(self.run_dir, unit_name(b, key), pd.DataFrame(errors, columns=ERROR_COLUMNS))
+        if images is None:
+            for m in methods:  # an empty part marks the unit done: every file of this batch is unreadable
+                write_part(self.run_dir, m, b, pd.DataFrame(columns=COLUMNS))
+            return len(methods)
+        names = [self.folder.names[i] for i in indices]
+        prepared = {m: obj.prepare(images) for m, obj in self.metric_objs.items()}
+        truth = self.truth
+        gt = torch.stack([truth[n] for n in names]) if truth and all(n in truth for n in names) else None
+        for m in methods:
+            trace = self.inverters[m].invert(images)
+            keep_start = self.save_images and trace.start_image is not None
+            write_latents(self.run_dir, m, b, names, [s.step for s in trace.steps],
+                          np.stack([s.latent.numpy() for s in trace.steps]),
+                          np.stack([to_uint8(s.image) for s in trace.steps]) if self.save_images else None,
+                          to_uint8(trace.start_image) if keep_start else None,
+                          trace.start_latent.numpy() if trace.start_latent is not None else None)
+            write_part(self.run_dir, m, b, trace_rows(trace, names, indices, self.metric_objs, prepared,
+                                                      self.unavailable, gt))
+        return len(methods)
