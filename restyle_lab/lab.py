@@ -10,6 +10,7 @@ inversions one notebook stored are reused by the next.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -137,8 +138,11 @@ class Lab:
     def evaluate(self, methods: list[str] | None = None, progress: bool = True):
         """Run (or reuse) the named methods (default: this notebook's) on the test set: (rows DataFrame,
         provenance dict). ``self.methods`` lists those that ran."""
+        t0 = time.monotonic()
         self.methods = self.compute(methods, progress)
-        return read_results(self.run_dir, methods=self.methods), read_provenance(self.run_dir)
+        rows = read_results(self.run_dir, methods=self.methods)
+        print(f"inversions of {', '.join(self.methods)} ready in {time.monotonic() - t0:.1f} s")
+        return rows, read_provenance(self.run_dir)
 
     def latents(self, method: str) -> dict:
         return read_latents(self.run_dir, method)

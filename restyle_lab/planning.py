@@ -58,7 +58,8 @@ def _probe_spec(spec):
 
 def method_costs(labs: list, probe: bool = True, probe_images: int | None = None, log=print) -> list[MethodCost]:
     """The cost of every method the Labs' notebooks run, one row per (store, method); ``probe``: time the
-    methods that still have work (``probe_images`` images: default the batch size on a GPU, 2 on a CPU)."""
+    methods that still have work (``probe_images`` images: default the batch size on a GPU, where time per
+    image depends on it, and 1 on a CPU, where it hardly does)."""
     stores = {}
     for lab in labs:
         entry = stores.setdefault(str(lab.run_dir), {"lab": lab, "specs": {}})
@@ -82,7 +83,7 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
 
 def _probe(lab, folder, specs, rows, probe_images, log) -> None:
     dev = parse_device(lab.device)
-    k = probe_images or (lab.batch_size if dev.type == "cuda" else min(2, lab.batch_size))
+    k = probe_images or (lab.batch_size if dev.type == "cuda" else 1)
     _, x, _ = folder.load_batch(list(range(min(k, len(folder)))))
     if x is None:
         return

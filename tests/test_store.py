@@ -205,3 +205,21 @@ def test_generated_inputs_report_the_latent_error(setup, tmp_path):
     first = latent[(latent.method == "restyle_psp") & (latent.step == 1)].sort_values("image_index").value
     expected = ((stored["latents"][0] - truth["latents"]) ** 2).reshape(3, -1).mean(1)
     np.testing.assert_allclose(first, expected, rtol=1e-5)
+
+
+def test_what_building_a_method_reveals_is_compared_only_where_both_sides_know_it(tmp_path):
+    from restyle_lab.errors import StoreError
+    from restyle_lab.store import check_provenance, write_provenance
+
+    base = {"domain": "mini", "methods": {"a": {"kind": "restyle", "checkpoint": "x.pt", "steps": 5}}}
+    write_provenance(tmp_path, base)
+    learned = {**base, "methods": {"a": {**base["methods"]["a"], "family": "restyle_psp"}}}
+    check_provenance(tmp_path, learned, ("family",))  # the store does not know the family yet: no conflict
+    write_provenance(tmp_path, learned)
+    check_provenance(tmp_path, base, ("family",))  # a process that has not built it yet: no conflict either
+    with pytest.raises(StoreError, match="methods\\['a'\\]"):
+        check_provenance(tmp_path, {**base, "methods": {"a": {**learned["methods"]["a"], "family": "psp"}}},
+                         ("family",))
+    with pytest.raises(StoreError, match="methods\\['a'\\]"):  # a spec key missing on one side is a difference
+        check_provenance(tmp_path, {**base, "methods": {"a": {**base["methods"]["a"], "bootstrap": {"steps": 1}}}},
+                         ("family",))
