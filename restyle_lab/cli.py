@@ -127,7 +127,7 @@ def _add_reproduce(sub):
     p.add_argument("--smoke", action="store_true", help="tiny settings (CI): few images, few steps")
     p.add_argument("--device", default="cpu")
     p.add_argument("--timeout", type=seconds, help="seconds one notebook may run before it is stopped and reported "
-                   "as failed (default: 1800 on mini, 21600 on the real domains)")
+                   "as failed (default: 3600 on mini, 21600 on the real domains)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (inversions still to compute, a time "
                    "estimate from a short probe) and stop; real domains print it before every run")
     p.add_argument("--shard", help="K/N: store shard K of N of every notebook's inversions and stop (one per GPU or "

@@ -29,7 +29,7 @@ from .notebook_params import NOTEBOOK_METHODS, NOTEBOOKS, params_from_file
 from .papermill_runs import Outcome, notebook_defaults, notebook_dir, run_notebook
 from .planning import format_plan, method_costs
 
-DEFAULT_TIMEOUT = {"mini": 1800.0}  # seconds per notebook
+DEFAULT_TIMEOUT = {"mini": 3600.0}  # seconds per notebook (quality_time takes 4-8 min on 2 free cores)
 DEFAULT_TIMEOUT_REAL = 6 * 3600.0
 
 
