@@ -36,6 +36,12 @@ def _encoder(key, family, generator_file, **kw):
     return EncoderTrainConfig(**defaults)
 
 
+def _attributes():
+    from .attributes import AttributeTrainConfig
+
+    return AttributeTrainConfig()
+
+
 def presets() -> dict:
     """name -> (kind, config factory, shipped file name, description)."""
     return {
@@ -60,6 +66,8 @@ def presets() -> dict:
                                   "restyle_psp_mini_toon.pt", "ReStyle-pSp into the mini-toon generator "
                                   "(photo inputs, toon renders of the same faces as targets), fine-tuned from "
                                   "mini-restyle-psp, for encoder bootstrapping"),
+        "mini-attributes": ("attributes", _attributes, "attributes_mini.pt",
+                            "CNN reading the mini attributes off 64 px images (judges edits; see mini/attributes.py)"),
     }
 
 
@@ -81,7 +89,13 @@ def run_preset(args) -> int:
     if getattr(args, "smoke", False):
         cfg = dataclasses.replace(cfg, n_train_images=64)
     workdir = Path(args.workdir) / args.preset
-    if kind == "gan":
+    if kind == "attributes":
+        from .attributes import export_regressor, train_regressor
+
+        state = train_regressor(cfg, workdir, max_minutes=args.max_minutes)
+        if args.export:
+            print(f"exported {args.export} sha256 {export_regressor(state, args.export, note=desc)}")
+    elif kind == "gan":
         from ..training.gan import export_generator, train_gan
 
         init = None
