@@ -14,14 +14,16 @@ import time
 from pathlib import Path
 
 NOTEBOOKS = ["quality_time", "latent_change", "step_heatmaps", "fpn_vs_simple", "naive_vs_restyle",
-             "generator_alignment", "encoder_bootstrapping", "explorer"]
+             "generator_alignment", "encoder_bootstrapping", "explorer", "editing"]
 # The parameters every notebook takes, and each one's extras (README documents them; a test checks them).
 COMMON_PARAMETERS = ["domain", "checkpoints", "data_root", "n_images", "steps", "device", "batch_size", "smoke",
                      "out_dir"]
 EXTRA_PARAMETERS = {"quality_time": ["optim_steps"], "latent_change": ["group_scheme"], "step_heatmaps": ["n_show"],
                     "fpn_vs_simple": [], "naive_vs_restyle": ["metric"],
                     "generator_alignment": ["n_pairs", "truncation", "similarity"],
-                    "encoder_bootstrapping": ["n_show"], "explorer": ["method"]}
+                    "encoder_bootstrapping": ["n_show"], "explorer": ["method"],
+                    "editing": ["optim_steps", "source", "edits", "strengths", "interfacegan_dir", "n_samples",
+                                "n_show"]}
 NEEDS = {  # notebooks that need checkpoints a real domain may not have
     "generator_alignment": ("a base and a toon generator", ("faces", "toonify", "mini")),
     "encoder_bootstrapping": ("the FFHQ and toonify ReStyle encoders", ("faces", "toonify", "mini")),

@@ -14,7 +14,7 @@ Sources, all returning ``Direction`` (a [D] or [n_styles, D] vector, the style r
 ``summarise`` measure them; ``build_directions`` and ``pairing`` pick a source per domain.
 """
 
-from .directions import Direction, calibrate, edit, mapped_samples, parse_rows
+from .directions import Direction, calibrate, directions_table, edit, mapped_samples, parse_rows, parse_strengths
 from .ganspace import CARS_EDITS, PCA, ganspace_direction, ganspace_pca
 from .interfacegan import DirectionFileError, fit_interfacegan, load_interfacegan, load_interfacegan_dir, project_out
 from .measure import SUCCESS_MEASURES, edit_images, edit_success, measure_edits, paired_ratio, render, summarise
@@ -22,7 +22,7 @@ from .sefa import modulations, sefa_direction, sefa_factorize
 from .sources import PAIRINGS, SOURCES, build_directions, pairing, parse_edits
 
 __all__ = [
-    "Direction", "calibrate", "edit", "mapped_samples", "parse_rows", "CARS_EDITS", "PCA", "ganspace_direction",
+    "Direction", "calibrate", "directions_table", "edit", "mapped_samples", "parse_rows", "parse_strengths", "CARS_EDITS", "PCA", "ganspace_direction",
     "ganspace_pca", "DirectionFileError", "fit_interfacegan", "load_interfacegan", "load_interfacegan_dir",
     "project_out", "SUCCESS_MEASURES", "edit_images", "edit_success", "measure_edits", "paired_ratio", "render",
     "summarise", "modulations", "sefa_direction", "sefa_factorize", "PAIRINGS", "SOURCES", "build_directions",

@@ -9,14 +9,20 @@ from .directions import mapped_samples
 SAMPLES = "w_samples"  # the method name of the reference rows: edits of GAN samples, where directions are fitted
 
 
-def final_codes(lab, methods: list[str]) -> tuple[dict, dict]:
-    """(method -> final-step w+ codes [N, n_styles, D] float32, method -> the N image names), from the store."""
-    codes, names = {}, {}
+def final_codes(lab, methods: list[str]) -> tuple[dict, list[str]]:
+    """(method -> final-step w+ codes [N, n_styles, D] float32, the N image names), from the store.
+
+    Every method must hold the same images in the same order (one test set).
+    """
+    codes, names = {}, None
     for m in methods:
         stored = lab.latents(m)
+        got = [str(n) for n in stored["names"]]
+        if names is not None and got != names:
+            raise ValueError(f"{m} holds other images than {methods[0]} in the store {lab.run_dir}")
+        names = got
         codes[m] = torch.from_numpy(stored["latents"][-1]).float()
-        names[m] = [str(n) for n in stored["names"]]
-    return codes, names
+    return codes, names or []
 
 
 def sample_codes(generator, n: int, seed: int) -> tuple[torch.Tensor, list[str]]:
@@ -29,6 +35,15 @@ def view(domain) -> dict:
     """How edited images are rendered to match the inversions: pooled size and kept rows (cars)."""
     g = domain.geometry
     return {"pool_size": g.pool_size, "crop": g.crop_pooled}
+
+
+def attribute_judge(domain):
+    """The attribute regressor of a domain that has one (mini), else None."""
+    if domain.name != "mini":
+        return None
+    from ..mini.attributes import load_regressor
+
+    return load_regressor()
 
 
 def editing_generator(lab):

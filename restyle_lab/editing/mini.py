@@ -96,3 +96,46 @@ def regions_for(test_attrs: dict, names, attributes, judge, size: int = 64) -> d
         for name in names:
             out[(str(name), a)] = attribute_regions(test_attrs[str(name)], a, lo, hi, size=size)
     return out
+
+
+def inversion_attribute_accuracy(attribute_rows, test_attrs: dict) -> "pd.DataFrame":
+    """How well each method's unedited inversions keep the true attributes of the test faces, as the judge
+    reads them: R^2 and MAE per (method, attribute) at strength 0 (methods without truth are skipped).
+    It folds the judge's own error in; the judge alone is ``mini.attributes.held_out_accuracy``."""
+    import pandas as pd
+
+    from ..mini.attributes import accuracy_table
+
+    base = attribute_rows[attribute_rows.strength == 0]
+    base = base[base.edit == base.edit.iloc[0]]
+    out = []
+    for method, rows in base.groupby("method", sort=False):
+        table = rows.pivot(index="image", columns="attribute", values="value")
+        if not set(table.index) <= set(test_attrs):
+            continue
+        attrs = list(table.columns)
+        true = np.array([[getattr(test_attrs[name], a) for a in attrs] for name in table.index])
+        out.append(accuracy_table(table.to_numpy(), true, attrs).assign(method=method))
+    return pd.concat(out, ignore_index=True)[["method", "attribute", "r2", "mae", "mae_over_std", "n"]]
+
+
+def label_targets(directions: list[Direction], generator, judge, n_samples: int = 64, seed: int = 2) -> list[Direction]:
+    """Directions without a ``target`` (GANSpace, SeFa) get the attribute they change most on fresh samples,
+    and are turned to increase it; directions with a target are returned as they are."""
+    from .inputs import sample_codes
+    from .measure import edit_images
+
+    codes, _ = sample_codes(generator, n_samples, seed)
+    out = []
+    for d in directions:
+        if d.target is not None:
+            out.append(d)
+            continue
+        lo, hi = (judge.predict(im).double() for im in edit_images(generator, codes, d, [-1, 1]))
+        change = ((hi - lo) / 2 / judge.std.double().cpu()).mean(0)  # [K], attribute std per unit strength
+        k = int(change.abs().argmax())
+        sign = 1.0 if change[k] >= 0 else -1.0
+        out.append(replace(d, vector=d.vector * sign, target=judge.config.attributes[k],
+                           meta={**d.meta, "target_from": f"largest judged change on {n_samples} samples (seed {seed})",
+                                 "flipped": sign < 0}))
+    return out

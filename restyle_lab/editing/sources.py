@@ -7,9 +7,9 @@ Rows default to all rows, except for SeFa whose default is its editor's layers 2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from .directions import Direction, calibrate, mapped_samples
+from .directions import Direction, calibrate, mapped_samples, parse_rows
 from .ganspace import CARS_EDITS
 
 SOURCES = ("interfacegan", "interfacegan_fit", "ganspace", "sefa")
@@ -49,17 +49,26 @@ def parse_edits(text: str) -> list[EditSpec]:
     return out
 
 
-def pairing(domain: str, source: str = "", edits: str = "") -> tuple[str, str]:
-    """(source, edit spec): the given ones, else the domain's pairing (GANSpace where it has none)."""
+def pairing(domain: str, source: str = "", edits: str = "", interfacegan_dir: str = "") -> tuple[str, str, str]:
+    """(source, edit spec, a note on what was chosen): the given ones, else the domain's pairing.
+
+    The faces pairing needs the published InterFaceGAN files: without ``interfacegan_dir`` it falls
+    back to GANSpace and says so in the note; asking for ``source="interfacegan"`` without them is an error.
+    """
     default = PAIRINGS.get(domain, ("ganspace", "pc0=0,pc1=1"))
     if source and source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}. Got: {source!r}")
+    note = f"{domain}: the paper's pairing, {default[0]}" if not source else f"{domain}: {source}, as asked"
+    if not source and default[0] == "interfacegan" and not interfacegan_dir:
+        default = ("ganspace", "pc0=0,pc1=1")
+        note = (f"{domain}: the paper pairs it with InterFaceGAN, whose files are not shipped; set interfacegan_dir "
+                "to the folder with age.pt / smile.pt / pose.pt. Using GANSpace meanwhile")
     source = source or default[0]
     if not edits:
         edits = default[1] if source == default[0] else ("pc0=0,pc1=1" if source in ("ganspace", "sefa") else "")
     if not edits:
         raise ValueError(f"source {source!r} on {domain!r} needs edits (e.g. 'smile,age')")
-    return source, edits
+    return source, edits, note
 
 
 def build_directions(source: str, edits: str, generator, interfacegan_dir: str = "", judge=None,
@@ -78,10 +87,9 @@ def build_directions(source: str, edits: str, generator, interfacegan_dir: str =
                              "(restyle_lab.mini.attributes). Elsewhere use source='interfacegan' with the files.")
         from .mini import fit_mini_directions
 
-        out = []
-        for s in specs:
-            out += fit_mini_directions(generator, judge, [s.name], n_samples=n_samples, seed=seed, rows=s.rows or "all")
-        return out
+        # one labelled sample set for every attribute; rows are set per edit afterwards
+        fitted = fit_mini_directions(generator, judge, [s.name for s in specs], n_samples=n_samples, seed=seed)
+        return [replace(d, rows=parse_rows(s.rows or "all", n_styles)) for d, s in zip(fitted, specs)]
     if source == "ganspace":
         from .ganspace import ganspace_direction, ganspace_pca
 
