@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from restyle_lab.checkpoints import load_generator, load_network
+from restyle_lab.mini.attributes import load_regressor
 from restyle_lab.mini.assets import ASSETS, BUDGET_BYTES, MANIFEST, verify
 from restyle_lab.mini.train import presets
 
@@ -26,6 +27,9 @@ def test_every_preset_is_shipped_and_loads():
         if kind == "gan":
             gen, w_avg, _ = load_generator(ASSETS / file)
             assert gen.config.size == 64 and w_avg.shape == (gen.style_dim,)
+        elif kind == "attributes":
+            assert load_regressor(ASSETS / file).config.image_size == 64
+            assert files[file]["held_out"]["smile"]["r2"], "the regressor ships with its held-out accuracy"
         else:
             net = load_network(ASSETS / file)
             assert net.decoder.config.size == 64 and net.latent_avg is not None
@@ -49,7 +53,7 @@ def test_every_preset_trains_a_few_steps(tmp_path):
             assert "encoder initialised from" in out.stdout, out.stdout[-2000:]
         assert (tmp_path / "work" / name / "state.pt").exists()
         kind = presets()[name][0]
-        (load_generator if kind == "gan" else load_network)(export)
+        {"gan": load_generator, "attributes": load_regressor}.get(kind, load_network)(export)
     again = train("--preset", "mini-psp", workdir=tmp_path / "work")  # already at its 2 steps: resumes, no work
     assert "resumed" in again.stdout + again.stderr
 

@@ -21,12 +21,14 @@ def build_manifest() -> dict:
         ckpt = read_file(path)
         training = ckpt.get("training", {})
         packed = ckpt.get(PACKED_KEY)
-        stored = (f"{packed['format']} encoder, decoder from {packed['decoder_file']}" if packed
-                  else "rosinality generator layout, float32")
+        stored = ckpt.get("stored") or (f"{packed['format']} encoder, decoder from {packed['decoder_file']}"
+                                        if packed else "rosinality generator layout, float32")
         files[file] = {"preset": name, "kind": kind, "description": desc, "sha256": sha256_file(path),
                        "bytes": path.stat().st_size, "stored": stored, "trained_steps": training.get("trained_steps"),
                        "train_minutes": round(training.get("train_minutes", 0.0), 1),
                        "losses": training.get("losses")}
+        if "held_out" in training:  # the attribute regressor's accuracy on test-split renders
+            files[file]["held_out"] = training["held_out"]
     return {"regenerate": "restyle-lab train --preset <preset> --export restyle_lab/assets/mini/<file>",
             "files": files}
 
