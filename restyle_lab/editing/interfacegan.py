@@ -90,14 +90,16 @@ def load_interfacegan_dir(folder, names, n_styles: int, style_dim: int, rows="al
 
 
 def fit_interfacegan(w: torch.Tensor, scores, name: str, n_styles: int, rows="all", ratio: float = 0.25,
-                     classifier: str = "svm", val_fraction: float = 0.3, seed: int = 0,
+                     classifier: str = "svm", C: float = 0.1, val_fraction: float = 0.3, seed: int = 0,
                      target: str | None = None) -> Direction:
     """The unit normal of a linear boundary between high- and low-scoring codes.
 
     w: [N, D] codes (mapped samples); scores: [N] an attribute of each code's image. The top and
     bottom ``ratio`` of the codes by score are the two classes; a ``val_fraction`` of them is held
     out, and the held-out accuracy is recorded in ``meta``. The normal points towards higher scores.
-    classifier: ``"svm"`` (``LinearSVC``) or ``"logistic"`` (``LogisticRegression``).
+    classifier: ``"svm"`` (``LinearSVC``) or ``"logistic"`` (``LogisticRegression``), both with inverse
+    regularisation ``C`` (0.1: on mini's 128-d w with a few thousand codes, held-out accuracy is as
+    good as with C = 1 or better).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
@@ -121,9 +123,9 @@ def fit_interfacegan(w: torch.Tensor, scores, name: str, n_styles: int, rows="al
     centre = x.mean(0)
     xc = x[idx] - centre
     if classifier == "svm":
-        model = LinearSVC(C=1.0, max_iter=20000, random_state=seed)
+        model = LinearSVC(C=C, max_iter=20000, random_state=seed)
     elif classifier == "logistic":
-        model = LogisticRegression(C=1.0, max_iter=5000)
+        model = LogisticRegression(C=C, max_iter=5000)
     else:
         raise ValueError(f"classifier must be 'svm' or 'logistic'. Got: {classifier!r}")
     model.fit(xc[train], y[train])
@@ -132,7 +134,7 @@ def fit_interfacegan(w: torch.Tensor, scores, name: str, n_styles: int, rows="al
     normal = normal / np.linalg.norm(normal)
     return Direction(name=name, vector=torch.from_numpy(normal).float(), rows=parse_rows(rows, n_styles),
                      source="interfacegan_fit", target=target,
-                     meta={"classifier": classifier, "n_codes": int(len(s)), "ratio": ratio, "per_class": k,
+                     meta={"classifier": classifier, "C": C, "n_codes": int(len(s)), "ratio": ratio, "per_class": k,
                            "val_accuracy": round(accuracy, 4), "n_val": int(n_val), "seed": seed})
 
 
@@ -153,5 +155,6 @@ def project_out(direction: Direction, others: list[Direction]) -> Direction:
         v = v - (v @ b) * b
     if v.norm() < 1e-8:
         raise ValueError(f"{direction.name!r} lies in the span of {[o.name for o in others]}")
-    return replace(direction, vector=(v / v.norm()).float(), sigma=None, name=f"{direction.name}|{'|'.join(o.name for o in others)}",
+    name = f"{direction.name}|{'|'.join(o.name for o in others)}"
+    return replace(direction, vector=(v / v.norm()).float(), sigma=None, name=name,
                    meta={**direction.meta, "conditioned_on": [o.name for o in others]})
