@@ -75,21 +75,21 @@ def test_parse_rows_and_edits():
     assert editing.parse_rows("3-5,0", 10) == (0, 3, 4, 5)
     with pytest.raises(ValueError, match="0..9"):
         editing.parse_rows("8-10", 10)
-    specs = editing.parse_edits("smile, cube=16@3-5,pc0=0")
+    specs = editing.parse_edits("smile, cube:16@3-5,pc0:0")
     assert [(s.name, s.component, s.rows) for s in specs] == [("smile", None, None), ("cube", 16, "3-5"),
                                                              ("pc0", 0, None)]
-    with pytest.raises(ValueError, match="name\\[=component\\]"):
-        editing.parse_edits("cube=x")
+    with pytest.raises(ValueError, match="name\\[:component\\]"):
+        editing.parse_edits("cube:x")
 
 
 def test_pairings_follow_the_paper():
     assert editing.pairing("faces", interfacegan_dir="/dirs")[:2] == ("interfacegan", "age,smile")
     source, _, note = editing.pairing("faces")
     assert source == "ganspace" and "interfacegan_dir" in note, "no files: GANSpace, and the note says why"
-    assert editing.pairing("cars")[1] == "viewpoint=0@0-4,cube=16@3-5,colour=22@9-10"
+    assert editing.pairing("cars")[1] == "viewpoint:0@0-4,cube:16@3-5,colour:22@9-10"
     assert editing.pairing("horse")[0] == "sefa"
     assert editing.pairing("mini")[0] == "interfacegan_fit"
-    assert editing.pairing("mini", "ganspace")[:2] == ("ganspace", "pc0=0,pc1=1")
+    assert editing.pairing("mini", "ganspace")[:2] == ("ganspace", "pc0:0,pc1:1")
     with pytest.raises(ValueError, match="source must be one of"):
         editing.pairing("mini", "stylespace")
 

@@ -1,7 +1,7 @@
 """Which direction source each domain uses (the paper's pairing), and directions built from a short spec.
 
-An edit spec is a comma-separated list of ``name[=component][@rows]``: ``"smile,yaw"`` (InterFaceGAN
-names), ``"viewpoint=0@0-4,cube=16@3-5"`` (GANSpace or SeFa components on style rows, inclusive).
+An edit spec is a comma-separated list of ``name[:component][@rows]``: ``"smile,yaw"`` (InterFaceGAN
+names), ``"viewpoint:0@0-4,cube:16@3-5"`` (GANSpace or SeFa components on style rows, inclusive).
 Rows default to all rows, except for SeFa whose default is its editor's layers 2-5.
 """
 
@@ -19,10 +19,10 @@ SOURCES = ("interfacegan", "interfacegan_fit", "ganspace", "sefa")
 PAIRINGS = {
     "faces": ("interfacegan", "age,smile"),
     "toonify": ("interfacegan", "age,smile"),
-    "cars": ("ganspace", ",".join(f"{k}={CARS_EDITS[k][0]}@{CARS_EDITS[k][1]}" for k in ("viewpoint", "cube", "colour"))),
-    "horse": ("sefa", "sefa0=0@2-5,sefa1=1@2-5"),
-    "church": ("ganspace", "pc0=0,pc1=1"),
-    "wild": ("ganspace", "pc0=0,pc1=1"),
+    "cars": ("ganspace", ",".join(f"{k}:{CARS_EDITS[k][0]}@{CARS_EDITS[k][1]}" for k in ("viewpoint", "cube", "colour"))),
+    "horse": ("sefa", "sefa0:0@2-5,sefa1:1@2-5"),
+    "church": ("ganspace", "pc0:0,pc1:1"),
+    "wild": ("ganspace", "pc0:0,pc1:1"),
     "mini": ("interfacegan_fit", "smile,yaw,hair_length,eye_size"),
 }
 SEFA_DEFAULT_ROWS = "2-5"
@@ -36,13 +36,13 @@ class EditSpec:
 
 
 def parse_edits(text: str) -> list[EditSpec]:
-    """``"a,b=3,c=5@2-4"`` -> [EditSpec('a'), EditSpec('b', 3), EditSpec('c', 5, '2-4')]."""
+    """``"a,b:3,c:5@2-4"`` -> [EditSpec('a'), EditSpec('b', 3), EditSpec('c', 5, '2-4')]."""
     out = []
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         head, _, rows = part.partition("@")
-        name, _, comp = head.partition("=")
+        name, _, comp = head.partition(":")
         if not name or (comp and not comp.strip().isdigit()):
-            raise ValueError(f"an edit is name[=component][@rows], e.g. 'cube=16@3-5'. Got: {part!r}")
+            raise ValueError(f"an edit is name[:component][@rows], e.g. 'cube:16@3-5'. Got: {part!r}")
         out.append(EditSpec(name.strip(), int(comp) if comp else None, rows.strip() or None))
     if not out:
         raise ValueError(f"no edits in {text!r}")
@@ -55,17 +55,17 @@ def pairing(domain: str, source: str = "", edits: str = "", interfacegan_dir: st
     The faces pairing needs the published InterFaceGAN files: without ``interfacegan_dir`` it falls
     back to GANSpace and says so in the note; asking for ``source="interfacegan"`` without them is an error.
     """
-    default = PAIRINGS.get(domain, ("ganspace", "pc0=0,pc1=1"))
+    default = PAIRINGS.get(domain, ("ganspace", "pc0:0,pc1:1"))
     if source and source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}. Got: {source!r}")
     note = f"{domain}: the paper's pairing, {default[0]}" if not source else f"{domain}: {source}, as asked"
     if not source and default[0] == "interfacegan" and not interfacegan_dir:
-        default = ("ganspace", "pc0=0,pc1=1")
+        default = ("ganspace", "pc0:0,pc1:1")
         note = (f"{domain}: the paper pairs it with InterFaceGAN, whose files are not shipped; set interfacegan_dir "
                 "to the folder with age.pt / smile.pt / pose.pt. Using GANSpace meanwhile")
     source = source or default[0]
     if not edits:
-        edits = default[1] if source == default[0] else ("pc0=0,pc1=1" if source in ("ganspace", "sefa") else "")
+        edits = default[1] if source == default[0] else ("pc0:0,pc1:1" if source in ("ganspace", "sefa") else "")
     if not edits:
         raise ValueError(f"source {source!r} on {domain!r} needs edits (e.g. 'smile,age')")
     return source, edits, note
