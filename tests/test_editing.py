@@ -249,6 +249,24 @@ def test_edit_success_slopes_and_drift_by_hand():
     assert summary.loc["target_slope", "ci95_high"] == pytest.approx(1.5 + 12.706 * 0.5, rel=1e-4)
 
 
+def test_summaries_and_comparisons_count_images_not_edit_image_pairs():
+    rows = []
+    for method, base in (("m", 1.0), ("ref", 0.5)):
+        for i, image in enumerate("abc"):
+            for edit, shift in (("e1", 0.0), ("e2", 1.0)):
+                rows.append({"method": method, "edit": edit, "target": "t", "image": image,
+                             "target_slope": base + shift + 0.1 * i, "off_target_slope": 0.2, "drift_mse": 0.01})
+    per_image = pd.DataFrame(rows)
+    overall = editing.summarise(per_image, by=("method",)).set_index(["method", "measure"])
+    assert overall.loc[("m", "target_slope"), "n_images"] == 3
+    assert overall.loc[("m", "target_slope"), "mean"] == pytest.approx(1.6)  # (1.5, 1.6, 1.7) after edits
+    table = editing.compare(per_image, reference="ref").set_index("measure")
+    assert table.loc["target_slope", "difference"] == pytest.approx(0.5)
+    assert table.loc["target_slope", "ratio"] == pytest.approx(1.6 / 1.1)
+    assert table.loc["off_target_slope", "difference"] == pytest.approx(0.0)
+    assert table.loc["target_slope", "n_images"] == 3
+
+
 class _MeanJudge(torch.nn.Module):
     """Reads 'brightness' (the mean pixel) and 'red' (the red channel's mean): a transparent judge."""
 

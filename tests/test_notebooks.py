@@ -34,7 +34,8 @@ EXPECTED_TABLES = {
     "explorer": {},
     "editing": {"edit_directions": ["name", "source", "rows", "sigma", "target"],
                 "edit_success": ["method", "edit", "target", "image", "target_slope", "off_target_slope", "drift_mse"],
-                "edit_success_overall": ["method", "measure", "mean", "ci95_low", "ci95_high", "n"],
+                "edit_success_overall": ["method", "measure", "mean", "ci95_low", "ci95_high", "n_images"],
+                "edit_comparison": ["method", "reference", "measure", "ratio", "difference", "difference_ci95_low"],
                 "inversion_attributes": ["method", "attribute", "r2", "mae"]},
 }
 EXPECTED_FIGURES = {

@@ -117,36 +117,57 @@ def edit_success(attribute_rows: pd.DataFrame, drift_rows: pd.DataFrame) -> pd.D
     return table.merge(top.reset_index(), on=["method", "edit", "image"], how="left")
 
 
-def summarise(per_image: pd.DataFrame, by=("method", "edit"), measures=tuple(SUCCESS_MEASURES)) -> pd.DataFrame:
-    """Mean, standard error, 95% t-interval and count of each measure per group (long format)."""
+def _interval(v: np.ndarray) -> tuple[float, float, float]:
+    """(mean, standard error, half-width of the 95% t-interval) of values v."""
     from scipy import stats
 
+    n = len(v)
+    mean = float(v.mean()) if n else np.nan
+    sem = float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+    return mean, sem, float(stats.t.ppf(0.975, n - 1) * sem) if n > 1 else np.nan
+
+
+def summarise(per_image: pd.DataFrame, by=("method", "edit"), measures=tuple(SUCCESS_MEASURES)) -> pd.DataFrame:
+    """Mean, standard error, 95% t-interval and count of each measure per group (long format).
+
+    The unit is the image: when a group spans several edits (``by=("method",)``), each image's values are
+    averaged over the edits first, so the interval is over independent images, not (edit, image) pairs.
+    """
+    by = list(by)
     rows = []
-    for key, g in per_image.groupby(list(by), sort=False):
+    for key, g in per_image.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         for m in measures:
-            v = g[m].dropna().to_numpy()
-            n = len(v)
-            mean = float(v.mean()) if n else np.nan
-            sem = float(v.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-            half = float(stats.t.ppf(0.975, n - 1) * sem) if n > 1 else np.nan
+            v = g.groupby("image", sort=False)[m].mean().dropna().to_numpy()
+            mean, sem, half = _interval(v)
             rows.append({**dict(zip(by, key)), "measure": m, "mean": mean, "sem": sem, "ci95_low": mean - half,
-                         "ci95_high": mean + half, "n": n})
+                         "ci95_high": mean + half, "n_images": len(v)})
     return pd.DataFrame(rows)
 
 
-def paired_ratio(per_image: pd.DataFrame, measure: str, method: str, reference: str) -> dict:
-    """How ``method`` compares with ``reference`` on one measure over the same (edit, image) pairs:
-    mean of each, their ratio, the mean paired difference and its 95% t-interval."""
-    from scipy import stats
-
-    a = per_image[per_image.method == method].set_index(["edit", "image"])[measure]
-    b = per_image[per_image.method == reference].set_index(["edit", "image"])[measure]
-    both = pd.concat([a.rename("a"), b.rename("b")], axis=1).dropna()
-    diff = both.a - both.b
-    n = len(diff)
-    half = float(stats.t.ppf(0.975, n - 1) * diff.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
-    return {"measure": measure, "method": method, "reference": reference, "n_pairs": n,
-            "method_mean": float(both.a.mean()), "reference_mean": float(both.b.mean()),
-            "ratio": float(both.a.mean() / both.b.mean()), "mean_difference": float(diff.mean()),
-            "difference_ci95": (float(diff.mean()) - half, float(diff.mean()) + half)}
+def compare(per_image: pd.DataFrame, reference: str, measures=tuple(SUCCESS_MEASURES)) -> pd.DataFrame:
+    """Every method against ``reference`` on the same images, per measure: both means, their ratio, and the
+    mean paired difference (method - reference) with its 95% t-interval; each image's values are averaged
+    over the edits first. Methods without those images (GAN samples) are left out."""
+    per = per_image.groupby(["method", "image"], sort=False)[list(measures)].mean()
+    ref = per.loc[reference]
+    rows = []
+    for method in per.index.get_level_values(0).unique():
+        if method == reference:
+            continue
+        mine = per.loc[method]
+        both = mine.index.intersection(ref.index)
+        if len(both) == 0:
+            continue
+        for m in measures:
+            a, b = mine.loc[both, m].dropna(), ref.loc[both, m].dropna()
+            common = a.index.intersection(b.index)
+            if len(common) == 0:
+                continue
+            mean, sem, half = _interval((a[common] - b[common]).to_numpy())
+            rows.append({"method": method, "reference": reference, "measure": m, "method_mean": float(a[common].mean()),
+                         "reference_mean": float(b[common].mean()),
+                         "ratio": float(a[common].mean() / b[common].mean()), "difference": mean,
+                         "difference_ci95_low": mean - half, "difference_ci95_high": mean + half,
+                         "n_images": len(common)})
+    return pd.DataFrame(rows)
