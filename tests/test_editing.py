@@ -139,7 +139,8 @@ def test_malformed_direction_files(tmp_path):
     (tmp_path / "text.pt").write_text("not a checkpoint")
     with pytest.raises(editing.DirectionFileError, match=r"dict.pt: expected a tensor of shape \(1, D\).*Got: a dict"):
         editing.load_interfacegan(tmp_path / "dict.pt", n_styles=4)
-    with pytest.raises(editing.DirectionFileError, match=r"cube.pt: expected .*Got: torch.float32 of shape \(2, 3, 8\)"):
+    with pytest.raises(editing.DirectionFileError,
+                       match=r"cube.pt: expected .*Got: torch.float32 of shape \(2, 3, 8\)"):
         editing.load_interfacegan(tmp_path / "cube.pt", n_styles=4)
     with pytest.raises(editing.DirectionFileError, match="text.pt"):
         editing.load_interfacegan(tmp_path / "text.pt", n_styles=4)

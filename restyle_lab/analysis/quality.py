@@ -141,8 +141,9 @@ def _per_image_steps(ax, rows: pd.DataFrame, method: str, metric: str, style: di
     line = {k: v for k, v in style.items() if k in ("linestyle", "marker", "markersize", "label")}
     if line.get("linestyle") == "none":
         line["linestyle"] = ""
+    # seaborn draws marker edges white, which hides unfilled markers (the naive iteration's x)
     sns.lineplot(x=x, y=r.value.to_numpy(), errorbar=CI, seed=CI_SEED, err_style="bars", color=style["color"],
-                 err_kws={"capsize": 2, "elinewidth": 1.1}, ax=ax, **line)
+                 markeredgecolor=style["color"], err_kws={"capsize": 2, "elinewidth": 1.1}, ax=ax, **line)
 
 
 @themed_plot

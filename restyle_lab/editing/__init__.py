@@ -22,7 +22,8 @@ from .sefa import modulations, sefa_direction, sefa_factorize
 from .sources import PAIRINGS, SOURCES, build_directions, pairing, parse_edits
 
 __all__ = [
-    "Direction", "calibrate", "directions_table", "edit", "mapped_samples", "parse_rows", "parse_strengths", "CARS_EDITS", "PCA", "ganspace_direction",
+    "Direction", "calibrate", "directions_table", "edit", "mapped_samples", "parse_rows", "parse_strengths",
+    "CARS_EDITS", "PCA", "ganspace_direction",
     "ganspace_pca", "DirectionFileError", "fit_interfacegan", "load_interfacegan", "load_interfacegan_dir",
     "project_out", "SUCCESS_MEASURES", "compare", "edit_images", "edit_success", "measure_edits", "render",
     "summarise", "modulations", "sefa_direction", "sefa_factorize", "PAIRINGS", "SOURCES", "build_directions",

@@ -3,9 +3,9 @@
 Measured with an attribute judge (a model mapping images to attributes; on mini the shipped
 regressor, ``restyle_lab.mini.attributes``), for each inversion method, edit, image and strength:
 
-- the value of every attribute of the edited image (``edit_attribute_rows``);
-- how much the image changes outside the region the edited attribute owns (``drift``), where a
-  mask of that region is known (mini: from the renderer, ``editing.mini.attribute_regions``).
+- the value of every attribute of the edited image (``measure_edits``' first table);
+- how much the image changes outside the region the edited attribute owns (its second table), where
+  a mask of that region is known (mini: from the renderer, ``editing.mini.attribute_regions``).
 
 ``edit_success`` turns those into one row per (method, edit, image): the slope of the target
 attribute against the strength (attribute standard deviations per strength unit), the mean

@@ -19,7 +19,8 @@ SOURCES = ("interfacegan", "interfacegan_fit", "ganspace", "sefa")
 PAIRINGS = {
     "faces": ("interfacegan", "age,smile"),
     "toonify": ("interfacegan", "age,smile"),
-    "cars": ("ganspace", ",".join(f"{k}:{CARS_EDITS[k][0]}@{CARS_EDITS[k][1]}" for k in ("viewpoint", "cube", "colour"))),
+    "cars": ("ganspace", ",".join(f"{k}:{CARS_EDITS[k][0]}@{CARS_EDITS[k][1]}"
+                                  for k in ("viewpoint", "cube", "colour"))),
     "horse": ("sefa", "sefa0:0@2-5,sefa1:1@2-5"),
     "church": ("ganspace", "pc0:0,pc1:1"),
     "wild": ("ganspace", "pc0:0,pc1:1"),
