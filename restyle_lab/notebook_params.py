@@ -10,20 +10,23 @@ from __future__ import annotations
 from .analysis.alignment import SIMILARITIES
 from .catalog import NAMED_METHODS
 from .domains import STYLE_GROUP_SCHEMES
+from .editing import SOURCES, parse_edits, parse_strengths
 from .errors import UsageError
 from .methods import positive_int
 from .metrics import METRICS
 
 NOTEBOOKS = ["quality_time", "latent_change", "step_heatmaps", "fpn_vs_simple", "naive_vs_restyle",
-             "generator_alignment", "encoder_bootstrapping", "explorer"]
+             "generator_alignment", "encoder_bootstrapping", "explorer", "editing"]
 # The parameters every notebook takes, and each one's extras (README documents them; a test checks the
 # notebooks' parameters cells against these lists).
 COMMON_PARAMETERS = ["domain", "checkpoints", "data_root", "n_images", "steps", "device", "batch_size", "smoke",
                      "out_dir"]
-EXTRA_PARAMETERS = {"quality_time": ["optim_steps", "optim_images"], "latent_change": ["group_scheme"], "step_heatmaps": ["n_show"],
-                    "fpn_vs_simple": [], "naive_vs_restyle": ["metric"],
+EXTRA_PARAMETERS = {"quality_time": ["optim_steps", "optim_images"], "latent_change": ["group_scheme"],
+                    "step_heatmaps": ["n_show"], "fpn_vs_simple": [], "naive_vs_restyle": ["metric"],
                     "generator_alignment": ["n_pairs", "truncation", "similarity"],
-                    "encoder_bootstrapping": ["n_show"], "explorer": ["method"]}
+                    "encoder_bootstrapping": ["n_show"], "explorer": ["method"],
+                    "editing": ["optim_steps", "source", "edits", "strengths", "interfacegan_dir", "n_samples",
+                                "n_show"]}
 # The methods each notebook runs (a notebook runs those whose checkpoints exist, and says which it skipped);
 # generator_alignment runs no inversion: it needs a generator pair (catalog.GENERATOR_PAIRS).
 NOTEBOOK_METHODS = {
@@ -35,15 +38,19 @@ NOTEBOOK_METHODS = {
     "generator_alignment": [],
     "encoder_bootstrapping": ["restyle_psp_toon", "toon_bootstrap"],
     "explorer": ["restyle_psp"],
+    "editing": ["restyle_psp", "restyle_e4e", "psp", "e4e", "optim_w"],
 }
 # The smoke setting caps these (CI: seconds per notebook).
-SMOKE_CAPS = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_show": 4}
+SMOKE_CAPS = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_show": 4, "n_samples": 300}
 # Parameters that reproduce sets from its own options (a --params file may not set them).
 SET_BY_REPRODUCE = {"domain": "--domain", "device": "--device", "smoke": "--smoke", "out_dir": "--out"}
 
-_COUNTS = ("n_images", "steps", "batch_size", "optim_steps", "optim_images", "n_show", "n_pairs")
+_COUNTS = ("n_images", "steps", "batch_size", "optim_steps", "optim_images", "n_show", "n_pairs", "n_samples")
 _CHOICES = {"group_scheme": STYLE_GROUP_SCHEMES, "metric": tuple(METRICS), "similarity": tuple(SIMILARITIES),
-            "method": tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle")}
+            "method": tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle"),
+            "source": ("", *SOURCES)}
+# free-text parameters parsed before a notebook starts (each raises UsageError naming the problem)
+_PARSED = {"strengths": parse_strengths, "edits": parse_edits}
 
 
 def notebook_parameters(name: str) -> list[str]:
@@ -67,6 +74,11 @@ def check_parameters(name: str, params: dict) -> dict:
             raise UsageError(f"{name}: {key} must be one of {', '.join(_CHOICES[key])}. Got: {value!r}")
         elif key == "truncation" and not (isinstance(value, (int, float)) and 0 < value <= 1):
             raise UsageError(f"{name}: truncation must be a number in (0, 1]. Got: {value!r}")
+        elif key in _PARSED:
+            try:
+                _PARSED[key](value)
+            except (UsageError, ValueError) as err:
+                raise UsageError(f"{name}: {key}: {err}") from None
         elif key == "smoke" and not isinstance(value, bool):
             raise UsageError(f"{name}: smoke must be true or false. Got: {value!r}")
     return out

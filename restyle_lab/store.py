@@ -256,7 +256,7 @@ def check_provenance(run_dir, provenance: dict, learned_keys=()) -> None:
     stored = old.get("methods", {})
     for name, spec in provenance["methods"].items():
         if name in stored:
-            old_spec = stored[name]
+            old_spec, spec = _by_content(stored[name]), _by_content(spec)
             keys = [k for k in set(spec) | set(old_spec) if k not in learned_keys or (k in spec and k in old_spec)]
             if any(_canon(old_spec.get(k)) != _canon(spec.get(k)) for k in keys):
                 diffs.append(f"methods[{name!r}]")
@@ -265,6 +265,16 @@ def check_provenance(run_dir, provenance: dict, learned_keys=()) -> None:
                             for k in diffs)
         raise StoreError(f"{run_dir} holds results of a different setup ({details}). Its rows are kept; "
                          "write to a new --out directory, or delete that one to start over.")
+
+
+def _by_content(spec: dict) -> dict:
+    """A method entry with file paths dropped where their sha256 is recorded: the same checkpoint moved
+    to another folder (or checkout) is the same method."""
+    out = {k: v for k, v in spec.items() if not (k in ("checkpoint", "generator") and f"{k}_sha256" in spec)}
+    boot = out.get("bootstrap")
+    if isinstance(boot, dict) and "sha256" in boot:
+        out["bootstrap"] = {k: v for k, v in boot.items() if k != "checkpoint"}
+    return out
 
 
 def write_provenance(run_dir, provenance: dict) -> dict:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "restyle_lab"
 # imported inside functions on purpose: only the code paths that need them pay for them
-OPTIONAL_HEAVY = {"papermill", "jupyter_client", "lpips", "facenet_pytorch", "matplotlib", "seaborn", "ipywidgets",
-                  "IPython"}
+OPTIONAL_HEAVY = {"papermill", "jupyter_client", "lpips", "facenet_pytorch", "matplotlib", "cycler", "seaborn",
+                  "ipywidgets", "IPython", "sklearn", "scipy"}
 
 
 def modules() -> dict:
@@ -34,7 +34,10 @@ def _targets(name: str, path: Path, node, known) -> list:
         candidates = [target] + [target + "." + a.name for a in node.names]
     else:
         candidates = [a.name for a in node.names]
-    return [c for c in candidates if c in known]
+    # importing a.b.c runs a.b's __init__ first: the parent packages are imported too
+    found = [c for c in candidates if c in known]
+    return found + [p for c in found for p in (c.rsplit(".", k)[0] for k in range(1, c.count(".")))
+                    if p in known]
 
 
 def graph() -> dict:

@@ -154,6 +154,10 @@ CASES = [
          "fixed_yaml"),
     Case("params file, parameter of another notebook", ("reproduce", "--params", "{tmp}/wrongnb.yml"),
          "notebook 'latent_change' has no parameter(s) ['n_show']", "wrong_notebook_yaml"),
+    Case("params file, edit strengths without 0", ("reproduce", "--params", "{tmp}/strengths.yml"),
+         "editing: strengths: strengths must include 0", "strengths_yaml"),
+    Case("params file, unknown edit source", ("reproduce", "--params", "{tmp}/source.yml"),
+         "editing: source must be one of , interfacegan, interfacegan_fit, ganspace, sefa", "source_yaml"),
     Case("unknown training preset", ("train", "--preset", "nosuch"), "unknown preset 'nosuch'"),
     Case("fine-tune before its base", ("train", "--preset", "mini-toon-gan", "--workdir", "{tmp}/w"),
          "run `restyle-lab train --preset mini-gan` first"),
@@ -191,7 +195,8 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path) -> None:
             (tmp / "other" / "test_0000.png").unlink()
     elif kind.endswith("_yaml"):
         text = {"bad_yaml": "n_images: [1, 2", "typo_yaml": "n_imagse: 4", "negative_yaml": "n_images: -1",
-                "fixed_yaml": "out_dir: elsewhere", "wrong_notebook_yaml": "latent_change:\n  n_show: 3"}[kind]
+                "fixed_yaml": "out_dir: elsewhere", "wrong_notebook_yaml": "latent_change:\n  n_show: 3",
+                "strengths_yaml": "editing:\n  strengths: 1,2", "source_yaml": "editing:\n  source: stylespace"}[kind]
         (tmp / (kind.split("_yaml")[0].replace("_notebook", "nb") + ".yml")).write_text(text)
 
 

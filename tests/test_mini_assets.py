@@ -9,6 +9,7 @@ import pytest
 
 from restyle_lab.checkpoints import load_generator, load_network
 from restyle_lab.mini.assets import BUDGET_BYTES, MANIFEST, verify
+from restyle_lab.mini.attributes import load_regressor
 from restyle_lab.mini.train import presets
 
 
@@ -26,6 +27,9 @@ def test_every_preset_is_shipped_and_loads():
         if model.kind == "gan":
             gen, w_avg, _ = load_generator(model.path)
             assert gen.config.size == 64 and w_avg.shape == (gen.style_dim,)
+        elif model.kind == "attributes":
+            assert load_regressor(model.path).config.image_size == 64
+            assert files[model.file]["held_out"]["smile"]["r2"], "the regressor ships with its held-out accuracy"
         else:
             net = load_network(model.path)
             assert net.decoder.config.size == 64 and net.latent_avg is not None
@@ -49,7 +53,7 @@ def test_every_preset_trains_a_few_steps(tmp_path):
             assert "encoder initialised from" in out.stdout, out.stdout[-2000:]
         assert (tmp_path / "work" / name / "state.pt").exists()
         kind = presets()[name][0].kind
-        (load_generator if kind == "gan" else load_network)(export)
+        {"gan": load_generator, "attributes": load_regressor}.get(kind, load_network)(export)
     again = train("--preset", "mini-psp", workdir=tmp_path / "work")  # already at its 2 steps: resumes, no work
     assert "resumed" in again.stdout + again.stderr
 

@@ -32,6 +32,11 @@ EXPECTED_TABLES = {
                                                   "auc_same_vs_shuffled"]},
     "encoder_bootstrapping": {"bootstrapping_steps": ["method", "step", "metric", "mean"]},
     "explorer": {},
+    "editing": {"edit_directions": ["name", "source", "rows", "sigma", "target"],
+                "edit_success": ["method", "edit", "target", "image", "target_slope", "off_target_slope", "drift_mse"],
+                "edit_success_overall": ["method", "measure", "mean", "ci95_low", "ci95_high", "n_images"],
+                "edit_comparison": ["method", "reference", "measure", "ratio", "difference", "difference_ci95_low"],
+                "inversion_attributes": ["method", "attribute", "r2", "mae"]},
 }
 EXPECTED_FIGURES = {
     "quality_time": ["quality_time"], "latent_change": ["latent_change_restyle_psp", "latent_change_restyle_e4e"],
@@ -39,6 +44,7 @@ EXPECTED_FIGURES = {
     "fpn_vs_simple": ["fpn_vs_simple"], "naive_vs_restyle": ["naive_vs_restyle"],
     "generator_alignment": ["alignment_pairs", "alignment_scores"], "encoder_bootstrapping": ["bootstrapping_strips"],
     "explorer": ["explorer_snapshot"],
+    "editing": ["edit_grid_smile", "edit_grid_yaw", "edit_success"],
 }
 
 

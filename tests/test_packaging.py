@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from restyle_lab.notebook_params import NOTEBOOKS
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -50,7 +52,7 @@ def test_installed_alone_it_copies_and_runs_the_notebooks(installed):
     assert where.stdout.strip().startswith(str(root / "site")), where.stdout + where.stderr
     copied = subprocess.run([sys.executable, "-m", "restyle_lab.cli", "notebooks", str(away / "nb")], env=env,
                             cwd=away, capture_output=True, text=True, timeout=120)
-    assert copied.returncode == 0 and "copied 8 notebooks" in copied.stdout, copied.stderr
+    assert copied.returncode == 0 and f"copied {len(NOTEBOOKS)} notebooks" in copied.stdout, copied.stderr
     assert str(root / "site") in copied.stdout
     res = subprocess.run([sys.executable, "-m", "restyle_lab.cli", "reproduce", "--smoke", "--only", "latent_change",
                           "--out", str(away / "results")], env=env, cwd=away, capture_output=True, text=True,

@@ -223,3 +223,20 @@ def test_what_building_a_method_reveals_is_compared_only_where_both_sides_know_i
     with pytest.raises(StoreError, match="methods\\['a'\\]"):  # a spec key missing on one side is a difference
         check_provenance(tmp_path, {**base, "methods": {"a": {**base["methods"]["a"], "bootstrap": {"steps": 1}}}},
                          ("family",))
+
+
+def test_a_moved_checkpoint_is_the_same_method_a_changed_one_is_not(tmp_path):
+    from restyle_lab.errors import StoreError
+    from restyle_lab.store import check_provenance, write_provenance
+
+    def prov(path, sha, boot_path="/a/ffhq.pt", boot_sha="b1"):
+        return {"domain": "mini", "n_images": 4, "methods": {"toon": {
+            "name": "toon", "kind": "restyle", "checkpoint": path, "checkpoint_sha256": sha, "steps": 5,
+            "bootstrap": {"checkpoint": boot_path, "steps": 1, "sha256": boot_sha}}}}
+
+    write_provenance(tmp_path, prov("/old/checkout/toon.pt", "s1"))
+    check_provenance(tmp_path, prov("/new/checkout/toon.pt", "s1", boot_path="/b/ffhq.pt"))  # moved: accepted
+    with pytest.raises(StoreError, match=r"methods\['toon'\]"):
+        check_provenance(tmp_path, prov("/old/checkout/toon.pt", "s2"))  # same path, other weights
+    with pytest.raises(StoreError, match=r"methods\['toon'\]"):
+        check_provenance(tmp_path, prov("/old/checkout/toon.pt", "s1", boot_sha="b2"))

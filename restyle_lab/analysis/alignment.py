@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..images import to_uint8
 from ..metrics.lpips_metric import lpips_distance
+from .visual import GREY, RED, themed_plot
 
 SIMILARITIES = {
     "luma_lowpass16_pearson": ("Pearson correlation of the two images' luminance, average-pooled to 16x16 "
@@ -110,17 +111,19 @@ def plot_alignment_pairs(img1, img2, labels=("generator 1", "generator 2"), n_sh
     return fig
 
 
+@themed_plot
 def plot_alignment_scores(scores: pd.DataFrame, summary: pd.DataFrame):
+    """Densities of the same-w and shuffled-pair similarities (one shared set of bins)."""
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
     fig, ax = plt.subplots(figsize=(4.4, 3.0))
     bins = np.linspace(scores.value.min(), scores.value.max(), 25)
-    for pair, colour in (("shuffled", "#7f7f7f"), ("same_w", "#d62728")):
-        ax.hist(scores[scores.pair == pair].value, bins=bins, alpha=0.6, color=colour, label=pair, density=True)
+    sns.histplot(data=scores, x="value", hue="pair", hue_order=["shuffled", "same_w"], bins=bins, stat="density",
+                 common_norm=False, palette={"shuffled": GREY, "same_w": RED}, alpha=0.6, ax=ax)
     s = summary.iloc[0]
     ax.set_xlabel(s.similarity)
     ax.set_ylabel("density")
     ax.set_title(f"AUC same-w vs shuffled = {s.auc_same_vs_shuffled:.2f}", fontsize=9)
-    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .visual import GROUP_COLOURS
+from .visual import GROUP_COLOURS, themed_plot
 
 
 def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list[int]]) -> tuple:
@@ -31,6 +31,7 @@ def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list
     return per_layer, per_group
 
 
+@themed_plot
 def plot_latent_change(per_group: pd.DataFrame, title: str = ""):
     import matplotlib.pyplot as plt
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..store import TIME_METRICS
-from .visual import METRIC_LABELS, method_style
+from .visual import CI, CI_SEED, METRIC_LABELS, method_style, themed_plot
 
 
 def per_step_means(df: pd.DataFrame) -> pd.DataFrame:
@@ -44,6 +44,7 @@ def quality_time_table(df: pd.DataFrame, methods: dict) -> pd.DataFrame:
                   "status"]]
 
 
+@themed_plot
 def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | None = None):
     """Log-log quality against time per image, one panel per metric."""
     import matplotlib.pyplot as plt
@@ -98,29 +99,58 @@ def step_table(df: pd.DataFrame, methods: list[str], step: int,
     return pd.DataFrame(rows).rename(columns={"cumulative_seconds_per_image": "seconds_per_image"})
 
 
-def plot_step_curves(table: pd.DataFrame, methods: dict, pairs: list[tuple], metric: str = "mse_pm1"):
-    """Fig. 4: the metric per step, ReStyle against the naive iteration, one panel per pair."""
+@themed_plot
+def plot_step_curves(table: pd.DataFrame, methods: dict, pairs: list[tuple], metric: str = "mse_pm1",
+                     rows: pd.DataFrame | None = None):
+    """Fig. 4: the metric per step, ReStyle against the naive iteration, one panel per pair.
+
+    With the per-image ``rows`` (the store's tidy rows): every image's value (dots) and the mean with
+    its 95% bootstrap interval over images; without them, the table's means with standard errors.
+    """
     import matplotlib.pyplot as plt
 
     sub = table[table.metric == metric]
     pairs = [p for p in pairs if any(m in set(sub.method) for m in p)]  # a domain may lack a pair's checkpoints
     fig, axes = plt.subplots(1, max(len(pairs), 1), figsize=(4.4 * max(len(pairs), 1), 3.4), squeeze=False)
     for ax, pair in zip(axes[0], pairs):
-        for method in pair:
-            rows = sub[sub.method == method].sort_values("step")
-            if rows.empty:
+        for j, method in enumerate(pair):
+            if method not in set(sub.method):
                 continue
             style = method_style(method, methods.get(method, {}), methods)
-            ax.errorbar(rows.step, rows["mean"], yerr=rows["sem"], capsize=2, **style)
+            if rows is None:
+                means = sub[sub.method == method].sort_values("step")
+                ax.errorbar(means.step, means["mean"], yerr=means["sem"], capsize=2, **style)
+                continue
+            _per_image_steps(ax, rows, method, metric, style, offset=(j - (len(pair) - 1) / 2) * 0.14)
         ax.set_xlabel("step")
         ax.set_ylabel(METRIC_LABELS.get(metric, metric))
-        ax.set_xticks(sorted(sub.step.unique()))
+        ax.set_xticks(sorted(sub[sub.method.isin(pair)].step.unique()))
         ax.legend(fontsize=8)
-        ax.grid(True, alpha=0.3)
+    if rows is not None:
+        fig.suptitle("per-image values (dots); mean with 95% bootstrap CI over images", fontsize=8)
     fig.tight_layout()
     return fig
 
 
+def _per_image_steps(ax, rows: pd.DataFrame, method: str, metric: str, style: dict, offset: float) -> None:
+    """One method's per-image values per step, jittered beside the step, and their mean with its CI."""
+    import seaborn as sns
+
+    r = rows[(rows.method == method) & (rows.metric == metric) & (rows.status == "ok")]
+    if r.empty:
+        return
+    x = r.step.to_numpy(float) + offset
+    jitter = np.random.default_rng(CI_SEED).uniform(-0.04, 0.04, len(r))
+    ax.scatter(x + jitter, r.value, s=6, alpha=0.25, color=style["color"], linewidths=0)
+    line = {k: v for k, v in style.items() if k in ("linestyle", "marker", "markersize", "label")}
+    if line.get("linestyle") == "none":
+        line["linestyle"] = ""
+    # seaborn draws marker edges white, which hides unfilled markers (the naive iteration's x)
+    sns.lineplot(x=x, y=r.value.to_numpy(), errorbar=CI, seed=CI_SEED, err_style="bars", color=style["color"],
+                 markeredgecolor=style["color"], err_kws={"capsize": 2, "elinewidth": 1.1}, ax=ax, **line)
+
+
+@themed_plot
 def plot_table(table: pd.DataFrame, columns: list[str], label: str = "method"):
     """One bar panel per column (Table 1 at a glance); unavailable columns say so."""
     import matplotlib.pyplot as plt

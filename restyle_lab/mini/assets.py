@@ -21,13 +21,15 @@ def build_manifest() -> dict:
         ckpt = read_torch(model.path)
         training = ckpt.get("training", {})
         packed = ckpt.get(PACKED_KEY)
-        stored = (f"{packed['format']} encoder, decoder from {packed['decoder_file']}" if packed
-                  else "rosinality generator layout, float32")
+        stored = ckpt.get("stored") or (f"{packed['format']} encoder, decoder from {packed['decoder_file']}"
+                                        if packed else "rosinality generator layout, float32")
         files[model.file] = {"preset": model.preset, "kind": model.kind, "description": model.description,
                              "sha256": sha256_file(model.path), "bytes": model.path.stat().st_size, "stored": stored,
                              "trained_steps": training.get("trained_steps"),
                              "train_minutes": round(training.get("train_minutes", 0.0), 1),
                              "losses": training.get("losses")}
+        if "held_out" in training:  # the attribute regressor's accuracy on test-split renders
+            files[model.file]["held_out"] = training["held_out"]
     return {"regenerate": "restyle-lab train --preset <preset> --export restyle_lab/assets/mini/<file>",
             "files": files}
 

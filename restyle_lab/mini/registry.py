@@ -19,7 +19,7 @@ class MiniModel:
 
     key: the checkpoint key notebooks use (``Lab.checkpoints[key]``); file: its name in
     ASSETS; preset: ``restyle-lab train --preset <preset>`` regenerates it; kind: "gan"
-    (a generator) or "encoder"; family: the encoder family (None for generators);
+    (a generator), "encoder" or "attributes" (the regressor that judges edits); family: the encoder family (None for generators);
     decoder: the key of the generator an encoder decodes with.
     """
 
@@ -54,6 +54,8 @@ MINI_MODELS = (
     MiniModel("restyle_psp_toon", "restyle_psp_mini_toon.pt", "mini-restyle-psp-toon", "encoder", "restyle_psp",
               "ReStyle-pSp into the mini-toon generator (photo inputs, toon renders of the same faces as "
               "targets), fine-tuned from mini-restyle-psp, for encoder bootstrapping", "toon_generator"),
+    MiniModel("attributes", "attributes_mini.pt", "mini-attributes", "attributes", None,
+              "CNN reading the mini attributes off 64 px images (judges edits; see mini/attributes.py)"),
 )
 BY_KEY = {m.key: m for m in MINI_MODELS}
 BY_PRESET = {m.preset: m for m in MINI_MODELS}

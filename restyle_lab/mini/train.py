@@ -9,6 +9,7 @@ from ..errors import UsageError
 from ..packing import pack
 from ..training.encoder import EncoderTrainConfig, export_encoder, train_encoder
 from ..training.gan import GanConfig, export_generator, train_gan
+from .attributes import AttributeTrainConfig, export_regressor, train_regressor
 from .dataset import training_images
 from .presets import MINI_ENCODERS, MINI_GENERATOR
 from .registry import BY_KEY, BY_PRESET, mini_path
@@ -47,6 +48,7 @@ RECIPES = {
     "mini-e4e": lambda: _encoder("e4e"),
     "mini-restyle-psp-toon": lambda: _encoder("restyle_psp_toon", "restyle_psp", iters=900, freeze_bn_steps=300,
                                               target_style="toon", init_encoder=str(mini_path("restyle_psp"))),
+    "mini-attributes": AttributeTrainConfig,
 }
 # a fine-tuning preset starts from another preset's training state in the same --workdir
 FINE_TUNES = {"mini-toon-gan": "mini-gan"}
@@ -89,6 +91,11 @@ def run_preset(args) -> int:
         cfg = dataclasses.replace(cfg, n_train_images=64)
     workdir = Path(args.workdir)
     cache = workdir / "cache"
+    if model.kind == "attributes":
+        state = train_regressor(cfg, workdir / args.preset, cache, max_minutes=args.max_minutes)
+        if args.export:
+            print(f"exported {args.export} sha256 {export_regressor(state, args.export, note=model.description)}")
+        return 0
     if model.kind == "gan":
         init = None
         if args.preset in FINE_TUNES:

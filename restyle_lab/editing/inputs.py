@@ -1,0 +1,54 @@
+"""What an editing run starts from: the final inversions in a Lab's store, reference samples, the view."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import UsageError
+from ..mini.attributes import load_regressor
+from .directions import mapped_samples
+
+SAMPLES = "w_samples"  # the method name of the reference rows: edits of GAN samples, where directions are fitted
+
+
+def final_codes(lab, methods: list[str]) -> tuple[dict, list[str]]:
+    """(method -> final-step w+ codes [N, n_styles, D] float32, the N image names), from the store.
+
+    Every method must hold the same images in the same order (one test set).
+    """
+    codes, names = {}, None
+    for m in methods:
+        stored = lab.latents(m)
+        got = [str(n) for n in stored["names"]]
+        if names is not None and got != names:
+            raise ValueError(f"{m} holds other images than {methods[0]} in the store {lab.run_dir}")
+        names = got
+        codes[m] = torch.from_numpy(stored["latents"][-1]).float()
+    return codes, names or []
+
+
+def sample_codes(generator, n: int, seed: int) -> tuple[torch.Tensor, list[str]]:
+    """``n`` mapped samples as w+ codes [n, n_styles, D] (float32) and their names ``sample_<i>``."""
+    w = mapped_samples(generator, n, seed).float()
+    return w.unsqueeze(1).repeat(1, generator.n_latent, 1), [f"sample_{i:04d}" for i in range(n)]
+
+
+def view(domain) -> dict:
+    """How edited images are rendered to match the inversions: pooled size and kept rows (cars)."""
+    g = domain.geometry
+    return {"pool_size": g.pool_size, "crop": g.crop_pooled}
+
+
+def attribute_judge(domain):
+    """The attribute regressor of a domain that has one (mini), else None."""
+    if domain.name != "mini":
+        return None
+    return load_regressor()
+
+
+def editing_generator(lab):
+    """The domain's generator: its own file, else the decoder of a ReStyle-e4e / ReStyle-pSp checkpoint."""
+    for key in ("generator", "restyle_e4e", "restyle_psp"):
+        if lab.has(key):
+            return lab.generator(key)[0], key
+    raise UsageError(f"editing needs the domain's generator; {lab.describe_missing()}")
