@@ -44,7 +44,8 @@ def style_head(block, x: torch.Tensor, first_cols=None) -> torch.Tensor:
     if (h, w) != (1, 1):
         raise ValueError(f"map2style expects its convolutions to reach 1x1, got {(h, w)}: "
                          "the input size does not match EncoderConfig.input_size")
-    return block.linear(y.t())
+    with torch.autocast(y.device.type, enabled=False):  # the codes stay float32 under autocast
+        return block.linear(y.t().to(torch.promote_types(block.linear.weight.dtype, torch.float32)))
 
 
 def style_heads(blocks: list, x: torch.Tensor) -> list:

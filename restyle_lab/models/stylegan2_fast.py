@@ -7,8 +7,9 @@ leaky ReLU, scale by sqrt 2), each of which reads and writes a whole tensor. Her
 * the style s, the demodulation d and the activation gain sqrt(2) are folded into
   per-sample weights (leaky(z) * g == leaky(g * z) for g > 0), and the batch runs as
   one grouped convolution, so nothing rescales the activations; at low resolution,
-  where per-sample weights outweigh the activations, the input is scaled instead and
-  the batch shares one weight (``FOLD_MIN_PIXELS`` decides);
+  where per-sample weights outweigh the activations, and whenever the styles need
+  gradients (the projector), the input is scaled instead and the batch shares one
+  weight (``_fold`` decides);
 * the activation bias rides in the convolution's (or the blur's) own bias, the noise
   is added and the leaky ReLU applied in place;
 * the blur after the transposed convolution pads inside the convolution, and the
@@ -70,7 +71,11 @@ def _folded_weight(conv, s: torch.Tensor, out_scale: torch.Tensor, transposed: b
         return w.unsqueeze(0) * per_pair[:, :, :, None, None]
 
 
-def _fold(conv, n: int, out_hw: int) -> bool:
+def _fold(style: torch.Tensor, n: int, out_hw: int) -> bool:
+    if torch.is_grad_enabled() and style.requires_grad:
+        # per-sample weights would make the backward pass compute weight gradients (a third
+        # convolution); with a shared weight the styles' gradients are cheap reductions
+        return False
     return n == 1 or out_hw >= FOLD_MIN_PIXELS
 
 
@@ -87,7 +92,8 @@ def modulated_conv(conv, x: torch.Tensor, style: torch.Tensor, gain: float = 1.0
     out_hw = h * w * (4 if conv.upsample else 1)
     x = x.to(cdt)
     b = None if bias is None else bias.to(cdt)
-    if n == 1 and CHANNELS_LAST:
+    fold = _fold(style, n, out_hw)
+    if fold and n == 1 and CHANNELS_LAST:
         wm = _folded_weight(conv, s, out_scale, transposed=conv.upsample)[0].to(cdt)
         x = x.contiguous(memory_format=torch.channels_last)
         wm = wm.contiguous(memory_format=torch.channels_last)
@@ -95,7 +101,7 @@ def modulated_conv(conv, x: torch.Tensor, style: torch.Tensor, gain: float = 1.0
             y = F.conv_transpose2d(x, wm, stride=2)
             return upfirdn2d_fast(y, conv.blur.kernel, pad=conv.blur.pad, bias=b)
         return F.conv2d(x, wm, b, padding=conv.padding)
-    if _fold(conv, n, out_hw):
+    if fold:
         wm = _folded_weight(conv, s, out_scale, transposed=conv.upsample).to(cdt)
         xg = x.reshape(1, n * c_in, h, w)
         bg = None if b is None else b.repeat(n)
@@ -138,9 +144,10 @@ def to_rgb(layer, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | Non
     cdt = _compute_dtype(x)
     s, out_scale = style_scales(conv, style)
     wm = _folded_weight(conv, s, out_scale).to(cdt).view(n, conv.out_ch, c_in)
-    out = torch.baddbmm(layer.bias.to(cdt).view(1, -1, 1), wm, x.to(cdt).reshape(n, c_in, h * w))
-    out = out.view(n, conv.out_ch, h, w)
+    out = torch.bmm(wm, x.to(cdt).reshape(n, c_in, h * w)).view(n, conv.out_ch, h, w)
+    # the three-channel skip branch accumulates over every resolution: keep it in the statistics dtype
+    out = out.to(s.dtype).add_(layer.bias.to(s.dtype))
     if skip is not None:
         up = layer.upsample
-        out.add_(upfirdn2d_fast(skip, up.kernel, up=up.factor, pad=up.pad).to(out.dtype))
+        out.add_(upfirdn2d_fast(skip.to(s.dtype), up.kernel, up=up.factor, pad=up.pad))
     return out
