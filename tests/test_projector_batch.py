@@ -127,3 +127,17 @@ def test_projector_impl_switches_its_generator():
     set_impl(gen, "reference")
     Projector(gen, None, ProjectorConfig(perceptual=False), geometry=GEOMETRY)
     assert gen.convs[0].impl == "reference", "impl=None leaves the generator as it is"
+
+
+def test_workers_split_the_batch_without_changing_it(targets):
+    one = _projector().optimize(targets)
+    proj = _projector()
+    proj.workers = 2
+    threads = torch.get_num_threads()
+    two = proj.optimize(targets)
+    assert torch.get_num_threads() == threads
+    assert [s.step for s in two.steps] == [s.step for s in one.steps]
+    _assert_same_steps(two, [proj.optimize(targets[k: k + 1]) for k in range(3)], range(3))
+    assert all(a.seconds_per_image > 0 for a in two.steps)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        Projector(tiny_net("psp").decoder, None, CONFIG, geometry=GEOMETRY, workers=0)

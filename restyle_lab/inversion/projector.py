@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import warnings
 from dataclasses import asdict, dataclass, replace
 
@@ -102,6 +103,91 @@ def noise_regularizer(noises: list) -> torch.Tensor:
     return loss
 
 
+def _split(n: int, parts: int) -> list[tuple[int, int]]:
+    """[start, stop) bounds of up to ``parts`` nearly equal contiguous parts of n images."""
+    parts = max(1, min(parts, n))
+    cuts = [round(k * n / parts) for k in range(parts + 1)]
+    return [(a, b) for a, b in zip(cuts, cuts[1:])]
+
+
+class _SharedClock:
+    """The step clock of one ``optimize`` call, shared by its concurrent parts.
+
+    Each mark (start, lap, resume) waits until every part reaches it, then one of them
+    reads the clock, so a lap is the wall time of the slowest part: the batch's time.
+    """
+
+    def __init__(self, device, parts: int):
+        self.device, self.seconds, self.clock = device, [], None
+        barrier = (lambda action: threading.Barrier(parts, action=action)) if parts > 1 else (lambda action: None)
+        self._barriers = [barrier(self._start), barrier(self._lap), barrier(self._resume)]
+
+    def _start(self):
+        self.clock = StepClock(self.device)
+
+    def _lap(self):
+        self.seconds.append(self.clock.lap())
+
+    def _resume(self):
+        self.clock.resume()
+
+    def _mark(self, k: int, action):
+        barrier = self._barriers[k]
+        if barrier is None:
+            action()
+        else:
+            barrier.wait()
+
+    def start(self):
+        self._mark(0, self._start)
+
+    def lap(self):
+        self._mark(1, self._lap)
+
+    def resume(self):
+        self._mark(2, self._resume)
+
+    def abort(self):
+        for barrier in self._barriers:
+            if barrier is not None:
+                barrier.abort()
+
+
+def _run_concurrently(jobs: list, clock: _SharedClock) -> list:
+    """Results of ``jobs`` (no-argument functions); more than one run in threads with one torch thread each.
+
+    Images are independent problems, so parts of a batch can run side by side: on a
+    CPU that keeps both cores busy on small operators that one operator's threads
+    cannot split well.
+    """
+    if len(jobs) == 1:
+        return [jobs[0]()]
+    results, errors = [None] * len(jobs), []
+
+    def work(k):
+        try:
+            results[k] = jobs[k]()
+        except threading.BrokenBarrierError:
+            pass
+        except BaseException as err:  # noqa: BLE001 - re-raised below, after the other parts stop
+            errors.append(err)
+            clock.abort()
+
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(len(jobs))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        torch.set_num_threads(threads_before)
+    if errors:
+        raise errors[0]
+    return results
+
+
 class Projector(Inverter):
     """Karras et al. projector into W or W+ of ``generator`` (a Generator; its weights stay frozen).
 
@@ -109,12 +195,17 @@ class Projector(Inverter):
     (in place: a network that shares this generator switches too). dtype: None (the
     weights' dtype) or ``"bf16"`` / ``"fp16"``: the forward pass under autocast, the
     latents, noise maps, loss and Adam state in the weights' dtype (no loss scaling).
+    workers: on a CPU, optimise the batch in this many parts at once, each in its own
+    thread with one torch thread (results are the same: the images are independent).
     """
 
     def __init__(self, generator, w_avg, config: ProjectorConfig = ProjectorConfig(),
                  geometry: Geometry = Geometry(), name: str | None = None, perceptual_model=None,
-                 impl: str | None = None, dtype=None):
+                 impl: str | None = None, dtype=None, workers: int = 1):
         super().__init__()
+        if int(workers) < 1:
+            raise ValueError(f"workers must be at least 1. Got: {workers}")
+        self.workers = int(workers)
         self.gen = generator.eval().requires_grad_(False)
         if impl is not None:
             set_impl(self.gen, impl)
@@ -180,34 +271,53 @@ class Projector(Inverter):
         """Optimise from w_avg (or ``init_latent`` [N, n_styles, D] with the generator's fixed noise).
 
         x: [N, 3, h, w] targets at the evaluation geometry; seeds: N image keys or None.
+        With ``workers`` > 1 (CPU) the batch is split into that many parts optimised
+        concurrently; the clock marks every recorded step once all parts reach it.
         """
-        cfg, gen = self.config, self.gen
+        cfg = self.config
         x = x.to(self.device, self.dtype)
         n = x.shape[0]
         keys = content_seeds(x) if seeds is None else [int(s) for s in seeds]
         if len(keys) != n:
             raise ValueError(f"seeds must give one key per image: {n} images, {len(keys)} seeds")
+        if init_latent is not None and cfg.space != "w+":
+            raise ValueError("starting from a w+ code needs space='w+'")
+        bounds = _split(n, self.workers if self.device.type == "cpu" else 1)
+        clock = _SharedClock(self.device, len(bounds))
+        jobs = [lambda a=a, b=b: self._solve(x[a:b], None if init_latent is None else init_latent[a:b], keys[a:b],
+                                             clock) for a, b in bounds]
+        parts = _run_concurrently(jobs, clock)
+        trace = Trace(self.name, batch_size=n, info={"config": asdict(self.config), "loss": self.loss_name,
+                                                     "unavailable": self.unavailable})
+        trace.start_image = torch.cat([p[0] for p in parts])
+        trace.start_latent = torch.cat([p[1] for p in parts])
+        seconds = list(clock.seconds)
+        seconds[0] += start_seconds
+        for j, (step, dt) in enumerate(zip(cfg.record_at, seconds)):
+            trace.steps.append(TraceStep(step, torch.cat([p[2][j][0] for p in parts]),
+                                         torch.cat([p[2][j][1] for p in parts]), dt / n))
+        return trace
+
+    def _solve(self, x, init_latent, keys, clock) -> tuple:
+        """One part of a batch: (start image, start latent, [(latent, image) at each record_at]), on the host."""
+        cfg, gen = self.config, self.gen
+        n = x.shape[0]
         streams = image_generators(cfg.seed, keys)
         if init_latent is None:
             start = self.w_avg.reshape(1, 1, -1).repeat(n, 1 if cfg.space == "w" else gen.n_latent, 1)
             noises = [torch.cat([torch.randn(1, *b.shape[1:], generator=g) for g in streams]).to(self.device, self.dtype)
                       for b in gen.fixed_noise()]
         else:
-            if cfg.space != "w+":
-                raise ValueError("starting from a w+ code needs space='w+'")
             start = init_latent.to(self.device, self.dtype).clone()
             noises = [b.repeat(n, 1, 1, 1).clone() for b in gen.fixed_noise()]
         w_opt = start.clone().requires_grad_(True)
         for buf in noises:
             buf.requires_grad_(True)
         opt = torch.optim.Adam([w_opt] + noises, lr=cfg.lr, betas=(0.9, 0.999))
-        trace = Trace(self.name, batch_size=n, info={"config": asdict(self.config), "loss": self.loss_name,
-                                                     "unavailable": self.unavailable})
         with torch.no_grad(), autocast(self.device, self.compute_dtype):
-            trace.start_image = to_host(render(gen, self.geometry, self._broadcast(start), noises))
-            trace.start_latent = to_host(self._broadcast(start))
-        clock = StepClock(self.device)
-        carried = start_seconds
+            start_image = to_host(render(gen, self.geometry, self._broadcast(start), noises))
+        records = []
+        clock.start()
         for i in range(cfg.n_steps):
             t = i / cfg.n_steps
             w_noise_scale = self.w_std * cfg.noise_scale * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2
@@ -230,14 +340,12 @@ class Projector(Inverter):
                     buf -= buf.mean(dim=(1, 2, 3), keepdim=True)
                     buf *= buf.pow(2).mean(dim=(1, 2, 3), keepdim=True).rsqrt()
             if i + 1 in cfg.record_at:
-                dt = clock.lap() + carried
-                carried = 0.0
+                clock.lap()
                 with torch.no_grad(), autocast(self.device, self.compute_dtype):
                     latent = self._broadcast(w_opt.detach())
-                    image = render(gen, self.geometry, latent, noises)
-                trace.steps.append(TraceStep(i + 1, to_host(latent), to_host(image), dt / n))
+                    records.append((to_host(latent), to_host(render(gen, self.geometry, latent, noises))))
                 clock.resume()
-        return trace
+        return start_image, to_host(self._broadcast(start)), records
 
     def _broadcast(self, w):
         return w.expand(-1, self.gen.n_latent, -1) if w.shape[1] == 1 else w
