@@ -35,7 +35,13 @@ METHOD_HELP = """method syntax: [NAME=]KIND:ARG[:STEPS]
 STEPS is a whole number >= 1; NAME holds letters, digits and _ . + -.
 For projector options (lr, seed, ...) give --methods-json: a list of dicts (see restyle_lab.methods).""".format(
     snapshots=", ".join(map(str, SNAPSHOTS[:-1])), last=SNAPSHOTS[-1])
-DTYPE_NAMES = ("float32", "float64")  # restyle_lab.devices.DTYPES (a test keeps the two equal; this one is torch-free)
+# restyle_lab.devices.DTYPES and IMPLS (a test keeps them equal; these are torch-free)
+DTYPE_NAMES = ("float32", "float64", "bf16", "fp16")
+IMPL_NAMES = ("reference", "fast")
+DEFAULT_IMPL = "fast"
+DTYPE_HELP = ("number format: float32 (default), float64, or bf16 / fp16 (float32 weights, convolutions under "
+              "autocast; GPU)")
+IMPL_HELP = "ops: reference (exact, the oracle) or fast (same sums in fewer passes; default)"
 
 
 def count(text: str) -> int:
@@ -64,7 +70,8 @@ class Parser(argparse.ArgumentParser):
 
 def _add_device(p):
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--dtype", default="float32", choices=DTYPE_NAMES, help="compute precision")
+    p.add_argument("--dtype", default="float32", choices=DTYPE_NAMES, help=DTYPE_HELP)
+    p.add_argument("--impl", default=DEFAULT_IMPL, choices=IMPL_NAMES, help=IMPL_HELP)
     p.add_argument("--batch-size", type=count, default=4, help="images per batch (default: 4)")
 
 
@@ -126,6 +133,8 @@ def _add_reproduce(sub):
     p.add_argument("--out", default="results", help="results root (default: results)")
     p.add_argument("--smoke", action="store_true", help="tiny settings (CI): few images, few steps")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=DTYPE_NAMES, help=DTYPE_HELP)
+    p.add_argument("--impl", default=DEFAULT_IMPL, choices=IMPL_NAMES, help=IMPL_HELP)
     p.add_argument("--timeout", type=seconds, help="seconds one notebook may run before it is stopped and reported "
                    "as failed (default: 3600 on mini, 21600 on the real domains)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (inversions still to compute, a time "

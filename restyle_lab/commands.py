@@ -24,7 +24,8 @@ from .views import summary_table
 
 def cmd_invert(args) -> int:
     out = invert_folder(args.checkpoint, args.images, args.out, steps=args.steps, coupled=args.coupled,
-                        full_size=args.full_size, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                        full_size=args.full_size, device=args.device, dtype=args.dtype, impl=args.impl,
+                        batch_size=args.batch_size,
                         strict=args.strict, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
@@ -42,7 +43,7 @@ def cmd_evaluate(args) -> int:
                    for m in methods]
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     run = evaluate(args.out, args.data, methods, domain=args.domain, metrics=metrics, batch_size=args.batch_size,
-                   n_images=args.n_images, device=args.device, dtype=args.dtype,
+                   n_images=args.n_images, device=args.device, dtype=args.dtype, impl=args.impl,
                    save_images=not args.no_save_images, strict=args.strict,
                    shard=parse_shard(args.shard) if args.shard else None)
     if dist_env()[0] == 0:

@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from . import __version__
 from .data import image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
-from .devices import device_name, parse_device, parse_dtype
+from .devices import DEFAULT_IMPL, check_impl, device_name, parse_device, weights_and_compute
 from .domains import get_domain
 from .errors import DatasetError, StoreError, UsageError
 from .inverters import DERIVED_KEYS, Inverters, derived, method_identity
@@ -33,7 +33,7 @@ TIMING = "warm-up excluded, device synchronised, seconds per image per step (bat
 
 def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: list[str] | None = None,
              batch_size: int = 4, n_images: int | None = None, device: str = "cpu", dtype: str = "float32",
-             save_images: bool = True, strict: bool = False, progress: bool = True, shard: tuple | None = None,
+             impl: str = DEFAULT_IMPL, save_images: bool = True, strict: bool = False, progress: bool = True, shard: tuple | None = None,
              log=print) -> Path:
     """Run (or resume) an evaluation into ``run_dir``; returns it. Rows: see ``restyle_lab.store``.
 
@@ -52,6 +52,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
     batch_size = positive_int(batch_size, "batch size")
     n_images = None if n_images is None else positive_int(n_images, "number of images")
     dev = parse_device(device, local_rank)
+    weights_dtype, compute = weights_and_compute(dtype)
+    check_impl(impl)
     specs = {s.name: s for s in check_specs(methods)}
     if not specs:
         raise UsageError("give at least one method")
@@ -65,7 +67,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
     provenance = {
         "domain": dom.name, "data_root": str(Path(data_root).resolve()), "dataset_manifest_sha256":
         manifest_hash(entries), "n_images": len(folder), "methods": {n: method_identity(s) for n, s in specs.items()},
-        "metrics": metric_names, "batch_size": batch_size, "dtype": dtype, "device_type": dev.type,
+        "metrics": metric_names, "batch_size": batch_size, "dtype": dtype, "impl": impl, "device_type": dev.type,
         "device": device_name(dev), "threads": torch.get_num_threads(), "world_size": shard[1],
         "package_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
         "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timing": TIMING,
@@ -73,7 +75,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
     check_provenance(run_dir, provenance, DERIVED_KEYS)
 
     work = plan(run_dir, specs, len(folder), batch_size, shard, log)
-    inverters = Inverters(specs, dev, parse_dtype(dtype), dom)
+    inverters = Inverters(specs, dev, weights_dtype, dom, compute=compute, impl=impl)
     metric_objs, unavailable = _build_metrics(metric_names, dev, log) if work.todo else ({}, None)
     _record(run_dir, provenance, inverters, work.pending, unavailable)
     with claim(run_dir, None, wait=True):

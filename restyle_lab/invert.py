@@ -14,11 +14,13 @@ from tqdm.auto import tqdm
 
 from .checkpoints import load_network
 from .data import IMAGE_EXTENSIONS, ImageFolder
-from .devices import parse_device, parse_dtype
+from .devices import DEFAULT_IMPL, check_impl, parse_device, weights_and_compute
 from .errors import DatasetError, UsageError
 from .files import atomic_save_npy, atomic_save_npz, atomic_write_text
 from .images import save_png, to_uint8
 from .methods import positive_int
+from .models import set_impl
+from .models.precision import autocast
 from .restyle import average_image, iterate_naive, iterate_restyle
 
 # everything invert writes into --out (and all that --overwrite removes)
@@ -63,17 +65,17 @@ def _folder(images: Path, input_hw, strict) -> ImageFolder:
 
 
 def invert_folder(checkpoint, images, out, steps=5, coupled=False, full_size=False, device="cpu",
-                  dtype="float32", batch_size=4, strict=False, overwrite=False, progress=True, log=print) -> Path:
+                  dtype="float32", impl=DEFAULT_IMPL, batch_size=4, strict=False, overwrite=False, progress=True, log=print) -> Path:
     """Per-step PNGs in out/inference_results/<step>/, latents.npy (official dict layout, keyed by the image
     path relative to --images), latents.npz, optional input|steps strips in out/inference_coupled/, and
     errors.csv listing every skipped file with its reason."""
     steps = positive_int(steps, "--steps")
     batch_size = positive_int(batch_size, "--batch-size")
-    dt, dev = parse_dtype(dtype), parse_device(device)
+    (dt, compute), dev = weights_and_compute(dtype), parse_device(device)
     out, images = Path(out), Path(images)
     if not images.exists():
         raise UsageError(f"--images {images}: no such file or folder")
-    net = load_network(checkpoint, device=dev, dtype=dt)
+    net = set_impl(load_network(checkpoint, device=dev, dtype=dt), check_impl(impl))
     folder = _folder(images, net.geometry.input_hw, strict)
     _prepare_out(out, overwrite)
     targets = output_names(folder.names)
@@ -86,7 +88,7 @@ def invert_folder(checkpoint, images, out, steps=5, coupled=False, full_size=Fal
         if x is None:
             continue
         x = x.to(dev, dt)
-        with torch.no_grad():
+        with torch.no_grad(), autocast(dev, compute or dt):
             iterate = iterate_restyle if net.is_restyle else iterate_naive
             result = list(iterate(net, x, steps, resize_outputs=not full_size))
         pics = [to_uint8(s.image) for s in result]

@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checkpoints import load_generator, load_network
+from .devices import DEFAULT_IMPL
 from .errors import EvaluationError
 from .files import sha256_file
 from .inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
 from .methods import HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec, SingleSpec
+from .models import set_impl
 
 # what building a method's inverter reveals (recorded, and compared on resume when known)
 DERIVED_KEYS = ("family", "loss", "perceptual_unavailable")
@@ -18,9 +20,12 @@ DERIVED_KEYS = ("family", "loss", "perceptual_unavailable")
 class Inverters:
     """Inverters built on demand; every checkpoint is loaded at most once."""
 
-    def __init__(self, specs: dict, device, dtype, domain, nets: dict | None = None):
-        """``nets``: a path -> network cache to share with other Inverters."""
+    def __init__(self, specs: dict, device, dtype, domain, nets: dict | None = None, compute: str | None = None,
+                 impl: str = DEFAULT_IMPL):
+        """``dtype``: the weights' dtype; ``compute``: bf16 / fp16 autocast or None; ``impl``: the ops
+        (models/impl.py); ``nets``: a path -> network cache to share with other Inverters."""
         self.specs, self.device, self.dtype, self.domain = specs, device, dtype, domain
+        self.compute, self.impl = compute, impl
         self._nets = {} if nets is None else nets
         self._built = {}
 
@@ -29,7 +34,7 @@ class Inverters:
         if path not in self._nets:
             if not Path(path).is_file():
                 raise EvaluationError(f"checkpoint {path} not found (see README: which files go where)")
-            net = load_network(path, device=self.device, dtype=self.dtype)
+            net = set_impl(load_network(path, device=self.device, dtype=self.dtype), self.impl)
             if tuple(net.geometry.input_hw) != tuple(self.domain.input_hw):
                 raise EvaluationError(f"{path} reads {net.geometry.input_hw} images but domain {self.domain.name!r} "
                                       f"uses {self.domain.input_hw}: wrong --domain for this checkpoint?")
@@ -52,13 +57,13 @@ class Inverters:
 
     def _build(self, spec):
         if isinstance(spec, ReStyleSpec):
-            start = (ReStyleInverter(self._encoder_net(spec, spec.bootstrap, True), 1, name=f"{spec.name}_init"),
-                     spec.bootstrap_steps) if spec.bootstrap else None
+            start = (ReStyleInverter(self._encoder_net(spec, spec.bootstrap, True), 1, name=f"{spec.name}_init",
+                                     dtype=self.compute), spec.bootstrap_steps) if spec.bootstrap else None
             return ReStyleInverter(self._encoder_net(spec, spec.checkpoint, True), spec.steps, name=spec.name,
-                                   bootstrap=start)
+                                   bootstrap=start, dtype=self.compute)
         if isinstance(spec, (SingleSpec, NaiveSpec)):
             return EncoderInverter(self._encoder_net(spec, spec.checkpoint, False), getattr(spec, "steps", 1),
-                                   name=spec.name)
+                                   name=spec.name, dtype=self.compute)
         config = ProjectorConfig(space="w+" if isinstance(spec, HybridSpec) else spec.space,
                                  record_at=spec.record_at, **_projector_options(spec.options))
         if isinstance(spec, OptimSpec):
@@ -67,11 +72,13 @@ class Inverters:
             else:
                 net = self.net(spec.checkpoint)
                 gen, w_avg = net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0]
-            return Projector(gen, w_avg, config, geometry=self.domain.geometry, name=spec.name)
+            return Projector(gen, w_avg, config, geometry=self.domain.geometry, name=spec.name, impl=self.impl,
+                             dtype=self.compute)
         encoder = self[spec.encoder]
         net = encoder.net
         projector = Projector(net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0], config,
-                              geometry=self.domain.geometry, name=f"{spec.name}_optim")
+                              geometry=self.domain.geometry, name=f"{spec.name}_optim", impl=self.impl,
+                              dtype=self.compute)
         return HybridInverter(encoder, projector, name=spec.name)
 
 

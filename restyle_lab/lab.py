@@ -25,6 +25,7 @@ from .evaluate import evaluate
 from .methods import HybridSpec, positive_int
 from .metrics.lpips_metric import load_lpips
 from .mini.dataset import write_test_set
+from .devices import DEFAULT_IMPL
 from .notebook_params import (COMMON_PARAMETERS, NOTEBOOK_METHODS, check_parameters, notebook_parameters,
                               smoke_capped)
 from .store import read_latents, read_provenance, read_results
@@ -36,7 +37,7 @@ class Lab:
     def __init__(self, name: str, domain: str = "mini", checkpoints=None, data_root=None, n_images: int = 32,
                  steps: int = 5, device: str = "cpu", batch_size: int = 8, smoke: bool = False, out_dir=None,
                  run_dir=None, optim_steps: int = 1000, optim_images: int | None = None, dtype: str = "float32",
-                 params: dict | None = None):
+                 impl: str = DEFAULT_IMPL, params: dict | None = None):
         self.name = name
         self.domain = get_domain(domain)
         self.smoke = bool(smoke)
@@ -50,12 +51,13 @@ class Lab:
         if self.optim_images is not None and self.optim_images >= self.n_images:
             self.optim_images = None
         self.device, self.batch_size, self.dtype = device, positive_int(batch_size, "batch_size"), dtype
+        self.impl = impl
         self.params = smoke_capped(params or {}) if self.smoke else dict(params or {})
         self.checkpoints, self.missing = resolve_checkpoints(self.domain.name, checkpoints)
         self.data_root = self._resolve_data(data_root)
         self.out_dir = Path(out_dir) if out_dir else Path.cwd() / "results" / self.domain.name / name
         subset = f"_oi{self.optim_images}" if self.optim_images else ""
-        tag = (f"n{self.n_images}_s{self.steps}_o{self.optim_steps}{subset}_b{self.batch_size}_{dtype}_"
+        tag = (f"n{self.n_images}_s{self.steps}_o{self.optim_steps}{subset}_b{self.batch_size}_{dtype}_{impl}_"
                f"{device.split(':')[0]}")
         self.run_dir = Path(run_dir) if run_dir else self.out_dir.parent / "store" / tag
         self.methods: list[str] = []
@@ -131,7 +133,7 @@ class Lab:
         if not specs:
             raise UsageError(f"none of {methods} can run: {self.describe_missing()}")
         evaluate(self.run_dir, self.data_root, list(specs.values()), domain=self.domain.name,
-                 batch_size=self.batch_size, n_images=self.n_images, device=self.device, dtype=self.dtype,
+                 batch_size=self.batch_size, n_images=self.n_images, device=self.device, dtype=self.dtype, impl=self.impl,
                  progress=progress, shard=shard)
         return [m for m in methods if m in specs]
 
@@ -175,7 +177,7 @@ class Lab:
     def parameters(self) -> dict:
         return {"name": self.name, "domain": self.domain.name, "n_images": self.n_images, "steps": self.steps,
                 "optim_steps": self.optim_steps, "optim_images": self.optim_images, "device": self.device, "batch_size": self.batch_size,
-                "dtype": self.dtype, "smoke": self.smoke, "data_root": str(self.data_root), **self.params,
+                "dtype": self.dtype, "impl": self.impl, "smoke": self.smoke, "data_root": str(self.data_root), **self.params,
                 "checkpoints": {k: str(v) for k, v in self.checkpoints.items()},
                 "missing": {k: str(v) for k, v in self.missing.items()}, "run_dir": str(self.run_dir)}
 

@@ -12,6 +12,22 @@ from .models import Generator, StyleEncoder
 FAMILIES = ("restyle_psp", "restyle_e4e", "psp", "e4e")
 
 
+def render(generator: Generator, geometry: Geometry, codes: torch.Tensor, noise: list | None = None,
+           resize: bool = True, randomize_noise: bool = False) -> torch.Tensor:
+    """The image an inversion shows for codes w [N, D] / w+ [N, n_styles, D]: [N, 3, h, w].
+
+    The generator's output, average-pooled to ``geometry.pool_size`` when ``resize``
+    (the official face_pool; a no-op at that size already) and cropped as the geometry
+    says. noise: one map per layer (the projector's), else the generator's fixed maps
+    or, with ``randomize_noise``, fresh draws.
+    """
+    images, _ = generator([codes], input_is_latent=True, noise=noise, randomize_noise=randomize_noise)
+    if resize and images.shape[-2:] != (geometry.pool_size, geometry.pool_size):
+        images = nn.functional.adaptive_avg_pool2d(images, (geometry.pool_size, geometry.pool_size))
+    rows = geometry.crop_pooled if resize else geometry.crop_full
+    return images if rows is None else images[:, :, rows[0]: rows[1], :]
+
+
 class InversionNet(nn.Module):
     """An inversion network as the official pSp / e4e / ReStyle classes hold it.
 
@@ -70,10 +86,7 @@ class InversionNet(nn.Module):
 
     def synthesize(self, codes: torch.Tensor, resize: bool = True, randomize_noise: bool = False) -> torch.Tensor:
         """Generator image for w / w+ codes, pooled to pool_size when ``resize``, cropped as the geometry says."""
-        images, _ = self.decoder([codes], input_is_latent=True, randomize_noise=randomize_noise)
-        if resize:
-            images = self.face_pool(images)
-        return self.crop(images, pooled=resize)
+        return render(self.decoder, self.geometry, codes, resize=resize, randomize_noise=randomize_noise)
 
     def crop(self, images: torch.Tensor, pooled: bool) -> torch.Tensor:
         rows = self.geometry.crop_pooled if pooled else self.geometry.crop_full

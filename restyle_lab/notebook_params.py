@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .analysis.alignment import SIMILARITIES
 from .catalog import NAMED_METHODS
+from .devices import DTYPES, IMPLS
 from .domains import STYLE_GROUP_SCHEMES
 from .editing import SOURCES, parse_edits, parse_strengths
 from .errors import UsageError
@@ -19,8 +20,8 @@ NOTEBOOKS = ["quality_time", "latent_change", "step_heatmaps", "fpn_vs_simple", 
              "generator_alignment", "encoder_bootstrapping", "explorer", "editing"]
 # The parameters every notebook takes, and each one's extras (README documents them; a test checks the
 # notebooks' parameters cells against these lists).
-COMMON_PARAMETERS = ["domain", "checkpoints", "data_root", "n_images", "steps", "device", "batch_size", "smoke",
-                     "out_dir"]
+COMMON_PARAMETERS = ["domain", "checkpoints", "data_root", "n_images", "steps", "device", "dtype", "impl",
+                     "batch_size", "smoke", "out_dir"]
 EXTRA_PARAMETERS = {"quality_time": ["optim_steps", "optim_images"], "latent_change": ["group_scheme"],
                     "step_heatmaps": ["n_show"], "fpn_vs_simple": [], "naive_vs_restyle": ["metric"],
                     "generator_alignment": ["n_pairs", "truncation", "similarity"],
@@ -43,12 +44,13 @@ NOTEBOOK_METHODS = {
 # The smoke setting caps these (CI: seconds per notebook).
 SMOKE_CAPS = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_show": 4, "n_samples": 300}
 # Parameters that reproduce sets from its own options (a --params file may not set them).
-SET_BY_REPRODUCE = {"domain": "--domain", "device": "--device", "smoke": "--smoke", "out_dir": "--out"}
+SET_BY_REPRODUCE = {"domain": "--domain", "device": "--device", "dtype": "--dtype", "impl": "--impl", "smoke": "--smoke",
+                    "out_dir": "--out"}
 
 _COUNTS = ("n_images", "steps", "batch_size", "optim_steps", "optim_images", "n_show", "n_pairs", "n_samples")
 _CHOICES = {"group_scheme": STYLE_GROUP_SCHEMES, "metric": tuple(METRICS), "similarity": tuple(SIMILARITIES),
             "method": tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle"),
-            "source": ("", *SOURCES)}
+            "source": ("", *SOURCES), "dtype": tuple(DTYPES), "impl": IMPLS}
 # free-text parameters parsed before a notebook starts (each raises UsageError naming the problem)
 _PARSED = {"strengths": parse_strengths, "edits": parse_edits}
 

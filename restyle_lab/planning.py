@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from .data import image_folder_for_domain
-from .devices import device_name, parse_device, parse_dtype
+from .devices import device_name, parse_device, weights_and_compute
 from .inverters import Inverters
 from .methods import HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec
 from .units import image_list, plan
@@ -89,12 +89,13 @@ def _probe(lab, folder, specs, rows, probe_images, log) -> None:
         return
     todo = [m for m in specs if rows[m].remaining]
     nets = {}  # every checkpoint loaded once for all probes
+    weights, compute = weights_and_compute(lab.dtype)
     log(f"timing probe on {device_name(dev)}: {len(todo)} method(s), {x.shape[0]} image(s) each ...")
     for m in todo:
         probe = {m: _probe_spec(specs[m])}
         if isinstance(specs[m], HybridSpec):  # its encoder runs all its steps, as in the evaluation
             probe[specs[m].encoder] = specs[specs[m].encoder]
-        steps = Inverters(probe, dev, parse_dtype(lab.dtype), lab.domain, nets)[m].invert(x).steps
+        steps = Inverters(probe, dev, weights, lab.domain, nets, compute=compute, impl=lab.impl)[m].invert(x).steps
         if len(steps) == 1:
             rows[m].first_seconds = rows[m].step_seconds = steps[0].seconds_per_image
         else:

@@ -76,8 +76,8 @@ def parse_shard(text: str | None) -> tuple | None:
 
 
 def params_for(name: str, args, own: dict, out_root: Path) -> dict:
-    params = {"domain": args.domain, "device": args.device, "smoke": bool(args.smoke),
-              "out_dir": str(out_root / name)}
+    params = {"domain": args.domain, "device": args.device, "dtype": args.dtype, "impl": args.impl,
+              "smoke": bool(args.smoke), "out_dir": str(out_root / name)}
     if args.checkpoints:
         params["checkpoints"] = str(Path(args.checkpoints).resolve())
     if args.data:
@@ -123,7 +123,7 @@ def run_reproduce(args) -> int:
     if args.dry_run or (args.domain != "mini" and shard is None):
         labs = [lab_for(name, params) for name, params in todo]
         costs = method_costs(labs, probe=not args.smoke)  # a smoke run costs less than its probe
-        print(format_plan(costs, skipped, args.device, labs[0].batch_size if labs else 0, labs[0].dtype if labs else ""))
+        print(format_plan(costs, skipped, args.device, labs[0].batch_size if labs else 0, f"{labs[0].dtype}, {labs[0].impl} ops" if labs else ""))
         if args.dry_run:
             return 0
     if shard is not None:

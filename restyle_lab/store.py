@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import os
 import subprocess
 import zipfile
 from pathlib import Path
@@ -42,8 +41,8 @@ COLUMNS = ["image", "image_index", "method", "step", "metric", "value", "status"
 ERROR_COLUMNS = ["image", "image_index", "status"]
 TIME_METRICS = ("seconds_per_image", "cumulative_seconds_per_image")
 # settings that make two runs different experiments: a resume must match them all
-IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "metrics", "batch_size", "dtype", "device_type",
-                 "package_version")
+IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "metrics", "batch_size", "dtype", "impl",
+                 "device_type", "package_version")
 
 
 def _unit(batch: int) -> str:

@@ -122,8 +122,8 @@ def test_the_command_line_answers_without_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_the_command_lines_dtype_choices_are_the_supported_ones():
-    from restyle_lab.cli import DTYPE_NAMES
-    from restyle_lab.devices import DTYPES
+def test_the_command_lines_dtype_and_impl_choices_are_the_supported_ones():
+    from restyle_lab import cli, devices
 
-    assert tuple(DTYPES) == DTYPE_NAMES
+    assert tuple(devices.DTYPES) == cli.DTYPE_NAMES
+    assert devices.IMPLS == cli.IMPL_NAMES and devices.DEFAULT_IMPL == cli.DEFAULT_IMPL

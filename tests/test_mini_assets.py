@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 
 from restyle_lab.checkpoints import load_generator, load_network
 from restyle_lab.mini.assets import BUDGET_BYTES, MANIFEST, verify

@@ -13,7 +13,7 @@ from .quality import (per_step_means, plot_quality_time, plot_step_curves, plot_
                       step_table)
 
 __all__ = [
-    "explorer", "edit_success_view", "inversion_label", "plot_edit_grid", "plot_edit_success", "alignment_samples", "alignment_scores", "alignment_summary", "luma_lowpass_pearson", "plot_alignment_pairs",
+    "explorer", "method_label", "edit_success_view", "inversion_label", "plot_edit_grid", "plot_edit_success", "alignment_samples", "alignment_scores", "alignment_summary", "luma_lowpass_pearson", "plot_alignment_pairs",
     "plot_alignment_scores", "change_table", "mean_heatmaps", "normalise_per_image", "plot_image_heatmaps",
     "plot_mean_heatmaps", "plot_strips", "step_changes", "latent_change", "plot_latent_change", "save_figure", "save_parameters",
     "save_table", "per_step_means", "plot_quality_time", "plot_step_curves", "quality_time_table", "step_table", "plot_table",

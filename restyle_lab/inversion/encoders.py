@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
+from ..models.precision import LOW_PRECISION, autocast, dtype_name, resolve_dtype
 from ..net import InversionNet
 from ..restyle import average_image, iterate_naive, iterate_restyle
-from .trace import StepClock, Trace, TraceStep, to_host
+from .trace import HostCopier, StepTimer, Trace, TraceStep, to_host
 
 
 class Inverter:
@@ -14,7 +15,8 @@ class Inverter:
 
     name = "inverter"
     device = "cpu"
-    dtype = torch.float32
+    dtype = torch.float32  # the inputs' and the weights' dtype
+    compute_dtype = torch.float32  # what the arithmetic runs in (bf16 / fp16 through autocast)
 
     def __init__(self):
         self._warm = None
@@ -36,15 +38,37 @@ class Inverter:
         return {"name": self.name}
 
 
+def compute_dtype_for(weights_dtype: torch.dtype, dtype) -> torch.dtype:
+    """The compute dtype an inverter runs in: ``None`` -> the weights' dtype; bf16 / fp16 -> autocast.
+
+    float32 / float64 must match the weights (load the network in that dtype instead).
+    """
+    if dtype is None:
+        return weights_dtype
+    dtype = resolve_dtype(dtype)
+    if dtype not in LOW_PRECISION and dtype != weights_dtype:
+        raise ValueError(f"dtype={dtype_name(dtype)!r} but the weights are {dtype_name(weights_dtype)}: load the "
+                         f"network in {dtype_name(dtype)} (autocast only lowers precision, to bf16 or fp16)")
+    return dtype
+
+
+def _host_rows(t: torch.Tensor, n: int) -> torch.Tensor:
+    """A host tensor [1, ...] repeated to [n, ...] (a copy, so callers may modify it)."""
+    return t.expand(n, *t.shape[1:]).clone()
+
+
 class ReStyleInverter(Inverter):
     """n_steps ReStyle iterations from (latent_avg, average image).
 
     ``bootstrap``: another ReStyle inverter and a step count; its result is the
     starting point (encoder bootstrapping, paper Sec. 5.5). Its time counts towards step 1.
+    ``dtype``: None (the weights' dtype), or ``"bf16"`` / ``"fp16"`` to run under autocast
+    (see ``restyle_lab.models.precision``); traces are float32 either way. The average
+    image is computed once, at full precision.
     """
 
     def __init__(self, net: InversionNet, n_steps: int = 5, name: str | None = None,
-                 bootstrap: tuple | None = None):
+                 bootstrap: tuple | None = None, dtype=None):
         super().__init__()
         if not net.is_restyle:
             raise ValueError(f"ReStyleInverter needs a ReStyle network, got family {net.family!r}")
@@ -53,34 +77,42 @@ class ReStyleInverter(Inverter):
         self.bootstrap = bootstrap
         p = next(net.parameters())
         self.device, self.dtype = p.device, p.dtype
+        self.compute_dtype = compute_dtype_for(p.dtype, dtype)
         self.avg = average_image(net)
+        self._avg_host = to_host(self.avg).unsqueeze(0)
+        self._latent_avg_host = to_host(net.latent_avg_rows(1).expand(-1, net.n_styles, -1))
 
     def _run(self, x) -> Trace:
         x = x.to(self.device, self.dtype)
-        trace = Trace(self.name, batch_size=x.shape[0])
-        with torch.no_grad():
-            clock = StepClock(self.device)
-            init_latent = init_image = None
-            extra = 0.0
+        n = x.shape[0]
+        trace = Trace(self.name, batch_size=n)
+        timer, copy = StepTimer(self.device), HostCopier(self.device)
+        init_latent = init_image = None
+        with torch.no_grad(), autocast(self.device, self.compute_dtype):
             if self.bootstrap is not None:
                 first, k = self.bootstrap
-                for step in iterate_restyle(first.net, x, k):
+                timer.start()
+                for step in iterate_restyle(first.net, x, k, avg_image=first.avg):
                     init_latent, init_image = step.latent, step.fed
-                extra = clock.lap()
-                trace.start_image = to_host(init_image)
-                trace.start_latent = to_host(init_latent)
+                timer.stop()
+                trace.start_image, trace.start_latent = copy(init_image), copy(init_latent)
                 trace.info["bootstrap"] = {"from": first.name, "steps": k}
-                clock.resume()
             else:
-                trace.start_image = to_host(self.avg.unsqueeze(0).expand(x.shape[0], -1, -1, -1))
-                trace.start_latent = to_host(self.net.latent_avg_rows(x.shape[0]).expand(-1, self.net.n_styles, -1))
-            for step in iterate_restyle(self.net, x, self.n_steps, avg_image=self.avg,
-                                        init_latent=init_latent, init_image=init_image):
-                dt = clock.lap() + extra
-                extra = 0.0
-                trace.steps.append(TraceStep(step.index + 1, to_host(step.latent), to_host(step.image),
-                                             dt / x.shape[0]))
-                clock.resume()
+                trace.start_image = _host_rows(self._avg_host, n)
+                trace.start_latent = _host_rows(self._latent_avg_host, n)
+            steps = iterate_restyle(self.net, x, self.n_steps, avg_image=self.avg, init_latent=init_latent,
+                                    init_image=init_image)
+            copies = []
+            for _ in range(self.n_steps):
+                timer.start()
+                step = next(steps)
+                timer.stop()
+                copies.append((step.index + 1, copy(step.latent), copy(step.image)))
+        copy.wait()
+        seconds = timer.seconds()
+        if self.bootstrap is not None:  # the bootstrap's time counts towards step 1
+            seconds = [seconds[0] + seconds[1]] + seconds[2:]
+        trace.steps = [TraceStep(i, latent, image, dt / n) for (i, latent, image), dt in zip(copies, seconds)]
         return trace
 
     def describe(self):
@@ -91,9 +123,12 @@ class ReStyleInverter(Inverter):
 
 
 class EncoderInverter(Inverter):
-    """A single-pass pSp / e4e encoder; with n_steps > 1, the naive iteration (output fed back)."""
+    """A single-pass pSp / e4e encoder; with n_steps > 1, the naive iteration (output fed back).
 
-    def __init__(self, net: InversionNet, n_steps: int = 1, name: str | None = None):
+    ``dtype``: as for ReStyleInverter.
+    """
+
+    def __init__(self, net: InversionNet, n_steps: int = 1, name: str | None = None, dtype=None):
         super().__init__()
         if net.is_restyle:
             raise ValueError(f"EncoderInverter is for single-pass encoders, got family {net.family!r}")
@@ -101,17 +136,23 @@ class EncoderInverter(Inverter):
         self.name = name or (net.family if n_steps == 1 else f"{net.family}_naive")
         p = next(net.parameters())
         self.device, self.dtype = p.device, p.dtype
+        self.compute_dtype = compute_dtype_for(p.dtype, dtype)
 
     def _run(self, x) -> Trace:
         x = x.to(self.device, self.dtype)
-        trace = Trace(self.name, batch_size=x.shape[0], start_image=to_host(x))
-        with torch.no_grad():
-            clock = StepClock(self.device)
-            for step in iterate_naive(self.net, x, self.n_steps):
-                dt = clock.lap()
-                trace.steps.append(TraceStep(step.index + 1, to_host(step.latent), to_host(step.image),
-                                             dt / x.shape[0]))
-                clock.resume()
+        n = x.shape[0]
+        trace = Trace(self.name, batch_size=n, start_image=to_host(x))
+        timer, copy = StepTimer(self.device), HostCopier(self.device)
+        copies = []
+        with torch.no_grad(), autocast(self.device, self.compute_dtype):
+            steps = iterate_naive(self.net, x, self.n_steps)
+            for _ in range(self.n_steps):
+                timer.start()
+                step = next(steps)
+                timer.stop()
+                copies.append((step.index + 1, copy(step.latent), copy(step.image)))
+        copy.wait()
+        trace.steps = [TraceStep(i, latent, image, dt / n) for (i, latent, image), dt in zip(copies, timer.seconds())]
         return trace
 
     def describe(self):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from torch import nn
 
 from ..configs import BackboneConfig
+from . import backbones_fast as fast
+from .impl import HasImpl
 
 
 class SEModule(nn.Module):
@@ -24,7 +26,7 @@ class SEModule(nn.Module):
         return x * self.sigmoid(self.fc2(self.relu(self.fc1(self.avg_pool(x)))))
 
 
-class BottleneckIRSE(nn.Module):
+class BottleneckIRSE(HasImpl, nn.Module):
     """IR-SE unit: BN-conv-PReLU-conv(stride)-BN-SE, plus a shortcut."""
 
     def __init__(self, in_ch: int, depth: int, stride: int, se_reduction: int):
@@ -44,10 +46,12 @@ class BottleneckIRSE(nn.Module):
         )
 
     def forward(self, x):
+        if self.impl == "fast" and not self.training:
+            return fast.irse_unit(self, x)
         return self.res_layer(x) + self.shortcut_layer(x)
 
 
-class BasicBlock(nn.Module):
+class BasicBlock(HasImpl, nn.Module):
     """torchvision's ResNet BasicBlock (same attribute names, so the same state dict)."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int):
@@ -62,6 +66,8 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), nn.BatchNorm2d(out_ch))
 
     def forward(self, x):
+        if self.impl == "fast" and not self.training:
+            return fast.basic_block(self, x)
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))

@@ -24,7 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..configs import EncoderConfig
+from . import backbones_fast, encoders_fast
 from .backbones import build_body, build_stem
+from .impl import HasImpl, set_impl
 from .ops import EqualLinear
 
 
@@ -53,15 +55,16 @@ def _upsample_add(x, y):
     return F.interpolate(x, size=y.shape[-2:], mode="bilinear", align_corners=True) + y
 
 
-class StyleEncoder(nn.Module):
+class StyleEncoder(HasImpl, nn.Module):
     """Image [N, input_nc, H, W] in [-1, 1] -> codes [N, n_styles, style_dim].
 
     Codes are offsets: pSp / e4e / ReStyle add ``latent_avg`` (or the previous latent)
     outside the encoder. ``progressive_stage`` (e4e only): None uses every offset
     (official ``ProgressiveStage.Inference``); k uses offsets 1..k.
+    ``impl``: ``"reference"`` or ``"fast"`` (eval mode only; see ``backbones_fast``).
     """
 
-    def __init__(self, config: EncoderConfig):
+    def __init__(self, config: EncoderConfig, impl: str = "reference"):
         super().__init__()
         self.config = config
         bb = config.backbone
@@ -80,8 +83,11 @@ class StyleEncoder(nn.Module):
             self.latlayer1 = nn.Conv2d(bb.channels[2], feat, 1)
             self.latlayer2 = nn.Conv2d(bb.channels[1], feat, 1)
         self.progressive_stage: int | None = None
+        set_impl(self, impl)
 
     def _stem(self, x):
+        if self.impl == "fast" and not self.training:
+            return backbones_fast.stem(self, x)
         if self.config.backbone.kind == "ir_se":
             return self.input_layer(x)
         return self.relu(self.bn1(self.conv1(x)))
@@ -126,8 +132,24 @@ class StyleEncoder(nn.Module):
                 return cache["p1"]
 
         if not c.progressive:
-            return torch.stack([self.styles[i](source(i)) for i in range(c.n_styles)], dim=1)
-        w0 = self.styles[0](source(0))
-        rows = [w0] + [w0 + self.styles[i](source(i)) for i in range(1, n_active)]
+            return torch.stack(self._styles(source, range(c.n_styles)), dim=1)
+        codes = self._styles(source, range(n_active))
+        w0 = codes[0]
+        rows = [w0] + [w0 + codes[i] for i in range(1, n_active)]
         rows += [w0] * (c.n_styles - n_active)
         return torch.stack(rows, dim=1)
+
+    def _styles(self, source, indices) -> list:
+        """[N, style_dim] per style index, in index order."""
+        if self.impl != "fast" or self.training:
+            return [self.styles[i](source(i)) for i in indices]
+        runs = []  # consecutive indices that read the same map run together
+        for i in indices:
+            if runs and source(runs[-1][-1]) is source(i):
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        codes = []
+        for run in runs:
+            codes += encoders_fast.style_heads([self.styles[i] for i in run], source(run[0]))
+        return codes

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .impl import check_impl
+
 SQRT2 = math.sqrt(2.0)
 
 
@@ -24,12 +26,14 @@ def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor, negative_slope: float 
 
 
 def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
-              pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+              pad: tuple[int, int] = (0, 0), impl: str = "reference") -> torch.Tensor:
     """Upsample by zero insertion, pad, FIR-filter (true convolution), downsample.
 
     x: [N, C, H, W]; kernel: [kh, kw]; pad: (before, after), same on both axes
-    (negative values crop).
+    (negative values crop). ``impl="fast"``: see :func:`upfirdn2d_fast`.
     """
+    if check_impl(impl) == "fast":
+        return upfirdn2d_fast(x, kernel, up, down, pad)
     n, c, h, w = x.shape
     y = x
     if up > 1:
@@ -43,6 +47,31 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     weight = torch.flip(kernel, [0, 1]).to(y.dtype).expand(c, 1, *kernel.shape)
     y = F.conv2d(y, weight, groups=c)
     return y[:, :, ::down, ::down]
+
+
+def upfirdn2d_fast(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
+                   pad: tuple[int, int] = (0, 0), bias: torch.Tensor | None = None) -> torch.Tensor:
+    """upfirdn2d without the zero-filled and padded copies, where the arguments allow it.
+
+    Zero insertion followed by a true convolution is a transposed convolution, so
+    ``up=2`` runs as one depthwise ``conv_transpose2d`` (stride 2, a quarter of the
+    multiplications); symmetric padding goes to the convolution itself. Other
+    arguments take the reference route. ``bias`` [C] is added to the result (inside
+    the convolution when it can be). x: [N, C, H, W] -> [N, C, H', W'].
+    """
+    c = x.shape[1]
+    kh, kw = kernel.shape
+    p0, p1 = pad
+    weight = kernel.to(x.dtype)
+    if up == 2 and down == 1 and kh == kw and p1 == p0 - 1 and 0 <= kh - 1 - p0:
+        # out[i] = sum_j x[j] k[i + kh-1-p0 - 2j]: the transposed conv's output cropped by kh-1-p0 per side
+        b = None if bias is None else bias.to(x.dtype)
+        return F.conv_transpose2d(x, weight.expand(c, 1, kh, kw), b, stride=2, padding=kh - 1 - p0, groups=c)
+    if up == 1 and down == 1 and p0 == p1 and p0 >= 0:
+        b = None if bias is None else bias.to(x.dtype)
+        return F.conv2d(x, torch.flip(weight, [0, 1]).expand(c, 1, kh, kw), b, padding=p0, groups=c)
+    y = upfirdn2d(x, kernel, up, down, pad)
+    return y if bias is None else y + bias.to(y.dtype).view(1, -1, 1, 1)
 
 
 def make_kernel(taps) -> torch.Tensor:

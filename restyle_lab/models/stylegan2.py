@@ -15,10 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..configs import GeneratorConfig
+from . import stylegan2_fast as fast
+from .impl import HasImpl, set_impl
 from .ops import EqualLinear, FusedLeakyReLU, PixelNorm, make_kernel, upfirdn2d
 
 
-class Blur(nn.Module):
+class Blur(HasImpl, nn.Module):
     def __init__(self, taps, pad, upsample_factor=1):
         super().__init__()
         kernel = make_kernel(taps)
@@ -28,10 +30,10 @@ class Blur(nn.Module):
         self.pad = pad
 
     def forward(self, x):
-        return upfirdn2d(x, self.kernel, pad=self.pad)
+        return upfirdn2d(x, self.kernel, pad=self.pad, impl=self.impl)
 
 
-class Upsample(nn.Module):
+class Upsample(HasImpl, nn.Module):
     def __init__(self, taps, factor=2):
         super().__init__()
         self.factor = factor
@@ -40,10 +42,10 @@ class Upsample(nn.Module):
         self.pad = ((p + 1) // 2 + factor - 1, p // 2)
 
     def forward(self, x):
-        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
+        return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad, impl=self.impl)
 
 
-class ModulatedConv2d(nn.Module):
+class ModulatedConv2d(HasImpl, nn.Module):
     """Style-modulated convolution.
 
     Computed as conv(x * s, W) * demod rather than with per-sample grouped weights:
@@ -67,6 +69,8 @@ class ModulatedConv2d(nn.Module):
 
     def forward(self, x, style):
         # x: [N, in_ch, H, W]; style: [N, style_dim]
+        if self.impl == "fast":
+            return fast.modulated_conv(self, x, style)
         s = self.modulation(style)  # [N, in_ch]
         w = self.weight[0] * self.scale  # [out_ch, in_ch, k, k]
         x = x * s[:, :, None, None]
@@ -104,7 +108,7 @@ class ConstantInput(nn.Module):
         return self.input.repeat(like.shape[0], 1, 1, 1)
 
 
-class StyledConv(nn.Module):
+class StyledConv(HasImpl, nn.Module):
     def __init__(self, in_ch, out_ch, kernel, style_dim, upsample=False, blur_taps=(1, 3, 3, 1)):
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, kernel, style_dim, upsample=upsample, blur_taps=blur_taps)
@@ -112,10 +116,12 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_ch)
 
     def forward(self, x, style, noise=None):
+        if self.impl == "fast":
+            return fast.styled_conv(self, x, style, noise)
         return self.activate(self.noise(self.conv(x, style), noise=noise))
 
 
-class ToRGB(nn.Module):
+class ToRGB(HasImpl, nn.Module):
     def __init__(self, in_ch, style_dim, upsample=True, blur_taps=(1, 3, 3, 1)):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
@@ -124,6 +130,8 @@ class ToRGB(nn.Module):
         self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
 
     def forward(self, x, style, skip=None):
+        if self.impl == "fast":
+            return fast.to_rgb(self, x, style, skip)
         out = self.conv(x, style) + self.bias
         if skip is not None:
             out = out + self.upsample(skip)
@@ -136,9 +144,11 @@ class Generator(nn.Module):
     ``forward(styles, ...)`` takes a list of one or two tensors: z [N, style_dim], or
     with ``input_is_latent=True`` w [N, style_dim] or w+ [N, n_styles, style_dim].
     Returns (image [N, 3, size, size], latent w+ or None).
+    ``impl``: ``"reference"`` (exact) or ``"fast"`` (see ``stylegan2_fast``); switch a
+    built generator with ``restyle_lab.models.set_impl``.
     """
 
-    def __init__(self, config: GeneratorConfig):
+    def __init__(self, config: GeneratorConfig, impl: str = "reference"):
         super().__init__()
         self.config = config
         c = config
@@ -168,6 +178,7 @@ class Generator(nn.Module):
             self.convs.append(StyledConv(out_ch, out_ch, 3, c.style_dim, blur_taps=taps))
             self.to_rgbs.append(ToRGB(out_ch, c.style_dim, blur_taps=taps))
             in_ch = out_ch
+        set_impl(self, impl)
 
     @property
     def n_styles(self) -> int:
