@@ -76,7 +76,7 @@ def check_parameters(name: str, params: dict) -> dict:
             raise UsageError(f"{name}: {key} must be one of {', '.join(_CHOICES[key])}. Got: {value!r}")
         elif key == "truncation" and not (isinstance(value, (int, float)) and 0 < value <= 1):
             raise UsageError(f"{name}: truncation must be a number in (0, 1]. Got: {value!r}")
-        elif key in _PARSED:
+        elif key in _PARSED and value != "":  # empty: the domain's default
             try:
                 _PARSED[key](value)
             except (UsageError, ValueError) as err:

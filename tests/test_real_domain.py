@@ -16,7 +16,7 @@ import pytest
 from official_layouts import write_official_checkpoints, write_photos
 
 # what cars supports: no FPN-head ReStyle or toon encoder was released, and there is no toon generator
-RUNS = ["quality_time", "latent_change", "step_heatmaps", "fpn_vs_simple", "naive_vs_restyle", "explorer"]
+RUNS = ["quality_time", "latent_change", "step_heatmaps", "fpn_vs_simple", "naive_vs_restyle", "explorer", "editing"]
 SKIPPED = ["generator_alignment", "encoder_bootstrapping"]
 
 
@@ -64,6 +64,8 @@ def test_tables_have_the_expected_shapes(cars_run):
     assert list(fpn.method) == ["restyle_psp"]
     naive = pd.read_csv(out / "naive_vs_restyle" / "naive_vs_restyle.csv")
     assert set(naive.method) == {"restyle_psp", "psp_naive", "restyle_e4e", "e4e_naive"}
+    directions = pd.read_csv(out / "editing" / "edit_directions.csv")  # the paper's cars pairing: GANSpace
+    assert list(directions.name) == ["viewpoint", "cube", "colour"] and set(directions.source) == {"ganspace"}
 
 
 def test_figures_exist_and_the_crops_are_cars(cars_run):
@@ -74,7 +76,8 @@ def test_figures_exist_and_the_crops_are_cars(cars_run):
     out, _ = cars_run
     for folder, figure in [("quality_time", "quality_time"), ("latent_change", "latent_change_restyle_e4e"),
                            ("step_heatmaps", "heatmaps_mean_restyle_psp"), ("fpn_vs_simple", "fpn_vs_simple"),
-                           ("naive_vs_restyle", "naive_vs_restyle"), ("explorer", "explorer_snapshot")]:
+                           ("naive_vs_restyle", "naive_vs_restyle"), ("explorer", "explorer_snapshot"),
+                           ("editing", "edit_grid_viewpoint"), ("editing", "edit_grid_cube")]:
         assert (out / folder / f"{figure}.png").stat().st_size > 1000, figure
     store = next((out / "store").iterdir())
     stored = read_latents(store, "restyle_psp")
