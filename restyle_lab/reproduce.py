@@ -13,6 +13,8 @@ shard K of N of the store and stops; under ``torchrun`` every rank fills its sha
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -86,9 +88,11 @@ def params_for(name: str, args, own: dict, out_root: Path) -> dict:
 
 
 def lab_for(name: str, params: dict) -> Lab:
-    """The Lab the notebook will make: its parameters cell's defaults overridden by the run's."""
+    """The Lab the notebook will make: its parameters cell's defaults overridden by the run's (what it
+    misses is said once per run, by the plan, not once per notebook)."""
     defaults = notebook_defaults(notebook_dir() / f"{name}.ipynb")
-    return Lab.from_parameters(name, None, **{**defaults, **params})
+    with contextlib.redirect_stdout(io.StringIO()):
+        return Lab.from_parameters(name, None, **{**defaults, **params})
 
 
 def fill_store(labs: list, shard: tuple) -> None:
@@ -122,6 +126,8 @@ def run_reproduce(args) -> int:
             todo.append((name, params))
     if args.dry_run or (args.domain != "mini" and shard is None):
         labs = [lab_for(name, params) for name, params in todo]
+        if labs:
+            print(labs[0].describe_missing())
         costs = method_costs(labs, probe=not args.smoke)  # a smoke run costs less than its probe
         print(format_plan(costs, skipped, args.device, labs[0].batch_size if labs else 0, f"{labs[0].dtype}, {labs[0].impl} ops" if labs else ""))
         if args.dry_run:

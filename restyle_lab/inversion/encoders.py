@@ -52,6 +52,18 @@ def compute_dtype_for(weights_dtype: torch.dtype, dtype) -> torch.dtype:
     return dtype
 
 
+def _timed_steps(steps, n_steps: int, timer, copy) -> list:
+    """(step number, host latent, host image) of the first ``n_steps`` of ``steps``, each step timed
+    alone; the host copies are queued (``copy.wait()`` before reading them)."""
+    out = []
+    for _ in range(n_steps):
+        timer.start()
+        step = next(steps)
+        timer.stop()
+        out.append((step.index + 1, copy(step.latent), copy(step.image)))
+    return out
+
+
 def _host_rows(t: torch.Tensor, n: int) -> torch.Tensor:
     """A host tensor [1, ...] repeated to [n, ...] (a copy, so callers may modify it)."""
     return t.expand(n, *t.shape[1:]).clone()
@@ -102,12 +114,7 @@ class ReStyleInverter(Inverter):
                 trace.start_latent = _host_rows(self._latent_avg_host, n)
             steps = iterate_restyle(self.net, x, self.n_steps, avg_image=self.avg, init_latent=init_latent,
                                     init_image=init_image)
-            copies = []
-            for _ in range(self.n_steps):
-                timer.start()
-                step = next(steps)
-                timer.stop()
-                copies.append((step.index + 1, copy(step.latent), copy(step.image)))
+            copies = _timed_steps(steps, self.n_steps, timer, copy)
         copy.wait()
         seconds = timer.seconds()
         if self.bootstrap is not None:  # the bootstrap's time counts towards step 1
@@ -143,14 +150,8 @@ class EncoderInverter(Inverter):
         n = x.shape[0]
         trace = Trace(self.name, batch_size=n, start_image=to_host(x))
         timer, copy = StepTimer(self.device), HostCopier(self.device)
-        copies = []
         with torch.no_grad(), autocast(self.device, self.compute_dtype):
-            steps = iterate_naive(self.net, x, self.n_steps)
-            for _ in range(self.n_steps):
-                timer.start()
-                step = next(steps)
-                timer.stop()
-                copies.append((step.index + 1, copy(step.latent), copy(step.image)))
+            copies = _timed_steps(iterate_naive(self.net, x, self.n_steps), self.n_steps, timer, copy)
         copy.wait()
         trace.steps = [TraceStep(i, latent, image, dt / n) for (i, latent, image), dt in zip(copies, timer.seconds())]
         return trace
