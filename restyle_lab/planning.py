@@ -135,7 +135,7 @@ def format_plan(costs: list[MethodCost], skipped: dict, device: str, batch_size:
                          f"{_duration(c.seconds):>10s}")
     known = [c.seconds for c in costs if c.seconds is not None]
     total = sum(known)
-    unknown = [c.method for c in costs if c.seconds is None]
+    unknown = list(dict.fromkeys(c.method for c in costs if c.seconds is None))
     lines.append(f"estimated inversion time: {_duration(total)} on {device} (batch {batch_size}, {dtype})"
                  + (f"; not probed (no estimate): {', '.join(unknown)}" if unknown else ""))
     for name, why in skipped.items():
