@@ -26,8 +26,10 @@ def cars_run(tmp_path_factory):
     write_official_checkpoints(root / "ckpt", "cars")
     photos = write_photos(root / "photos", 2, (340, 256))  # Stanford Cars-like aspect, resized to 192x256
     params = root / "smoke.json"
-    params.write_text(json.dumps({"n_images": 2, "steps": 2, "batch_size": 2, "quality_time": {"optim_steps": 2,
-                                                                                              "optim_images": 1}}))
+    # 2 projector steps everywhere: at 512 px one costs seconds per image on a CPU (the smoke cap is 20)
+    params.write_text(json.dumps({"n_images": 2, "steps": 2, "batch_size": 2,
+                                  "quality_time": {"optim_steps": 2, "optim_images": 1},
+                                  "editing": {"optim_steps": 2, "n_show": 1, "strengths": "0,2"}}))
     env = dict(os.environ, RESTYLE_LAB_DATA=str(root / "cache"))
     res = subprocess.run([sys.executable, "-m", "restyle_lab.cli", "reproduce", "--domain", "cars", "--smoke",
                           "--checkpoints", str(root / "ckpt"), "--data", str(photos), "--out", str(root / "out"),
