@@ -240,3 +240,25 @@ def test_a_moved_checkpoint_is_the_same_method_a_changed_one_is_not(tmp_path):
         check_provenance(tmp_path, prov("/old/checkout/toon.pt", "s2"))  # same path, other weights
     with pytest.raises(StoreError, match=r"methods\['toon'\]"):
         check_provenance(tmp_path, prov("/old/checkout/toon.pt", "s1", boot_sha="b2"))
+
+
+def test_optimisation_on_a_seeded_subset(setup, tmp_path):
+    """optim_images: the projector inverts a seeded subset, the same one on every run; encoders all images."""
+    from restyle_lab.evaluate import evaluate
+    from restyle_lab.methods import OptimSpec
+
+    root, data, mfile = setup
+    generator = json.loads(mfile.read_text())[0]["checkpoint"].replace("restyle_psp.pt", "generator.pt")
+    spec = OptimSpec(name="optim_w", generator=generator, record_at=(1, 2), images=2, subset_seed=3,
+                     options={"perceptual": False})
+    encoder = json.loads(mfile.read_text())[0]
+    picked = []
+    for k in range(2):
+        run = evaluate(tmp_path / f"run{k}", data, [spec, encoder], metrics=["mse_pm1"], progress=False,
+                       log=lambda *a: None)
+        df = read_results(run)
+        optim = df[df.method == "optim_w"]
+        assert optim.image_index.nunique() == 2 and optim.step.max() == 2
+        assert df[df.method == encoder["name"]].image_index.nunique() == df.image_index.nunique() > 2
+        picked.append(sorted(optim.image_index.unique()))
+    assert picked[0] == picked[1], "the subset is seeded"
