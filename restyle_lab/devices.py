@@ -32,7 +32,7 @@ def weights_and_compute(name: str) -> tuple[torch.dtype, str | None]:
 
 def check_impl(name: str) -> str:
     if name not in IMPLS:
-        raise UsageError(f"impl {name!r} is not one of {', '.join(IMPLS)}")
+        raise UsageError(f"impl must be one of {IMPLS}. Got: {name!r}")
     return name
 
 

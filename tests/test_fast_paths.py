@@ -15,6 +15,7 @@ import torch
 
 from restyle_lab import restyle
 from restyle_lab.configs import GeneratorConfig, PRESETS
+from restyle_lab.errors import UsageError
 from restyle_lab.inversion import EncoderInverter, ReStyleInverter
 from restyle_lab.models import Generator, StyleEncoder, get_impl, set_impl
 from restyle_lab.models.backbones import BasicBlock, BottleneckIRSE
@@ -60,9 +61,9 @@ def _close(a, b, dtype, what=""):
 # ------------------------------------------------------------------ the impl switch
 
 def test_impl_is_validated_and_switches_a_whole_tree():
-    with pytest.raises(ValueError, match=r"impl must be one of \('reference', 'fast'\). Got: 'cuda'"):
+    with pytest.raises(UsageError, match=r"impl must be one of \('reference', 'fast'\). Got: 'cuda'"):
         Generator(PRESETS["tiny-generator"], impl="cuda")
-    with pytest.raises(ValueError, match="impl must be one of"):
+    with pytest.raises(UsageError, match="impl must be one of"):
         upfirdn2d(torch.zeros(1, 1, 4, 4), torch.ones(2, 2), impl="native")
     net = tiny_net("restyle_psp")
     keys = list(net.state_dict())

@@ -11,13 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..devices import IMPLS
-
-
-def check_impl(impl: str) -> str:
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}. Got: {impl!r}")
-    return impl
+from ..devices import IMPLS, check_impl  # noqa: F401 - check_impl is this module's too (ops import it here)
 
 
 class HasImpl:
