@@ -1,8 +1,8 @@
 """The checkpoints each domain's analyses use, and the named methods the notebooks run.
 
-A *key* names a role (``restyle_psp``, ``generator``, ...). For the real domains a key
-maps to the official file name inside the ``--checkpoints`` folder; for ``mini`` to a
-shipped file (``restyle_lab.mini.registry``). A *named method* (``restyle_psp``,
+A *key* names a role (``restyle_psp``, ``generator``, ...); each domain's record
+(``restyle_lab.domains``) maps keys to file names, looked for in the ``--checkpoints`` folder
+or where the domain ships them. A *named method* (``restyle_psp``,
 ``psp_naive``, ``optim_w``, ...) says which kind of inversion runs on which key.
 """
 
@@ -11,64 +11,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .methods import HybridSpec, MethodSpec, NaiveSpec, OptimSpec, ReStyleSpec, SingleSpec
-from .schedule import snapshot_schedule
-from .mini.registry import MINI_MODELS
-
-# The official file names (ReStyle / pSp / e4e READMEs). "fpn" variants were never released:
-# train them with the official code (--encoder_type GradualStyleEncoder) and use these names.
-ENCODER_KEYS = ("restyle_psp", "restyle_e4e", "restyle_psp_fpn", "psp", "e4e")
-
-
-def _official(tag: str, generator: str, **extra) -> dict:
-    """Every encoder as ``<key>_<tag>_encode.pt`` (the official naming), plus the generator."""
-    return {**{k: f"{k}_{tag}_encode.pt" for k in ENCODER_KEYS}, "generator": generator, **extra}
-
-
-OFFICIAL_FILES = {
-    "faces": _official("ffhq", "stylegan2-ffhq-config-f.pt", restyle_psp_toon="restyle_psp_toonify.pt"),
-    "toonify": {"restyle_psp": "restyle_psp_ffhq_encode.pt", "restyle_psp_toon": "restyle_psp_toonify.pt",
-                "generator": "stylegan2-ffhq-config-f.pt"},
-    "cars": _official("cars", "stylegan2-car-config-f.pt"),
-    "church": _official("church", "stylegan2-church-config-f.pt"),
-    "horse": _official("horse", "stylegan2-horse-config-f.pt"),
-    "wild": _official("afhq_wild", "afhqwild.pt"),
-}
+from .domains import get_domain
+from .methods import SPEC_CLASSES, MethodSpec, NamedSettings
 
 
 @dataclass(frozen=True)
 class NamedMethod:
-    """How a notebook's method name becomes a spec: kind, the checkpoint key it inverts with, and
-    (bootstrapping) the key of the network that gives its start."""
+    """How a notebook's method name becomes a spec (``methods.SPEC_CLASSES[kind].named``): its kind, the
+    checkpoint key it inverts with (a hybrid: its encoder method), and (bootstrapping) the key of the
+    network that gives its start."""
 
     kind: str
     key: str
     start_key: str | None = None
+    space: str | None = None  # an optimisation's latent space
+    label: str = ""  # how figures name it
 
 
 NAMED_METHODS = {
-    "restyle_psp": NamedMethod("restyle", "restyle_psp"),
-    "restyle_e4e": NamedMethod("restyle", "restyle_e4e"),
-    "restyle_psp_fpn": NamedMethod("restyle", "restyle_psp_fpn"),
-    "psp": NamedMethod("single", "psp"),
-    "e4e": NamedMethod("single", "e4e"),
-    "psp_naive": NamedMethod("naive", "psp"),
-    "e4e_naive": NamedMethod("naive", "e4e"),
-    "optim_w": NamedMethod("optim", "generator"),
-    "optim_w+": NamedMethod("optim", "generator"),
+    "restyle_psp": NamedMethod("restyle", "restyle_psp", label="ReStyle-pSp"),
+    "restyle_e4e": NamedMethod("restyle", "restyle_e4e", label="ReStyle-e4e"),
+    "restyle_psp_fpn": NamedMethod("restyle", "restyle_psp_fpn", label="ReStyle-pSp (FPN)"),
+    "psp": NamedMethod("single", "psp", label="pSp"),
+    "e4e": NamedMethod("single", "e4e", label="e4e"),
+    "psp_naive": NamedMethod("naive", "psp", label="pSp, naive"),
+    "e4e_naive": NamedMethod("naive", "e4e", label="e4e, naive"),
+    "optim_w": NamedMethod("optim", "generator", space="w", label="optimisation (W)"),
+    "optim_w+": NamedMethod("optim", "generator", space="w+", label="optimisation (W+)"),
     "restyle_psp+optim": NamedMethod("hybrid", "restyle_psp"),
     "restyle_e4e+optim": NamedMethod("hybrid", "restyle_e4e"),
-    "restyle_psp_toon": NamedMethod("restyle", "restyle_psp_toon"),
-    "toon_bootstrap": NamedMethod("restyle", "restyle_psp_toon", start_key="restyle_psp"),
+    "restyle_psp_toon": NamedMethod("restyle", "restyle_psp_toon", label="ReStyle-pSp (toon)"),
+    "toon_bootstrap": NamedMethod("restyle", "restyle_psp_toon", start_key="restyle_psp", label="bootstrapped (toon)"),
 }
 
 
 def expected_files(domain: str, folder=None) -> dict:
-    """key -> the path where a domain's checkpoint is looked for (``folder`` overrides the mini default)."""
-    folder = Path(folder) if folder else None
-    if domain == "mini":
-        return {m.key: (folder / m.file if folder else m.path) for m in MINI_MODELS}
-    return {k: (folder / v if folder else Path(v)) for k, v in OFFICIAL_FILES.get(domain, {}).items()}
+    """key -> the path where a domain's checkpoint is looked for: in ``folder``, else where the domain ships
+    its own (mini), else under its bare file name."""
+    dom = get_domain(domain)
+    folder = Path(folder) if folder else dom.checkpoint_folder
+    return {k: (folder / name if folder else Path(name)) for k, name in dom.checkpoint_files().items()}
 
 
 def resolve_checkpoints(domain: str, given=None) -> tuple[dict, dict]:
@@ -83,32 +65,25 @@ def resolve_checkpoints(domain: str, given=None) -> tuple[dict, dict]:
 
 
 def named_method_keys(name: str) -> tuple:
-    """The checkpoint keys a named method needs (a hybrid needs its encoder's)."""
+    """The checkpoint keys a named method needs (a hybrid needs its encoder's: the same key)."""
     if name not in NAMED_METHODS:
         raise KeyError(f"unknown method {name!r}; known: {', '.join(NAMED_METHODS)}")
     entry = NAMED_METHODS[name]
     return (entry.key,) + ((entry.start_key,) if entry.start_key else ())
 
 
-def named_spec(name: str, checkpoints: dict, steps: int, optim_steps: int,
-               optim_images: int | None = None) -> MethodSpec | None:
-    """The spec of a named method with the given settings, or None when a checkpoint it needs is missing.
-    ``optim_images``: optimisation methods invert a seeded subset of this many images (None: all)."""
+def named_spec(name: str, checkpoints: dict, settings: NamedSettings) -> MethodSpec | None:
+    """The spec of a named method with the given settings, or None when a checkpoint it needs is missing."""
     if any(k not in checkpoints for k in named_method_keys(name)):
         return None
     entry = NAMED_METHODS[name]
-    path = str(checkpoints[entry.key])
-    if entry.kind == "restyle":
-        start = str(checkpoints[entry.start_key]) if entry.start_key else None
-        return ReStyleSpec(name, checkpoint=path, steps=steps, bootstrap=start)
-    if entry.kind == "single":
-        return SingleSpec(name, checkpoint=path)
-    if entry.kind == "naive":
-        return NaiveSpec(name, checkpoint=path, steps=steps)
-    schedule = snapshot_schedule(optim_steps)
-    if entry.kind == "optim":
-        return OptimSpec(name, space=name.split("_", 1)[1], record_at=schedule, generator=path, images=optim_images)
-    return HybridSpec(name, encoder=entry.key, record_at=schedule, images=optim_images)
+    return SPEC_CLASSES[entry.kind].named(name, entry, checkpoints, settings)
+
+
+def method_label(name: str) -> str:
+    """How figures name a method: its named method's label, else its own name."""
+    entry = NAMED_METHODS.get(name)
+    return entry.label if entry and entry.label else name
 
 
 # base and fine-tuned generator keys for the alignment study, in order of preference

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .configs import (OFFICIAL_ENCODER_TYPES, GeneratorConfig, encoder_config_from_dict,
+from .configs import (FAMILIES, OFFICIAL_ENCODER_TYPES, GeneratorConfig, encoder_config_from_dict,
                       encoder_config_from_official, generator_config_from_dict, to_dict)
+from .domains import dataset_type_of_geometry, geometry_of_dataset_type
 from .errors import CheckpointError
 from .files import atomic_torch_save, sha256_file
 from .models import Generator
-from .geometry import CARS_GEOMETRY, Geometry
+from .geometry import Geometry
 from .net import InversionNet
 from .packing import PACKED_KEY, read_checkpoint
 from .state_dict import load_strict, split_prefix
@@ -177,8 +178,8 @@ def _official_architecture(opts: dict, enc_sd, dec_sd, source) -> Architecture:
     n_styles = len({k.split(".")[1] for k in enc_sd if k.startswith("styles.")})
     enc_cfg = encoder_config_from_official(opts.get("encoder_type", defaults["encoder_type"]), input_nc, n_styles)
     dataset_type = opts.get("dataset_type", defaults["dataset_type"])
-    geometry = CARS_GEOMETRY if dataset_type == "cars_encode" else Geometry()
-    start_avg = family.startswith("restyle") or bool(opts.get("start_from_latent_avg", False))
+    geometry = geometry_of_dataset_type(dataset_type)
+    start_avg = FAMILIES[family].restyle or bool(opts.get("start_from_latent_avg", False))
     return Architecture(family, enc_cfg, gen_cfg, geometry, start_avg, filled)
 
 
@@ -267,7 +268,7 @@ def network_opts(net: InversionNet) -> dict:
     """Official-style opts describing ``net`` (what the official scripts read)."""
     opts = {"encoder_type": net.encoder.config.official_encoder_type or "custom",
             "input_nc": net.encoder.config.input_nc, "output_size": net.decoder.config.size,
-            "dataset_type": "cars_encode" if net.geometry == CARS_GEOMETRY else "custom",
+            "dataset_type": dataset_type_of_geometry(net.geometry),
             "start_from_latent_avg": net.start_from_latent_avg}
     if net.family == "e4e":
         opts["stylegan_size"] = net.decoder.config.size

@@ -13,6 +13,7 @@ import sys
 
 from .domains import DOMAINS
 from .errors import RestyleLabError
+from .notebook_params import PARAMS
 from .schedule import SNAPSHOTS
 
 DESCRIPTION = """\
@@ -35,13 +36,9 @@ METHOD_HELP = """method syntax: [NAME=]KIND:ARG[:STEPS]
 STEPS is a whole number >= 1; NAME holds letters, digits and _ . + -.
 For projector options (lr, seed, ...) give --methods-json: a list of dicts (see restyle_lab.methods).""".format(
     snapshots=", ".join(map(str, SNAPSHOTS[:-1])), last=SNAPSHOTS[-1])
-# restyle_lab.devices.DTYPES and IMPLS (a test keeps them equal; these are torch-free)
-DTYPE_NAMES = ("float32", "float64", "bf16", "fp16")
-IMPL_NAMES = ("reference", "fast")
-DEFAULT_IMPL = "fast"
-DTYPE_HELP = ("number format: float32 (default), float64, or bf16 / fp16 (float32 weights, convolutions under "
-              "autocast; GPU)")
-IMPL_HELP = "ops: reference (exact, the oracle) or fast (same sums in fewer passes; default)"
+DTYPE_HELP = (f"number format: float32, float64, or bf16 / fp16 (float32 weights, convolutions under autocast; GPU); "
+              f"default: {PARAMS['dtype'].default}")
+IMPL_HELP = f"ops: reference (exact, the oracle) or fast (same sums in fewer passes); default: {PARAMS['impl'].default}"
 
 
 def count(text: str) -> int:
@@ -68,11 +65,22 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+def _add_numerics(p):
+    """--device, --dtype and --impl, with the notebooks' defaults (notebook_params.PARAMS)."""
+    p.add_argument("--device", default=PARAMS["device"].default, help=f"cpu, cuda or cuda:N (default: "
+                   f"{PARAMS['device'].default})")
+    p.add_argument("--dtype", default=PARAMS["dtype"].default, choices=PARAMS["dtype"].choices, help=DTYPE_HELP)
+    p.add_argument("--impl", default=PARAMS["impl"].default, choices=PARAMS["impl"].choices, help=IMPL_HELP)
+
+
 def _add_device(p):
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--dtype", default="float32", choices=DTYPE_NAMES, help=DTYPE_HELP)
-    p.add_argument("--impl", default=DEFAULT_IMPL, choices=IMPL_NAMES, help=IMPL_HELP)
-    p.add_argument("--batch-size", type=count, default=4, help="images per batch (default: 4)")
+    _add_numerics(p)
+    p.add_argument("--batch-size", type=count, default=PARAMS["batch_size"].default,
+                   help=f"images per batch (default: {PARAMS['batch_size'].default})")
+
+
+def _add_domain(p, help_text: str = "the domain (default: %(default)s)"):
+    p.add_argument("--domain", default=PARAMS["domain"].default, choices=list(DOMAINS), help=help_text)
 
 
 def _add_invert(sub):
@@ -85,8 +93,8 @@ def _add_invert(sub):
     p.add_argument("--images", required=True, help="a folder of images (searched recursively) or one image file")
     p.add_argument("--out", required=True, help="output folder (new, or --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier invert in --out")
-    p.add_argument("--steps", type=count, default=5, help="ReStyle iterations, or naive iterations of a "
-                   "single-pass encoder (default: 5; 1 = a single pass)")
+    p.add_argument("--steps", type=count, default=PARAMS["steps"].default, help="ReStyle iterations, or naive "
+                   "iterations of a single-pass encoder (default: %(default)s; 1 = a single pass)")
     p.add_argument("--coupled", action="store_true", help="also save input | step 1 | ... | step N strips")
     p.add_argument("--full-size", action="store_true", help="save generator-resolution images instead of the "
                    "pooled 256 px ones")
@@ -104,7 +112,7 @@ def _add_evaluate(sub):
                        "same --out share its batches.", epilog=METHOD_HELP)
     p.add_argument("--data", required=True, help="folder of test images")
     p.add_argument("--out", required=True, help="run directory (created; reused to resume)")
-    p.add_argument("--domain", default="mini", choices=list(DOMAINS), help="the checkpoints' domain (default: mini)")
+    _add_domain(p, "the checkpoints' domain (default: %(default)s)")
     p.add_argument("--method", action="append", default=[], help="a method (repeatable), see below")
     p.add_argument("--methods-json", help="JSON file with a list of method dicts")
     p.add_argument("--generator", help="generator file for optim methods")
@@ -124,7 +132,7 @@ def _add_reproduce(sub):
                        description="Run every analysis notebook through papermill into results/<domain>/ "
                        "(executed notebooks, PNG/PDF figures, CSV/Parquet tables, index.md). Each notebook runs "
                        "under a time limit; one that fails or runs out of time is reported and the others go on.")
-    p.add_argument("--domain", default="mini", choices=list(DOMAINS))
+    _add_domain(p)
     p.add_argument("--only", action="append", help="run only this notebook (repeatable; name without .ipynb)")
     p.add_argument("--params", help="YAML or JSON file of notebook parameters: top-level keys apply to every "
                    "notebook, a key named after a notebook holds that notebook's own")
@@ -132,9 +140,7 @@ def _add_reproduce(sub):
     p.add_argument("--data", help="folder of test images (real domains)")
     p.add_argument("--out", default="results", help="results root (default: results)")
     p.add_argument("--smoke", action="store_true", help="tiny settings (CI): few images, few steps")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float32", choices=DTYPE_NAMES, help=DTYPE_HELP)
-    p.add_argument("--impl", default=DEFAULT_IMPL, choices=IMPL_NAMES, help=IMPL_HELP)
+    _add_numerics(p)
     p.add_argument("--timeout", type=seconds, help="seconds one notebook may run before it is stopped and reported "
                    "as failed (default: 3600 on mini, 21600 on the real domains)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (inversions still to compute, a time "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -10,14 +9,15 @@ import pandas as pd
 from .checkpoints import load_generator, load_network
 from .data import write_generated_set
 from .errors import UsageError
-from .evaluate import dist_env, evaluate
+from .evaluate import evaluate
 from .files import atomic_write_text, read_settings
 from .invert import invert_folder
-from .methods import HybridSpec, OptimSpec, parse_methods
+from .methods import parse_methods
 from .mini.dataset import write_test_set
 from .mini.train import run_preset
 from .papermill_runs import notebook_dir
 from .reproduce import parse_shard, run_reproduce
+from .torchrun import torchrun_env
 from .store import export_official_latents, read_errors, read_results
 from .views import summary_table
 
@@ -39,14 +39,13 @@ def cmd_evaluate(args) -> int:
     if not methods:
         raise UsageError("give at least one --method (or --methods-json); see `restyle-lab evaluate --help`")
     if args.optim_images:
-        methods = [dataclasses.replace(m, images=args.optim_images) if isinstance(m, (OptimSpec, HybridSpec)) else m
-                   for m in methods]
+        methods = [m.with_images(args.optim_images) for m in methods]
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     run = evaluate(args.out, args.data, methods, domain=args.domain, metrics=metrics, batch_size=args.batch_size,
                    n_images=args.n_images, device=args.device, dtype=args.dtype, impl=args.impl,
                    save_images=not args.no_save_images, strict=args.strict,
                    shard=parse_shard(args.shard) if args.shard else None)
-    if dist_env()[0] == 0:
+    if torchrun_env()[0] == 0:
         print(summary_table(read_results(run)).to_string())
         print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
     return 0

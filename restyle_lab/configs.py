@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass, field
 
 __all__ = [
+    "Family",
+    "FAMILIES",
     "GeneratorConfig",
     "BackboneConfig",
     "EncoderConfig",
@@ -25,6 +27,21 @@ __all__ = [
     "encoder_config_from_dict",
     "PRESETS",
 ]
+
+
+@dataclass(frozen=True)
+class Family:
+    """An inversion network family. base: the single-pass method it builds on (pSp or e4e: e4e trains
+    offsets progressively and saves its own option names); restyle: a 6-channel input [x, y_t] and a
+    residual per step from the average latent and image, instead of one pass from x alone."""
+
+    name: str
+    base: str
+    restyle: bool
+
+
+FAMILIES = {f.name: f for f in (Family("restyle_psp", "psp", True), Family("restyle_e4e", "e4e", True),
+                                Family("psp", "psp", False), Family("e4e", "e4e", False))}
 
 
 def _log2_exact(value: int, what: str) -> int:

@@ -9,13 +9,9 @@ from pathlib import Path
 import torch
 
 from .errors import UsageError
+from .formats import DEFAULT_IMPL, DTYPE_NAMES, IMPLS, LOW_PRECISION
 
-# float32 / float64: the weights and every operation in that dtype; bf16 / fp16: float32 weights, the
-# convolutions and matrix products under autocast (models/precision.py says what stays float32)
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "bf16": torch.bfloat16, "fp16": torch.float16}
-LOW_PRECISION = ("bf16", "fp16")
-IMPLS = ("reference", "fast")  # models/impl.py: the exact ops (the oracle) or the fast ones
-DEFAULT_IMPL = "fast"  # 1.2-1.3x faster on CPU (README, Speed); within rounding of the reference
+DTYPES = dict(zip(DTYPE_NAMES, (torch.float32, torch.float64, torch.bfloat16, torch.float16)))
 
 
 def parse_dtype(name: str) -> torch.dtype:

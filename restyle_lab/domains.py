@@ -1,15 +1,29 @@
-"""The image domains of the paper (and the embedded mini domain) and what differs between them."""
+"""The image domains of the paper and the embedded mini domain: one ``Domain`` record each.
+
+Everything that differs between domains lives in its record: the generator size and input
+geometry, the official dataset type, the checkpoint files looked for (the released ones
+under their official names, and the names to give encoders one trains oneself), how the
+test set is made, the metrics, the editing pairing of the paper, and how long one notebook
+may run. Nothing elsewhere in the package branches on a domain's name; a new domain is one
+record here plus its checkpoints.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from .errors import UsageError
 from .geometry import CARS_GEOMETRY, Geometry
+from .metric_names import IDENTITY, RECONSTRUCTION
+from .mini.registry import ASSETS, MINI_MODELS
 
 STYLE_GROUP_SCHEMES = ("stylegan", "psp")
+# the editing default of a domain the paper pairs with nothing, and of any component source (GANSpace, SeFa)
+FIRST_COMPONENTS = "pc0:0,pc1:1"
+HOUR = 3600.0
 
 
 def style_groups(n_styles: int, scheme: str = "stylegan") -> dict[str, list[int]]:
@@ -30,18 +44,42 @@ def style_groups(n_styles: int, scheme: str = "stylegan") -> dict[str, list[int]
 
 
 @dataclass(frozen=True)
+class EditPairing:
+    """The direction source a domain's edits use and the edits (``restyle_lab.editing.sources`` syntax)."""
+
+    source: str
+    edits: str
+
+
+@dataclass(frozen=True, eq=False)
 class Domain:
-    """One domain: generator size, image geometry, official dataset type and test-set rule."""
+    """One domain.
+
+    files: checkpoint key -> file name, for the files that were released (official names);
+    trained: key -> the name to give a checkpoint that was never released and that one trains
+    (the FPN-head ReStyle encoders of supplementary Table 1, say); both are looked for in the
+    ``--checkpoints`` folder, or in ``checkpoint_folder`` when the domain ships its own.
+    test_subset: the paper evaluates a seeded random subset of this many test images (cars).
+    renders_test_set: the test set is rendered on demand (no ``--data`` needed).
+    judge: the checkpoint key of an attribute regressor that measures edit success, if any.
+    timeout: seconds one notebook of ``reproduce`` may run by default.
+    """
 
     name: str
     generator_size: int
     dataset_type: str
+    files: dict
+    trained: dict = field(default_factory=dict)
     geometry: Geometry = field(default_factory=Geometry)
     test_set: str = ""
-    test_subset: int | None = None  # a seeded random subset of this many test images (cars)
+    test_subset: int | None = None
     subset_seed: int = 0
     faces: bool = False
-    description: str = ""
+    editing: EditPairing = EditPairing("ganspace", FIRST_COMPONENTS)
+    timeout: float = 6 * HOUR
+    checkpoint_folder: Path | None = None
+    renders_test_set: bool = False
+    judge: str | None = None
 
     @property
     def n_styles(self) -> int:
@@ -51,12 +89,17 @@ class Domain:
     def input_hw(self) -> tuple:
         return self.geometry.input_hw
 
+    @property
+    def metrics(self) -> tuple:
+        """The metric names every evaluation on this domain records (``restyle_lab.metric_names``)."""
+        return RECONSTRUCTION + ((IDENTITY,) if self.faces else ())
+
     def style_groups(self, scheme: str = "stylegan") -> dict[str, list[int]]:
         return style_groups(self.n_styles, scheme)
 
-    def metrics(self) -> list[str]:
-        names = ["mse_pm1", "lpips_alex_v0.1", "psnr_pm1", "ssim_pm1"]
-        return names + (["id_facenet_vggface2"] if self.faces else [])
+    def checkpoint_files(self) -> dict:
+        """key -> file name of every checkpoint this domain's notebooks can use."""
+        return {**self.files, **self.trained}
 
     def select_test_files(self, files: list) -> list:
         """The paper's test subset of a sorted file list (cars: a seeded random 1,000)."""
@@ -67,27 +110,67 @@ class Domain:
         return [files[i] for i in keep]
 
 
-DOMAINS = {
-    "faces": Domain("faces", 1024, "ffhq_encode", test_set="CelebA-HQ official test split (2,824 images)",
-                    faces=True, description="FFHQ StyleGAN2 (config-f), IR-SE50 encoders"),
-    "cars": Domain("cars", 512, "cars_encode", CARS_GEOMETRY,
-                   test_set="Stanford Cars test folder (8,041 images), a seeded random 1,000",
-                   test_subset=1000, description="Stanford Cars StyleGAN2, 384x512 content in a 512 frame"),
-    "wild": Domain("wild", 512, "afhq_wild_encode", test_set="AFHQ Wild test (500 images)",
-                   description="AFHQ Wild StyleGAN2 (StyleGAN2-ADA)"),
-    "church": Domain("church", 256, "church_encode", test_set="LSUN Church test (300 images)",
-                     description="LSUN Church StyleGAN2 (config-f)"),
-    "horse": Domain("horse", 256, "horse_encode", test_set="LSUN Horse test (2,215 images)",
-                    description="LSUN Horse StyleGAN2 (config-f)"),
-    "toonify": Domain("toonify", 1024, "toonify", test_set="CelebA-HQ test (real faces into the toon domain)",
-                      faces=True, description="FFHQ generator fine-tuned on toons (Pinkney & Adler)"),
-    "mini": Domain("mini", 64, "mini_encode", Geometry(64, (64, 64)),
-                   test_set="procedural cartoon faces rendered from held-out seeds",
-                   description="embedded 64 px domain trained with this package (see restyle_lab.mini)"),
-}
+def encode_files(tag: str, *keys: str) -> dict:
+    """The official naming of encoder checkpoints: key -> ``<key>_<tag>_encode.pt``."""
+    return {k: f"{k}_{tag}_encode.pt" for k in keys}
+
+
+# The released files, as the ReStyle, pSp and e4e READMEs list them: ReStyle-pSp for faces, cars,
+# church and wild; ReStyle-e4e for those and horse; pSp for faces only; e4e for faces, cars, horse
+# and church. Everything else a notebook can use is named under ``trained``.
+DOMAINS = {d.name: d for d in (
+    Domain("faces", 1024, "ffhq_encode",
+           {**encode_files("ffhq", "restyle_psp", "restyle_e4e", "psp", "e4e"),
+            "generator": "stylegan2-ffhq-config-f.pt", "restyle_psp_toon": "restyle_psp_toonify.pt"},
+           trained=encode_files("ffhq", "restyle_psp_fpn"),
+           test_set="CelebA-HQ official test split (2,824 images)", faces=True,
+           editing=EditPairing("interfacegan", "age,smile")),
+    Domain("toonify", 1024, "toonify",
+           {"restyle_psp": "restyle_psp_ffhq_encode.pt", "restyle_psp_toon": "restyle_psp_toonify.pt",
+            "generator": "stylegan2-ffhq-config-f.pt"},
+           test_set="CelebA-HQ test (real faces into the toon domain)", faces=True,
+           editing=EditPairing("interfacegan", "age,smile")),
+    # e4e's GANSpace edits for the Stanford Cars generator (component @ style rows, inclusive); e4e writes
+    # them as (component, start, end) with end exclusive, (0, 0, 5) for the viewpoint, and its editor
+    # *sets* the coordinate along the component where ours adds to it (strength 0 is the inversion)
+    Domain("cars", 512, "cars_encode",
+           {**encode_files("cars", "restyle_psp", "restyle_e4e", "e4e"), "generator": "stylegan2-car-config-f.pt"},
+           trained=encode_files("cars", "restyle_psp_fpn", "psp"), geometry=CARS_GEOMETRY,
+           test_set="Stanford Cars test folder (8,041 images), a seeded random 1,000", test_subset=1000,
+           editing=EditPairing("ganspace", "viewpoint:0@0-4,cube:16@3-5,colour:22@9-10")),
+    Domain("church", 256, "church_encode",
+           {**encode_files("church", "restyle_psp", "restyle_e4e", "e4e"),
+            "generator": "stylegan2-church-config-f.pt"},
+           trained=encode_files("church", "restyle_psp_fpn", "psp"), test_set="LSUN Church test (300 images)"),
+    # supplementary Fig. 24 shows SeFa's pose and rider edits without naming the eigenvectors: the first
+    # two are used, on SeFa's default rows 2-5
+    Domain("horse", 256, "horse_encode",
+           {**encode_files("horse", "restyle_e4e", "e4e"), "generator": "stylegan2-horse-config-f.pt"},
+           trained=encode_files("horse", "restyle_psp", "restyle_psp_fpn", "psp"),
+           test_set="LSUN Horse test (2,215 images)", editing=EditPairing("sefa", "sefa0:0@2-5,sefa1:1@2-5")),
+    Domain("wild", 512, "afhq_wild_encode",
+           {**encode_files("afhq_wild", "restyle_psp", "restyle_e4e"), "generator": "afhqwild.pt"},
+           trained=encode_files("afhq_wild", "restyle_psp_fpn", "psp", "e4e"), test_set="AFHQ Wild test (500 images)"),
+    Domain("mini", 64, "mini_encode", {m.key: m.file for m in MINI_MODELS}, geometry=Geometry(64, (64, 64)),
+           test_set="procedural cartoon faces rendered from held-out seeds",
+           editing=EditPairing("interfacegan_fit", "smile,yaw,hair_length,eye_size"), timeout=HOUR,
+           checkpoint_folder=ASSETS, renders_test_set=True, judge="attributes"),
+)}
 
 
 def get_domain(name: str) -> Domain:
     if name not in DOMAINS:
         raise UsageError(f"unknown domain {name!r}; known: {', '.join(DOMAINS)}")
     return DOMAINS[name]
+
+
+def geometry_of_dataset_type(dataset_type: str) -> Geometry:
+    """The input geometry an official ``dataset_type`` implies (the default 256 px square when unknown)."""
+    found = [d.geometry for d in DOMAINS.values() if d.dataset_type == dataset_type]
+    return found[0] if found else Geometry()
+
+
+def dataset_type_of_geometry(geometry: Geometry) -> str:
+    """The official ``dataset_type`` that implies ``geometry`` ('custom' unless one domain alone has it)."""
+    types = {d.dataset_type for d in DOMAINS.values() if d.geometry == geometry}
+    return types.pop() if len(types) == 1 else "custom"

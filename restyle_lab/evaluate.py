@@ -19,22 +19,24 @@ import torch.distributed as dist
 
 from . import __version__
 from .data import image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
-from .devices import DEFAULT_IMPL, check_impl, device_name, parse_device, weights_and_compute
+from .devices import check_impl, device_name, parse_device, weights_and_compute
 from .domains import get_domain
 from .errors import DatasetError, StoreError, UsageError
 from .inverters import DERIVED_KEYS, Inverters, derived, method_identity
 from .methods import check_specs, positive_int
-from .metrics import METRICS, MetricUnavailable, build_metric
+from .metrics import METRICS, MetricUnavailable
+from .notebook_params import DEFAULTS
+from .torchrun import torchrun_env
 from .store import check_provenance, claim, git_commit, stored_provenance, write_provenance
 from .units import Computer, plan, true_latents
 
 TIMING = "warm-up excluded, device synchronised, seconds per image per step (batch time / batch size)"
 
 
-def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: list[str] | None = None,
-             batch_size: int = 4, n_images: int | None = None, device: str = "cpu", dtype: str = "float32",
-             impl: str = DEFAULT_IMPL, save_images: bool = True, strict: bool = False, progress: bool = True, shard: tuple | None = None,
-             log=print) -> Path:
+def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, metrics: list[str] | None = None,
+             batch_size: int = DEFAULTS.batch_size, n_images: int | None = None, device: str = DEFAULTS.device,
+             dtype: str = DEFAULTS.dtype, impl: str = DEFAULTS.impl, save_images: bool = True, strict: bool = False,
+             progress: bool = True, shard: tuple | None = None, log=print) -> Path:
     """Run (or resume) an evaluation into ``run_dir``; returns it. Rows: see ``restyle_lab.store``.
 
     ``methods``: specs or their dicts (``restyle_lab.methods``). ``shard`` = (k, n): compute only
@@ -42,7 +44,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
     ``UsageError`` for a setting that cannot be honoured, ``StoreError`` when run_dir holds
     another setup, both before anything is written.
     """
-    rank, world, local_rank = dist_env()
+    rank, world, local_rank, _ = torchrun_env()
     distributed = shard is None and world > 1
     shard = shard or (rank, world)
     run_dir = Path(run_dir)
@@ -105,7 +107,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
 
 
 def _metric_names(dom, metrics) -> list[str]:
-    names = list(dom.metrics() if metrics is None else metrics)
+    names = list(dom.metrics if metrics is None else metrics)
     unknown = [m for m in names if m not in METRICS]
     if unknown:
         raise UsageError(f"unknown metric(s) {unknown}; known: {', '.join(METRICS)}")
@@ -135,7 +137,7 @@ def _build_metrics(names, dev, log) -> tuple[dict, dict]:
     objs, unavailable = {}, {}
     for m in names:
         try:
-            objs[m] = build_metric(m, dev)
+            objs[m] = METRICS[m].build(dev)
         except MetricUnavailable as err:
             unavailable[m] = err.reason
             log(f"metric {m} unavailable: {err.reason}")
@@ -152,16 +154,10 @@ def _reasons(entries: list[dict]) -> str:
 
 # ------------------------------------------------------------------ distributed helpers
 
-def dist_env() -> tuple[int, int, int]:
-    """(rank, world size, local rank) from torchrun's environment (0, 1, 0 when absent)."""
-    return (int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-            int(os.environ.get("LOCAL_RANK", 0)))
-
-
 def _share_cores(n_processes: int, dev) -> None:
     """CPU processes on one machine share its cores instead of each taking all of them."""
     if n_processes > 1 and dev.type == "cpu":
-        local = int(os.environ.get("LOCAL_WORLD_SIZE", n_processes))
+        local = torchrun_env()[3]
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // local))
 
 
@@ -171,4 +167,4 @@ def _init_group(dev):
     return True
 
 
-__all__ = ["evaluate", "dist_env"]
+__all__ = ["evaluate"]

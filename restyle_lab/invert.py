@@ -14,12 +14,13 @@ from tqdm.auto import tqdm
 
 from .checkpoints import load_network
 from .data import IMAGE_EXTENSIONS, ImageFolder
-from .devices import DEFAULT_IMPL, check_impl, parse_device, weights_and_compute
+from .devices import check_impl, parse_device, weights_and_compute
 from .errors import DatasetError, UsageError
 from .files import atomic_save_npy, atomic_save_npz, atomic_write_text
 from .images import save_png, to_uint8
 from .methods import positive_int
 from .models import set_impl
+from .notebook_params import DEFAULTS
 from .models.precision import autocast
 from .restyle import average_image, iterate_naive, iterate_restyle
 
@@ -64,8 +65,9 @@ def _folder(images: Path, input_hw, strict) -> ImageFolder:
     return ImageFolder(images, input_hw=input_hw, strict=strict)
 
 
-def invert_folder(checkpoint, images, out, steps=5, coupled=False, full_size=False, device="cpu",
-                  dtype="float32", impl=DEFAULT_IMPL, batch_size=4, strict=False, overwrite=False, progress=True, log=print) -> Path:
+def invert_folder(checkpoint, images, out, steps=DEFAULTS.steps, coupled=False, full_size=False, device=DEFAULTS.device,
+                  dtype=DEFAULTS.dtype, impl=DEFAULTS.impl, batch_size=DEFAULTS.batch_size, strict=False, overwrite=False,
+                  progress=True, log=print) -> Path:
     """Per-step PNGs in out/inference_results/<step>/, latents.npy (official dict layout, keyed by the image
     path relative to --images), latents.npz, optional input|steps strips in out/inference_coupled/, and
     errors.csv listing every skipped file with its reason."""

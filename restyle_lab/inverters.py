@@ -8,15 +8,14 @@ from pathlib import Path
 import torch
 
 from .checkpoints import load_generator, load_network
-from .devices import DEFAULT_IMPL
+from .formats import DEFAULT_IMPL
 from .errors import EvaluationError
 from .files import sha256_file
-from .inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
-from .methods import HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec, SingleSpec
+from .inversion import EncoderInverter, HybridInverter, Projector, ReStyleInverter
 from .models import set_impl
 
 # what building a method's inverter reveals (recorded, and compared on resume when known)
-DERIVED_KEYS = ("family", "loss", "perceptual_unavailable")
+DERIVED_KEYS = ("family", "head", "loss", "perceptual_unavailable")
 
 
 class Inverters:
@@ -47,7 +46,7 @@ class Inverters:
 
     def __getitem__(self, name: str):
         if name not in self._built:
-            self._built[name] = self._build(self.specs[name])
+            self._built[name] = self.specs[name].build(self)
         return self._built[name]
 
     def _encoder_net(self, spec, path, restyle: bool):
@@ -59,38 +58,30 @@ class Inverters:
                                   f"use {hint}")
         return net
 
-    def _build(self, spec):
-        if isinstance(spec, ReStyleSpec):
-            start = (ReStyleInverter(self._encoder_net(spec, spec.bootstrap, True), 1, name=f"{spec.name}_init",
-                                     dtype=self.compute), spec.bootstrap_steps) if spec.bootstrap else None
-            return ReStyleInverter(self._encoder_net(spec, spec.checkpoint, True), spec.steps, name=spec.name,
-                                   bootstrap=start, dtype=self.compute)
-        if isinstance(spec, (SingleSpec, NaiveSpec)):
-            return EncoderInverter(self._encoder_net(spec, spec.checkpoint, False), getattr(spec, "steps", 1),
-                                   name=spec.name, dtype=self.compute)
-        config = ProjectorConfig(space="w+" if isinstance(spec, HybridSpec) else spec.space,
-                                 record_at=spec.record_at, **_projector_options(spec.options))
-        if isinstance(spec, OptimSpec):
-            if spec.generator:
-                gen, w_avg, _ = load_generator(spec.generator, device=self.device, dtype=self.dtype)
-            else:
-                net = self.net(spec.checkpoint)
-                gen, w_avg = net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0]
-            return Projector(gen, w_avg, config, geometry=self.domain.geometry, name=spec.name, impl=self.impl,
-                             dtype=self.compute, workers=self.workers)
-        encoder = self[spec.encoder]
+    # what the method kinds build themselves from (methods.MethodSpec.build)
+    def restyle(self, spec, path, steps: int, name: str, bootstrap=None) -> ReStyleInverter:
+        return ReStyleInverter(self._encoder_net(spec, path, True), steps, name=name, bootstrap=bootstrap,
+                               dtype=self.compute)
+
+    def encoder(self, spec, path, steps: int, name: str) -> EncoderInverter:
+        return EncoderInverter(self._encoder_net(spec, path, False), steps, name=name, dtype=self.compute)
+
+    def projector(self, spec, config, name: str | None = None) -> Projector:
+        """The projector into the generator file ``spec.generator``, else into the decoder of ``spec.checkpoint``."""
+        if spec.generator:
+            gen, w_avg, _ = load_generator(spec.generator, device=self.device, dtype=self.dtype)
+        else:
+            net = self.net(spec.checkpoint)
+            gen, w_avg = net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0]
+        return Projector(gen, w_avg, config, geometry=self.domain.geometry, name=name or spec.name, impl=self.impl,
+                         dtype=self.compute, workers=self.workers)
+
+    def hybrid(self, spec, encoder, config) -> HybridInverter:
         net = encoder.net
         projector = Projector(net.decoder, net.latent_avg.reshape(-1, net.latent_avg.shape[-1])[0], config,
                               geometry=self.domain.geometry, name=f"{spec.name}_optim", impl=self.impl,
                               dtype=self.compute, workers=self.workers)
         return HybridInverter(encoder, projector, name=spec.name)
-
-
-def _projector_options(options: dict) -> dict:
-    kwargs = dict(options)
-    if kwargs.get("perceptual") is False and "mse_weight" not in kwargs:
-        kwargs["mse_weight"] = 1.0
-    return kwargs
 
 
 def method_identity(spec) -> dict:

@@ -1,11 +1,12 @@
 """What a notebook needs in one object: checkpoints and data of a domain, a shared run store, outputs.
 
-``Lab.from_parameters("latent_change", globals())`` is a notebook's whole setup: it reads
-the notebook's parameters (``restyle_lab.notebook_params``), applies the smoke caps,
-finds the domain's checkpoints (the shipped weights for ``mini``; for the real domains,
-the official file names inside ``checkpoints``) and the test set (``mini`` renders its
-own), and opens a run store shared by all notebooks with the same settings, so
-inversions one notebook stored are reused by the next.
+``Lab.from_parameters("latent_change", globals())`` is a notebook's whole setup: it resolves
+the notebook's parameters through the table in ``restyle_lab.notebook_params`` (defaults,
+checks, smoke caps) into ``lab.params``, which the notebook reads every value from; it finds
+the domain's checkpoints (its ``Domain`` record says which files, and where a domain that
+ships its own keeps them) and the test set (a domain that renders its own renders it), and
+opens a run store shared by all notebooks with the same settings, so inversions one notebook
+stored are reused by the next.
 """
 
 from __future__ import annotations
@@ -17,49 +18,35 @@ import numpy as np
 
 from .analysis.output import save_figure, save_parameters, save_table
 from .catalog import GENERATOR_PAIRS, named_spec, resolve_checkpoints
-from .checkpoints import load_generator, load_network
+from .checkpoints import load_generator
 from .data import decode_image
 from .domains import get_domain
 from .errors import UsageError
 from .evaluate import evaluate
-from .methods import HybridSpec, positive_int
+from .methods import NamedSettings
+from .metric_names import LPIPS
 from .metrics.lpips_metric import load_lpips
 from .mini.dataset import write_test_set
-from .devices import DEFAULT_IMPL
-from .notebook_params import (COMMON_PARAMETERS, NOTEBOOK_METHODS, check_parameters, notebook_parameters,
-                              smoke_capped)
+from .notebook_params import PARAMS, Params, notebook, resolve
 from .store import read_latents, read_provenance, read_results
 
 
 class Lab:
     """Settings, inputs and outputs of one notebook run (see the module docstring)."""
 
-    def __init__(self, name: str, domain: str = "mini", checkpoints=None, data_root=None, n_images: int = 32,
-                 steps: int = 5, device: str = "cpu", batch_size: int = 8, smoke: bool = False, out_dir=None,
-                 run_dir=None, optim_steps: int = 1000, optim_images: int | None = None, dtype: str = "float32",
-                 impl: str = DEFAULT_IMPL, params: dict | None = None):
-        self.name = name
-        self.domain = get_domain(domain)
-        self.smoke = bool(smoke)
-        counts = {"n_images": n_images, "steps": steps, "optim_steps": optim_steps}
-        counts = {k: positive_int(v, k) for k, v in counts.items()}
-        if self.smoke:
-            counts = smoke_capped(counts)
-        self.n_images, self.steps, self.optim_steps = counts["n_images"], counts["steps"], counts["optim_steps"]
+    def __init__(self, name: str, params: Params, run_dir=None):
+        self.name, self.params = name, params
+        self.notebook = notebook(name)
+        self.domain = get_domain(params.domain)
+        self.checkpoints, self.missing = resolve_checkpoints(self.domain.name, params.checkpoints)
+        self.out_dir = Path(params.out_dir) if params.out_dir else Path.cwd() / "results" / self.domain.name / name
+        self.inverts = "n_images" in params
+        self.data_root = self._resolve_data(params.data_root) if self.inverts else None
         # the optimisation baselines invert a seeded subset when the test set is larger (None: all images)
-        self.optim_images = positive_int(optim_images, "optim_images") if optim_images else None
-        if self.optim_images is not None and self.optim_images >= self.n_images:
-            self.optim_images = None
-        self.device, self.batch_size, self.dtype = device, positive_int(batch_size, "batch_size"), dtype
-        self.impl = impl
-        self.params = smoke_capped(params or {}) if self.smoke else dict(params or {})
-        self.checkpoints, self.missing = resolve_checkpoints(self.domain.name, checkpoints)
-        self.data_root = self._resolve_data(data_root)
-        self.out_dir = Path(out_dir) if out_dir else Path.cwd() / "results" / self.domain.name / name
-        subset = f"_oi{self.optim_images}" if self.optim_images else ""
-        tag = (f"n{self.n_images}_s{self.steps}_o{self.optim_steps}{subset}_b{self.batch_size}_{dtype}_{impl}_"
-               f"{device.split(':')[0]}")
-        self.run_dir = Path(run_dir) if run_dir else self.out_dir.parent / "store" / tag
+        subset = self._setting("optim_images")
+        self.optim_images = subset if subset and subset < params.n_images else None
+        self.run_dir = (Path(run_dir) if run_dir else self.out_dir.parent / "store" / self._store_tag()) \
+            if self.inverts else None
         self.methods: list[str] = []
 
     @classmethod
@@ -67,16 +54,25 @@ class Lab:
         """A notebook's setup in one call: its parameters taken from ``namespace`` (the notebook's
         ``globals()``, where the parameters cell put them), overridden by ``params``; checked, smoke caps
         applied, and what is missing printed."""
-        given = {k: namespace[k] for k in notebook_parameters(name) if namespace and k in namespace}
-        given = check_parameters(name, {**given, **params})
-        common = {k: v for k, v in given.items() if k in COMMON_PARAMETERS}
-        extras = {k: v for k, v in given.items() if k not in COMMON_PARAMETERS}
-        for key in ("optim_steps", "optim_images"):
-            if key in extras:
-                common[key] = extras[key]
-        lab = cls(name, params=extras, **common)
+        given = {k: namespace[k] for k in notebook(name).params if namespace and k in namespace}
+        lab = cls(name, resolve(name, {**given, **params}))
         print(lab.describe_missing())
         return lab
+
+    def _setting(self, key: str):
+        """A setting of the store: this notebook's parameter, else the table's default (smoke-capped)."""
+        if key in self.params:
+            return self.params[key]
+        if key == "optim_images":  # a notebook without optimisation baselines has no subset
+            return None
+        default, cap = PARAMS[key].default, PARAMS[key].smoke_cap
+        return min(default, cap) if self.params.smoke and cap else default
+
+    def _store_tag(self) -> str:
+        p = self.params
+        subset = f"_oi{self.optim_images}" if self.optim_images else ""
+        return (f"n{p.n_images}_s{p.steps}_o{self._setting('optim_steps')}{subset}_b{p.batch_size}_{p.dtype}_{p.impl}_"
+                f"{p.device.split(':')[0]}")
 
     # ------------------------------------------------------------------ inputs
     def _resolve_data(self, given):
@@ -85,8 +81,8 @@ class Lab:
             if not path.is_dir():
                 raise UsageError(f"data_root {path} is not a folder of test images")
             return path
-        if self.domain.name == "mini":
-            return write_test_set(n=self.n_images)
+        if self.domain.renders_test_set:
+            return write_test_set(n=self.params.n_images)
         raise UsageError(f"domain {self.domain.name!r} needs data_root: a folder with its test set "
                          f"({self.domain.test_set})")
 
@@ -108,19 +104,20 @@ class Lab:
     # ------------------------------------------------------------------ methods and the store
     def spec(self, method: str):
         """The spec of a named method with this Lab's settings, or None when its checkpoint is missing."""
-        return named_spec(method, self.checkpoints, self.steps, self.optim_steps, self.optim_images)
+        settings = NamedSettings(self.params.steps, self._setting("optim_steps"), self.optim_images)
+        return named_spec(method, self.checkpoints, settings)
 
     def default_methods(self) -> list[str]:
-        """This notebook's methods (notebook_params.NOTEBOOK_METHODS; the explorer: its ``method``)."""
-        return [self.params["method"]] if "method" in self.params else list(NOTEBOOK_METHODS.get(self.name, []))
+        """This notebook's methods (``notebook_params.NOTEBOOKS``; the explorer: its ``method``)."""
+        return list(self.notebook.methods_with(self.params))
 
     def specs(self, methods: list[str] | None = None) -> dict:
-        """name -> spec of the named methods whose checkpoints exist (a hybrid brings its encoder)."""
+        """name -> spec of the named methods whose checkpoints exist (with the methods they run on)."""
         specs = {}
         for m in self.available(self.default_methods() if methods is None else methods):
             spec = self.spec(m)
-            if isinstance(spec, HybridSpec) and spec.encoder not in specs:
-                specs[spec.encoder] = self.spec(spec.encoder)
+            for other in spec.needs():
+                specs.setdefault(other, self.spec(other))
             specs[m] = spec
         return specs
 
@@ -132,9 +129,9 @@ class Lab:
         specs = self.specs(methods)
         if not specs:
             raise UsageError(f"none of {methods} can run: {self.describe_missing()}")
-        evaluate(self.run_dir, self.data_root, list(specs.values()), domain=self.domain.name,
-                 batch_size=self.batch_size, n_images=self.n_images, device=self.device, dtype=self.dtype, impl=self.impl,
-                 progress=progress, shard=shard)
+        p = self.params
+        evaluate(self.run_dir, self.data_root, list(specs.values()), domain=self.domain.name, batch_size=p.batch_size,
+                 n_images=p.n_images, device=p.device, dtype=p.dtype, impl=p.impl, progress=progress, shard=shard)
         return [m for m in methods if m in specs]
 
     def evaluate(self, methods: list[str] | None = None, progress: bool = True):
@@ -149,12 +146,9 @@ class Lab:
     def latents(self, method: str) -> dict:
         return read_latents(self.run_dir, method)
 
-    def network(self, key: str):
-        return load_network(self.checkpoints[key], device=self.device)
-
     def generator(self, key: str):
         """(Generator, w_avg) from a generator file or the decoder of an encoder checkpoint."""
-        gen, w_avg, _ = load_generator(self.checkpoints[key], device=self.device)
+        gen, w_avg, _ = load_generator(self.checkpoints[key], device=self.params.device)
         return gen, w_avg
 
     def generator_pair(self):
@@ -171,15 +165,16 @@ class Lab:
 
     @staticmethod
     def lpips_or_none(similarity: str):
-        return load_lpips() if similarity == "lpips_alex_v0.1" else None
+        return load_lpips() if similarity == LPIPS else None
 
     # ------------------------------------------------------------------ outputs
     def parameters(self) -> dict:
-        return {"name": self.name, "domain": self.domain.name, "n_images": self.n_images, "steps": self.steps,
-                "optim_steps": self.optim_steps, "optim_images": self.optim_images, "device": self.device, "batch_size": self.batch_size,
-                "dtype": self.dtype, "impl": self.impl, "smoke": self.smoke, "data_root": str(self.data_root), **self.params,
-                "checkpoints": {k: str(v) for k, v in self.checkpoints.items()},
-                "missing": {k: str(v) for k, v in self.missing.items()}, "run_dir": str(self.run_dir)}
+        """What parameters.json records: every parameter, and what they resolved to."""
+        out = {"name": self.name, **self.params, "checkpoint_files": {k: str(v) for k, v in self.checkpoints.items()},
+               "missing": {k: str(v) for k, v in self.missing.items()}}
+        if self.inverts:
+            out.update(data_root=str(self.data_root), optim_images=self.optim_images, run_dir=str(self.run_dir))
+        return out
 
     def save_figure(self, fig, name: str, caption: str = ""):
         return save_figure(fig, self.out_dir, name, caption)

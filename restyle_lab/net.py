@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .configs import EncoderConfig, GeneratorConfig
+from .configs import FAMILIES, EncoderConfig, GeneratorConfig
 from .geometry import Geometry
 from .models import Generator, StyleEncoder
 
-FAMILIES = ("restyle_psp", "restyle_e4e", "psp", "e4e")
 
 
 def render(generator: Generator, geometry: Geometry, codes: torch.Tensor, noise: list | None = None,
@@ -42,7 +41,7 @@ class InversionNet(nn.Module):
                  geometry: Geometry = Geometry()):
         super().__init__()
         if family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}. Got: {family!r}")
+            raise ValueError(f"family must be one of {tuple(FAMILIES)}. Got: {family!r}")
         if encoder_config.n_styles != generator_config.n_styles:
             raise ValueError(f"encoder predicts {encoder_config.n_styles} styles but a {generator_config.size}px "
                              f"generator takes {generator_config.n_styles}")
@@ -54,13 +53,13 @@ class InversionNet(nn.Module):
         self.decoder = Generator(generator_config)
         self.face_pool = nn.AdaptiveAvgPool2d((geometry.pool_size, geometry.pool_size))
         self.geometry = geometry
-        self.start_from_latent_avg = start_from_latent_avg or family.startswith("restyle")
+        self.start_from_latent_avg = start_from_latent_avg or FAMILIES[family].restyle
         self.register_buffer("latent_avg", None if latent_avg is None else latent_avg.clone(), persistent=False)
         self.info: dict = {}
 
     @property
     def is_restyle(self) -> bool:
-        return self.family.startswith("restyle")
+        return FAMILIES[self.family].restyle
 
     @property
     def n_styles(self) -> int:

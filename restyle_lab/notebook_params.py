@@ -1,118 +1,296 @@
-"""The notebooks: their names, parameters, smoke settings, and the methods each runs.
+"""The notebooks and their parameters, in one table.
 
-One table that ``Lab.from_parameters`` (inside a notebook), ``restyle-lab reproduce``
-(before running any) and the tests all read. A parameter that cannot be honoured is
-refused here, with its name, before a notebook starts.
+``PARAMS`` holds every parameter once: its default, how its value is checked, its smoke cap and
+its documentation; ``NOTEBOOKS`` says which parameters and methods each notebook has. The
+notebooks' parameters cells are this table written out (``parameters_cell``; a test keeps them
+equal), ``Lab.from_parameters`` (inside a notebook) and ``restyle-lab reproduce`` (before running
+any) resolve values through it, and the command line takes its defaults from it. A value that
+cannot be honoured is refused here, with its name, before a notebook starts.
+
+torch-free: the command line's ``--help`` reads the defaults.
 """
 
 from __future__ import annotations
 
-from .analysis.alignment import SIMILARITIES
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Callable
+
 from .catalog import NAMED_METHODS
-from .devices import DTYPES, IMPLS
-from .domains import STYLE_GROUP_SCHEMES
-from .editing import SOURCES, parse_edits, parse_strengths
+from .domains import DOMAINS, STYLE_GROUP_SCHEMES
+from .edit_specs import SOURCES, parse_edits, parse_strengths
 from .errors import UsageError
+from .formats import DEFAULT_IMPL, DTYPE_NAMES, IMPLS
 from .methods import positive_int
-from .metrics import METRICS
-
-NOTEBOOKS = ["quality_time", "latent_change", "step_heatmaps", "fpn_vs_simple", "naive_vs_restyle",
-             "generator_alignment", "encoder_bootstrapping", "explorer", "editing"]
-# The parameters every notebook takes, and each one's extras (README documents them; a test checks the
-# notebooks' parameters cells against these lists).
-COMMON_PARAMETERS = ["domain", "checkpoints", "data_root", "n_images", "steps", "device", "dtype", "impl",
-                     "batch_size", "smoke", "out_dir"]
-EXTRA_PARAMETERS = {"quality_time": ["optim_steps", "optim_images"], "latent_change": ["group_scheme"],
-                    "step_heatmaps": ["n_show"], "fpn_vs_simple": [], "naive_vs_restyle": ["metric"],
-                    "generator_alignment": ["n_pairs", "truncation", "similarity"],
-                    "encoder_bootstrapping": ["n_show"], "explorer": ["method"],
-                    "editing": ["optim_steps", "source", "edits", "strengths", "interfacegan_dir", "n_samples",
-                                "n_show"]}
-# The methods each notebook runs (a notebook runs those whose checkpoints exist, and says which it skipped);
-# generator_alignment runs no inversion: it needs a generator pair (catalog.GENERATOR_PAIRS).
-NOTEBOOK_METHODS = {
-    "quality_time": ["psp", "e4e", "restyle_psp", "restyle_e4e", "optim_w", "restyle_psp+optim", "restyle_e4e+optim"],
-    "latent_change": ["restyle_psp", "restyle_e4e"],
-    "step_heatmaps": ["restyle_psp", "restyle_e4e"],
-    "fpn_vs_simple": ["restyle_psp_fpn", "restyle_psp"],
-    "naive_vs_restyle": ["restyle_psp", "psp_naive", "restyle_e4e", "e4e_naive"],
-    "generator_alignment": [],
-    "encoder_bootstrapping": ["restyle_psp_toon", "toon_bootstrap"],
-    "explorer": ["restyle_psp"],
-    "editing": ["restyle_psp", "restyle_e4e", "psp", "e4e", "optim_w"],
-}
-# The smoke setting caps these (CI: seconds per notebook).
-SMOKE_CAPS = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_show": 4, "n_samples": 300}
-# Parameters that reproduce sets from its own options (a --params file may not set them).
-SET_BY_REPRODUCE = {"domain": "--domain", "device": "--device", "dtype": "--dtype", "impl": "--impl", "smoke": "--smoke",
-                    "out_dir": "--out"}
-
-_COUNTS = ("n_images", "steps", "batch_size", "optim_steps", "optim_images", "n_show", "n_pairs", "n_samples")
-_CHOICES = {"group_scheme": STYLE_GROUP_SCHEMES, "metric": tuple(METRICS), "similarity": tuple(SIMILARITIES),
-            "method": tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle"),
-            "source": ("", *SOURCES), "dtype": tuple(DTYPES), "impl": IMPLS}
-# free-text parameters parsed before a notebook starts (each raises UsageError naming the problem)
-_PARSED = {"strengths": parse_strengths, "edits": parse_edits}
+from .metric_names import IDENTITY, MSE, RECONSTRUCTION, SIMILARITIES
+from .schedule import SNAPSHOTS
 
 
-def notebook_parameters(name: str) -> list[str]:
-    if name not in EXTRA_PARAMETERS:
+# ------------------------------------------------------------------ how values are checked
+# Each check takes (value, what) and returns the value to use, or raises UsageError naming ``what``.
+
+def count(value, what: str) -> int:
+    return positive_int(value, what)
+
+
+def text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"{what} must be text. Got: {value!r} ({type(value).__name__})")
+    return value
+
+
+def flag(value, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{what} must be true or false. Got: {value!r}")
+    return value
+
+
+def fraction(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise UsageError(f"{what} must be a number in (0, 1]. Got: {value!r}")
+    return value
+
+
+def choice(*options) -> Callable:
+    def check(value, what: str):
+        if not isinstance(value, str) or value not in options:
+            raise UsageError(f"{what} must be one of {', '.join(options)}. Got: {value!r}")
+        return value
+    check.options = options
+    return check
+
+
+def parsed(parse: Callable) -> Callable:
+    """Free text that ``parse`` must accept; empty text means the domain's default."""
+    def check(value, what: str):
+        text(value, what)
+        if value:
+            try:
+                parse(value)
+            except (UsageError, ValueError) as err:
+                raise UsageError(f"{what}: {err}") from None
+        return value
+    return check
+
+
+# ------------------------------------------------------------------ the table
+
+@dataclass(frozen=True)
+class Param:
+    """One notebook parameter. smoke_cap: the most a smoke run (CI) uses; set_by: the ``reproduce``
+    option that sets it (a ``--params`` file may not)."""
+
+    name: str
+    default: object
+    check: Callable
+    doc: str
+    smoke_cap: int | None = None
+    set_by: str | None = None
+
+    @property
+    def choices(self) -> tuple:
+        return getattr(self.check, "options", ())
+
+
+SMOKE = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_show": 4, "n_samples": 300}
+RESTYLE_METHODS = tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle")
+
+PARAMS = {p.name: p for p in (
+    Param("domain", "mini", choice(*DOMAINS), " or ".join([", ".join(list(DOMAINS)[:-1]), list(DOMAINS)[-1]]),
+          set_by="--domain"),
+    Param("checkpoints", "", text, "folder with the official checkpoint files; empty: the domain's defaults (mini "
+          "ships its own)"),
+    Param("data_root", "", text, "folder of test images; empty: the mini test set, rendered on demand"),
+    Param("n_images", 32, count, "test images to use", SMOKE["n_images"]),
+    Param("steps", 5, count, "ReStyle / naive iterations", SMOKE["steps"]),
+    Param("device", "cpu", text, "cpu, cuda, cuda:N", set_by="--device"),
+    Param("dtype", "float32", choice(*DTYPE_NAMES), "float32, float64, bf16 or fp16 (bf16 / fp16: autocast, for "
+          "GPUs)", set_by="--dtype"),
+    Param("impl", DEFAULT_IMPL, choice(*IMPLS), "fast ops, or reference (exact: the oracle the fast ones are tested "
+          "against)", set_by="--impl"),
+    Param("batch_size", 8, count, "images per batch"),
+    Param("smoke", False, flag, f"tiny settings for CI ({SMOKE['n_images']} images, {SMOKE['steps']} steps, "
+          f"{SMOKE['optim_steps']} optimisation steps)", set_by="--smoke"),
+    Param("out_dir", "", text, "where figures and tables go; empty: results/DOMAIN/NOTEBOOK under the working folder",
+          set_by="--out"),
+    Param("optim_steps", SNAPSHOTS[-1], count, f"longest optimisation (snapshots at {', '.join(map(str, SNAPSHOTS))})",
+          SMOKE["optim_steps"]),
+    Param("optim_images", 64, count, "the optimisation baselines invert a seeded subset of this many images (all "
+          "when fewer)"),
+    Param("group_scheme", "stylegan", choice(*STYLE_GROUP_SCHEMES), "stylegan (coarse 0-3, medium 4-7, fine 8+) or "
+          "psp (0-2, 3-6, 7+)"),
+    Param("n_show", 4, count, "images shown", SMOKE["n_show"]),
+    Param("metric", MSE, choice(*RECONSTRUCTION, IDENTITY), "the metric plotted; lpips_alex_v0.1 where its weights are "
+          "available"),
+    Param("n_pairs", 64, count, "sampled codes", SMOKE["n_pairs"]),
+    Param("truncation", 0.7, fraction, "towards w_avg, in (0, 1]"),
+    Param("similarity", SIMILARITIES[0], choice(*SIMILARITIES), "or lpips_alex_v0.1 where its weights are available"),
+    Param("method", "restyle_psp", choice(*RESTYLE_METHODS), "any ReStyle method the domain has"),
+    Param("source", "", choice("", *SOURCES), f"{', '.join(SOURCES[:-1])} or {SOURCES[-1]}; empty: the paper's "
+          "pairing for the domain"),
+    Param("edits", "", parsed(parse_edits), "NAME, NAME:COMPONENT or NAME:COMPONENT@ROWS, comma-separated; empty: "
+          "the pairing"),
+    Param("strengths", "-4,-2,0,2,4", parsed(parse_strengths), "edit strengths, in standard deviations of mapped w "
+          "along each direction"),
+    Param("interfacegan_dir", "", text, "folder with the published age.pt / smile.pt / pose.pt (faces; not shipped)"),
+    Param("n_samples", 2000, count, "mapped w samples behind fits, PCA and strength calibration", SMOKE["n_samples"]),
+)}
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """A notebook: its parameters in cell order, the named methods it runs (``catalog.NAMED_METHODS``; it runs
+    those whose checkpoints exist and says which it skipped), the parameters whose default differs here, and
+    whether it studies a generator pair (``catalog.GENERATOR_PAIRS``) instead of inverting."""
+
+    name: str
+    params: tuple
+    methods: tuple = ()
+    defaults: dict = field(default_factory=dict)
+    generator_pair: bool = False
+
+    def default(self, name: str):
+        return self.defaults.get(name, PARAMS[name].default)
+
+    def methods_with(self, params: dict) -> tuple:
+        """The methods it runs with these parameters (the explorer: its ``method``)."""
+        return (params.get("method", self.default("method")),) if "method" in self.params else self.methods
+
+
+def _inverting(*extras) -> tuple:
+    return ("domain", "checkpoints", "data_root", "n_images", "steps", "device", "dtype", "impl", "batch_size", "smoke",
+            "out_dir", *extras)
+
+
+NOTEBOOKS = {n.name: n for n in (
+    Notebook("quality_time", _inverting("optim_steps", "optim_images"),
+             ("psp", "e4e", "restyle_psp", "restyle_e4e", "optim_w", "restyle_psp+optim", "restyle_e4e+optim")),
+    Notebook("latent_change", _inverting("group_scheme"), ("restyle_psp", "restyle_e4e")),
+    Notebook("step_heatmaps", _inverting("n_show"), ("restyle_psp", "restyle_e4e")),
+    Notebook("fpn_vs_simple", _inverting(), ("restyle_psp_fpn", "restyle_psp")),
+    Notebook("naive_vs_restyle", _inverting("metric"), ("restyle_psp", "psp_naive", "restyle_e4e", "e4e_naive")),
+    Notebook("generator_alignment", ("domain", "checkpoints", "device", "smoke", "out_dir", "n_pairs", "truncation",
+                                     "similarity"), generator_pair=True),
+    Notebook("encoder_bootstrapping", _inverting("n_show"), ("restyle_psp_toon", "toon_bootstrap"), {"n_show": 6}),
+    Notebook("explorer", _inverting("method")),  # its one method is its ``method`` parameter
+    Notebook("editing", _inverting("optim_steps", "source", "edits", "strengths", "interfacegan_dir", "n_samples",
+                                   "n_show"), ("restyle_psp", "restyle_e4e", "psp", "e4e", "optim_w"), {"n_show": 3}),
+)}
+ALL_PARAMS = tuple(dict.fromkeys(p for n in NOTEBOOKS.values() for p in n.params))
+
+
+class Params(Mapping):
+    """A notebook's resolved parameters, read-only, by key or attribute (``lab.params.n_images``)."""
+
+    def __init__(self, values: dict):
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getitem__(self, key):
+        return self._values[key]
+
+    def __getattr__(self, key):
+        try:
+            return self._values[key]
+        except KeyError:
+            raise AttributeError(f"no parameter {key!r}; this notebook has {', '.join(self._values)}") from None
+
+    def __setattr__(self, key, value):
+        raise AttributeError("parameters are read-only; give them to Lab.from_parameters")
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __repr__(self):
+        return f"Params({self._values!r})"
+
+
+# every parameter's default, by attribute: the command line's and the Python API's defaults too
+DEFAULTS = Params({name: p.default for name, p in PARAMS.items()})
+
+
+def notebook(name: str) -> Notebook:
+    if name not in NOTEBOOKS:
         raise UsageError(f"unknown notebook {name!r}; known: {', '.join(NOTEBOOKS)}")
-    return COMMON_PARAMETERS + EXTRA_PARAMETERS[name]
+    return NOTEBOOKS[name]
 
 
 def check_parameters(name: str, params: dict) -> dict:
-    """``params`` checked against notebook ``name``'s parameter list and value rules; returns them with
-    counts as ints. Unknown names and values that cannot be honoured raise UsageError naming them."""
-    known = notebook_parameters(name)
-    unknown = sorted(set(params) - set(known))
+    """``params`` checked against notebook ``name``'s parameters and their rules; returns the checked values.
+    Unknown names and values that cannot be honoured raise UsageError naming them."""
+    nb = notebook(name)
+    unknown = sorted(set(params) - set(nb.params))
     if unknown:
-        raise UsageError(f"notebook {name!r} has no parameter(s) {unknown}; its parameters: {', '.join(known)}")
-    out = dict(params)
-    for key, value in params.items():
-        if key in _COUNTS:
-            out[key] = positive_int(value, f"{name}: {key}")
-        elif key in _CHOICES and value not in _CHOICES[key]:
-            raise UsageError(f"{name}: {key} must be one of {', '.join(_CHOICES[key])}. Got: {value!r}")
-        elif key == "truncation" and not (isinstance(value, (int, float)) and 0 < value <= 1):
-            raise UsageError(f"{name}: truncation must be a number in (0, 1]. Got: {value!r}")
-        elif key in _PARSED and value != "":  # empty: the domain's default
-            try:
-                _PARSED[key](value)
-            except (UsageError, ValueError) as err:
-                raise UsageError(f"{name}: {key}: {err}") from None
-        elif key == "smoke" and not isinstance(value, bool):
-            raise UsageError(f"{name}: smoke must be true or false. Got: {value!r}")
-    return out
+        raise UsageError(f"notebook {name!r} has no parameter(s) {unknown}; its parameters: {', '.join(nb.params)}")
+    return {key: PARAMS[key].check(value, f"{name}: {key}") for key, value in params.items()}
 
 
-def smoke_capped(params: dict) -> dict:
-    """The parameters a smoke run uses: every count in SMOKE_CAPS capped."""
-    return {k: (min(v, SMOKE_CAPS[k]) if k in SMOKE_CAPS else v) for k, v in params.items()}
+def resolve(name: str, given: dict) -> Params:
+    """Every parameter of notebook ``name``: its default, overridden by ``given``, checked, and smoke-capped
+    when ``smoke`` is set (the caps of ``PARAMS``)."""
+    nb = notebook(name)
+    values = {key: nb.default(key) for key in nb.params}
+    values.update(check_parameters(name, given))
+    if values.get("smoke"):
+        values = {k: (min(v, PARAMS[k].smoke_cap) if PARAMS[k].smoke_cap else v) for k, v in values.items()}
+    return Params(values)
 
 
-def params_from_file(settings, domain: str) -> dict:
+def params_from_file(settings) -> dict:
     """notebook -> its parameters from a --params file: top-level keys apply to every notebook that takes
     them, a key named after a notebook holds that notebook's own. Anything else is refused."""
     if settings is None:
         return {n: {} for n in NOTEBOOKS}
     if not isinstance(settings, dict):
         raise UsageError(f"--params: expected a mapping of parameter names to values. Got: {type(settings).__name__}")
-    every = set(COMMON_PARAMETERS).union(*EXTRA_PARAMETERS.values())
-    unknown = sorted(k for k in settings if k not in every and k not in NOTEBOOKS)
+    unknown = sorted(k for k in settings if k not in ALL_PARAMS and k not in NOTEBOOKS)
     if unknown:
-        raise UsageError(f"--params: unknown key(s) {unknown}; parameters are {', '.join(sorted(every))}, and a "
+        raise UsageError(f"--params: unknown key(s) {unknown}; parameters are {', '.join(sorted(ALL_PARAMS))}, and a "
                          f"notebook name ({', '.join(NOTEBOOKS)}) may hold that notebook's own")
     out = {}
-    for name in NOTEBOOKS:
+    for name, nb in NOTEBOOKS.items():
         own = settings.get(name) or {}
         if not isinstance(own, dict):
             raise UsageError(f"--params: {name} must hold a mapping of that notebook's parameters. Got: {own!r}")
-        params = {k: v for k, v in settings.items() if k in notebook_parameters(name)}
+        params = {k: v for k, v in settings.items() if k in nb.params}
         params.update(own)
-        fixed = sorted(set(params) & set(SET_BY_REPRODUCE))
+        fixed = sorted(k for k in params if PARAMS[k].set_by)
         if fixed:
             raise UsageError(f"--params sets {fixed}, which reproduce sets itself: use "
-                             f"{', '.join(SET_BY_REPRODUCE[k] for k in fixed)}")
+                             f"{', '.join(PARAMS[k].set_by for k in fixed)}")
         out[name] = check_parameters(name, params)
     return out
+
+
+HEADER = "# Parameters (papermill overrides these; `restyle-lab reproduce` sets them per domain)"
+
+
+def _literal(value) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def parameters_cell(name: str) -> str:
+    """The source of notebook ``name``'s parameters cell, written from the table (literals only)."""
+    nb = notebook(name)
+    lines = [HEADER]
+    for key in nb.params:
+        lines.append(f"{key} = {_literal(nb.default(key))}".ljust(21) + f"  # {PARAMS[key].doc}")
+    return "\n".join(lines) + "\n"
+
+
+def parameters_markdown() -> str:
+    """README's table of the notebook parameters, written from the table (a test keeps README equal to it)."""
+    lines = ["| parameter | default | smoke cap | notebooks | what it sets |", "| --- | --- | --- | --- | --- |"]
+    for key in ALL_PARAMS:
+        users = [n for n in NOTEBOOKS.values() if key in n.params]
+        own = [f"{n.name}: {_literal(n.defaults[key])}" for n in users if key in n.defaults]
+        default = _literal(PARAMS[key].default) + (f" ({', '.join(own)})" if own else "")
+        others = [n for n in NOTEBOOKS if n not in {u.name for u in users}]
+        where = ", ".join(n.name for n in users) if len(users) <= len(others) else \
+            "all" + (f" but {', '.join(others)}" if others else "")
+        cap = "" if PARAMS[key].smoke_cap is None else str(PARAMS[key].smoke_cap)
+        lines.append(f"| `{key}` | `{default}` | {cap} | {where} | {PARAMS[key].doc} |")
+    return "\n".join(lines) + "\n"

@@ -3,9 +3,7 @@ a kernel reached over IPC sockets in a private folder, no widgets, no torchrun v
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import json
 import os
 import tempfile
 import time
@@ -16,11 +14,7 @@ from traitlets.config import Config
 
 from .analysis.explorer import BATCH_ENV
 from .errors import UsageError
-
-# a kernel must not believe it is one rank of the torchrun job that started reproduce
-TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
-                      "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID")
-
+from .torchrun import TORCHRUN_VARIABLES
 
 @dataclass
 class Outcome:
@@ -38,17 +32,6 @@ def notebook_dir() -> Path:
             return folder
     raise UsageError(f"the notebooks are neither in {here / 'notebooks'} nor in {here.parent / 'notebooks'}; "
                      "reinstall restyle-lab")
-
-
-def notebook_defaults(path: Path) -> dict:
-    """The literals of a notebook's ``parameters`` cell: what it runs with when nothing overrides them."""
-    nb = json.loads(Path(path).read_text())
-    for cell in nb["cells"]:
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            tree = ast.parse("".join(cell["source"]))
-            return {t.id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                    for t in node.targets}
-    return {}
 
 
 @contextlib.contextmanager

@@ -9,14 +9,12 @@ encoder; steps 2-3 give the cost of one more step).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 
 from .data import image_folder_for_domain
 from .devices import device_name, parse_device, weights_and_compute
 from .inverters import Inverters
-from .methods import HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec
 from .units import image_list, plan
 
 
@@ -29,6 +27,7 @@ class MethodCost:
     of_images: int  # the test set's size
     steps: int  # iterations or optimiser steps per image
     remaining: int  # images still to compute
+    batch_size: int
     first_seconds: float | None = None  # per image: set-up (and a hybrid's encoder) plus the first step
     step_seconds: float | None = None  # per image per further step
 
@@ -41,41 +40,26 @@ class MethodCost:
         return self.remaining * (self.first_seconds + (self.steps - 1) * self.step_seconds)
 
 
-def _steps(spec) -> int:
-    if isinstance(spec, (ReStyleSpec, NaiveSpec)):
-        return spec.steps
-    if isinstance(spec, (OptimSpec, HybridSpec)):
-        return spec.record_at[-1]
-    return 1
-
-
-def _probe_spec(spec):
-    if isinstance(spec, (ReStyleSpec, NaiveSpec)):
-        return dataclasses.replace(spec, steps=2)
-    if isinstance(spec, (OptimSpec, HybridSpec)):
-        return dataclasses.replace(spec, record_at=(1, 3))
-    return spec
-
-
 def method_costs(labs: list, probe: bool = True, probe_images: int | None = None, log=print) -> list[MethodCost]:
     """The cost of every method the Labs' notebooks run, one row per (store, method); ``probe``: time the
     methods that still have work (``probe_images`` images: default the batch size on a GPU, where time per
     image depends on it, and 1 on a CPU, where it hardly does)."""
     stores = {}
-    for lab in labs:
+    for lab in (lab for lab in labs if lab.inverts):
         entry = stores.setdefault(str(lab.run_dir), {"lab": lab, "specs": {}})
         entry["specs"].update(lab.specs())
     costs, measured, nets = [], {}, {}  # probe times and networks shared by every store
     for store, entry in stores.items():
         lab, specs = entry["lab"], entry["specs"]
-        folder = image_folder_for_domain(lab.data_root, lab.domain, limit=lab.n_images)
+        folder = image_folder_for_domain(lab.data_root, lab.domain, limit=lab.params.n_images)
         n = len(folder)
-        work = plan(store, specs, n, lab.batch_size, log=lambda *a: None)
+        work = plan(store, specs, n, lab.params.batch_size, log=lambda *a: None)
         rows = {}
         for name, spec in specs.items():
             images = image_list(spec, n)
-            remaining = sum(len(images.batch(b, lab.batch_size)) for b in work.pending[name])
-            rows[name] = MethodCost(store, name, spec.kind, len(images.indices), n, _steps(spec), remaining)
+            remaining = sum(len(images.batch(b, lab.params.batch_size)) for b in work.pending[name])
+            rows[name] = MethodCost(store, name, spec.kind, len(images.indices), n, spec.total_steps, remaining,
+                                    lab.params.batch_size)
         if probe and any(r.remaining for r in rows.values()):
             _probe(lab, folder, specs, rows, probe_images, log, measured, nets)
         costs += rows.values()
@@ -85,44 +69,44 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
 def _probe(lab, folder, specs, rows, probe_images, log, measured: dict, nets: dict) -> None:
     """Time each method with work to do on a few images; ``measured`` keeps the times by method and
     settings, so a method two stores share (other image counts) is probed once."""
-    dev = parse_device(lab.device)
-    k = probe_images or (lab.batch_size if dev.type == "cuda" else 1)
+    p = lab.params
+    dev = parse_device(p.device)
+    k = probe_images or (p.batch_size if dev.type == "cuda" else 1)
     _, x, _ = folder.load_batch(list(range(min(k, len(folder)))))
     if x is None:
         return
     todo = [m for m in specs if rows[m].remaining]
-    weights, compute = weights_and_compute(lab.dtype)
+    weights, compute = weights_and_compute(p.dtype)
     keys = {m: _probe_key(specs, m, lab, x.shape[0]) for m in todo}
     new = [m for m in todo if keys[m] not in measured]
     if new:
         log(f"timing probe on {device_name(dev)}: {len(new)} method(s), {x.shape[0]} image(s) each ...")
     for m in new:
-        probe = {m: _probe_spec(specs[m])}
-        if isinstance(specs[m], HybridSpec):  # its encoder runs all its steps, as in the evaluation
-            probe[specs[m].encoder] = specs[specs[m].encoder]
-        steps = Inverters(probe, dev, weights, lab.domain, nets, compute=compute, impl=lab.impl)[m].invert(x).steps
+        probe = {m: specs[m].probe_spec()}
+        probe.update({other: specs[other] for other in specs[m].needs()})  # they run all their steps, as evaluated
+        steps = Inverters(probe, dev, weights, lab.domain, nets, compute=compute, impl=p.impl)[m].invert(x).steps
         if len(steps) == 1:
             measured[keys[m]] = (steps[0].seconds_per_image,) * 2
         else:
             later = [s.seconds_per_image for s in steps[1:]]
             step = sum(later) / (steps[-1].step - steps[0].step)
-            first = steps[0].seconds_per_image if isinstance(specs[m], (OptimSpec, HybridSpec)) else step
+            first = steps[0].seconds_per_image if specs[m].setup_in_first_step else step
             measured[keys[m]] = (first, step)
     for m in todo:
         rows[m].first_seconds, rows[m].step_seconds = measured[keys[m]]
 
 
 def _probe_key(specs: dict, m: str, lab, k: int) -> str:
-    """What a probe's time depends on: the method (and a hybrid's encoder) without its image subset, the
+    """What a probe's time depends on: the method (and those it runs on) without its image subset, the
     device, number format, ops and probe batch."""
     def plain(spec):
         return {key: v for key, v in spec.to_dict().items() if key not in ("images", "subset_seed")}
 
-    parts = [plain(specs[m])] + ([plain(specs[specs[m].encoder])] if isinstance(specs[m], HybridSpec) else [])
-    return json.dumps([parts, lab.device, lab.dtype, lab.impl, k], sort_keys=True, default=str)
+    parts = [plain(specs[m])] + [plain(specs[other]) for other in specs[m].needs()]
+    return json.dumps([parts, lab.params.device, lab.params.dtype, lab.params.impl, k], sort_keys=True, default=str)
 
 
-def format_plan(costs: list[MethodCost], skipped: dict, device: str, batch_size: int, dtype: str) -> str:
+def format_plan(costs: list[MethodCost], skipped: dict, device: str, dtype: str, impl: str) -> str:
     """The plan as a table, with the total estimate."""
     lines = []
     for store in dict.fromkeys(c.store for c in costs):
@@ -136,7 +120,9 @@ def format_plan(costs: list[MethodCost], skipped: dict, device: str, batch_size:
     known = [c.seconds for c in costs if c.seconds is not None]
     total = sum(known)
     unknown = list(dict.fromkeys(c.method for c in costs if c.seconds is None))
-    lines.append(f"estimated inversion time: {_duration(total)} on {device} (batch {batch_size}, {dtype})"
+    batches = sorted({c.batch_size for c in costs})
+    lines.append(f"estimated inversion time: {_duration(total)} on {device} (batch {', '.join(map(str, batches))}, "
+                 f"{dtype}, {impl} ops)"
                  + (f"; not probed (no estimate): {', '.join(unknown)}" if unknown else ""))
     for name, why in skipped.items():
         lines.append(f"skipped notebook {name}: {why}")

@@ -15,62 +15,64 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from pathlib import Path
 
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from .catalog import GENERATOR_PAIRS, named_method_keys, resolve_checkpoints
+from .domains import get_domain
 from .errors import UsageError
 from .files import read_settings
 from .index_page import write_index
 from .lab import Lab
-from .mini.registry import ASSETS, MINI_MODELS
-from .notebook_params import NOTEBOOK_METHODS, NOTEBOOKS, params_from_file
-from .papermill_runs import Outcome, notebook_defaults, notebook_dir, run_notebook
+from .notebook_params import NOTEBOOKS, params_from_file
+from .papermill_runs import Outcome, notebook_dir, run_notebook
 from .planning import format_plan, method_costs
+from .torchrun import torchrun_env, under_torchrun
 
-DEFAULT_TIMEOUT = {"mini": 3600.0}  # seconds per notebook (quality_time takes 4-8 min on 2 free cores)
-DEFAULT_TIMEOUT_REAL = 6 * 3600.0
 
 
 def missing_requirement(name: str, found: dict, params: dict) -> str | None:
     """Why notebook ``name`` cannot run with the checkpoints ``found`` (None when it can)."""
-    if name == "generator_alignment":
+    nb = NOTEBOOKS[name]
+    if nb.generator_pair:
         if any(base in found and toon in found for base, toon in GENERATOR_PAIRS):
             return None
         return "needs a base and a fine-tuned generator (" + " or ".join(f"{a} + {b}" for a, b in GENERATOR_PAIRS) + ")"
-    methods = [params["method"]] if "method" in params else NOTEBOOK_METHODS[name]
+    methods = nb.methods_with(params)
     if any(all(k in found for k in named_method_keys(m)) for m in methods):
         return None
     keys = sorted({k for m in methods for k in named_method_keys(m)})
     return f"none of its methods ({', '.join(methods)}) has its checkpoints (looked for: {', '.join(keys)})"
 
 
-def _check_inputs(args) -> None:
-    if args.domain == "mini":
-        missing = [m.file for m in MINI_MODELS if not m.path.exists()]
-        if len(missing) == len(MINI_MODELS):
-            raise UsageError(f"the shipped mini weights are missing from {ASSETS} (a partial checkout? "
-                             "regenerate them with `restyle-lab train --preset list`)")
+def _check_inputs(args, domain) -> None:
+    """Refuse a run whose checkpoints or data cannot be found, naming what to give."""
+    if domain.checkpoint_folder and not args.checkpoints:
+        found, missing = resolve_checkpoints(domain.name)
+        if not found:
+            raise UsageError(f"the shipped {domain.name} weights are missing from {domain.checkpoint_folder} (a "
+                             "partial checkout? regenerate them with `restyle-lab train --preset list`)")
         if missing:
-            print(f"warning: {', '.join(missing)} missing from {ASSETS}; the methods that need them are skipped "
-                  "(regenerate with `restyle-lab train --preset list`)")
-        return
-    if not (args.checkpoints and args.data):
-        raise UsageError(f"--domain {args.domain} needs --checkpoints DIR (the official files, see README) and "
-                         "--data DIR (the test images)")
+            print(f"warning: {', '.join(p.name for p in missing.values())} missing from {domain.checkpoint_folder}; "
+                  "the methods that need them are skipped (regenerate with `restyle-lab train --preset list`)")
+    needs = [flag for flag, given, needed in (("--checkpoints DIR (the official files, see README)", args.checkpoints,
+                                               domain.checkpoint_folder is None),
+                                              ("--data DIR (the test images)", args.data, not domain.renders_test_set))
+             if needed and not given]
+    if needs:
+        raise UsageError(f"--domain {domain.name} needs {' and '.join(needs)}")
     for flag, path in (("--checkpoints", args.checkpoints), ("--data", args.data)):
-        if not Path(path).is_dir():
+        if path and not Path(path).is_dir():
             raise UsageError(f"{flag} {path}: no such folder")
 
 
 def parse_shard(text: str | None) -> tuple | None:
     """'K/N' -> (K, N) with 0 <= K < N; under torchrun without --shard: (RANK, WORLD_SIZE)."""
     if text is None:
-        world = int(os.environ.get("WORLD_SIZE", 1))
-        return (int(os.environ.get("RANK", 0)), world) if world > 1 else None
+        rank, world, _, _ = torchrun_env()
+        return (rank, world) if world > 1 else None
     k, sep, n = text.partition("/")
     if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
         raise UsageError(f"--shard {text!r}: expected K/N with 0 <= K < N, e.g. 0/4")
@@ -78,27 +80,28 @@ def parse_shard(text: str | None) -> tuple | None:
 
 
 def params_for(name: str, args, own: dict, out_root: Path) -> dict:
+    """The parameters ``reproduce`` gives notebook ``name``: its own options, then the --params file's."""
+    nb = NOTEBOOKS[name]
     params = {"domain": args.domain, "device": args.device, "dtype": args.dtype, "impl": args.impl,
               "smoke": bool(args.smoke), "out_dir": str(out_root / name)}
     if args.checkpoints:
         params["checkpoints"] = str(Path(args.checkpoints).resolve())
     if args.data:
         params["data_root"] = str(Path(args.data).resolve())
-    return {**params, **own}
+    return {k: v for k, v in {**params, **own}.items() if k in nb.params}
 
 
 def lab_for(name: str, params: dict) -> Lab:
-    """The Lab the notebook will make: its parameters cell's defaults overridden by the run's (what it
-    misses is said once per run, by the plan, not once per notebook)."""
-    defaults = notebook_defaults(notebook_dir() / f"{name}.ipynb")
+    """The Lab the notebook will make from the same parameters (what it misses is said once per run, by the
+    plan, not once per notebook)."""
     with contextlib.redirect_stdout(io.StringIO()):
-        return Lab.from_parameters(name, None, **{**defaults, **params})
+        return Lab.from_parameters(name, None, **params)
 
 
 def fill_store(labs: list, shard: tuple) -> None:
     """This shard of every notebook's inversions, into the stores the notebooks will read."""
     for lab in labs:
-        if lab.specs():
+        if lab.inverts and lab.specs():
             lab.compute(shard=shard)
 
 
@@ -110,10 +113,11 @@ def run_reproduce(args) -> int:
     if args.list:
         print("\n".join(NOTEBOOKS))
         return 0
-    _check_inputs(args)
+    domain = get_domain(args.domain)
+    _check_inputs(args, domain)
     shard = parse_shard(args.shard)
-    settings = params_from_file(read_settings(args.params, "--params") if args.params else None, args.domain)
-    timeout = args.timeout or DEFAULT_TIMEOUT.get(args.domain, DEFAULT_TIMEOUT_REAL)
+    settings = params_from_file(read_settings(args.params, "--params") if args.params else None)
+    timeout = args.timeout or domain.timeout
     out_root = Path(args.out).resolve() / args.domain
     skipped, todo = {}, []
     for name in names:
@@ -124,17 +128,18 @@ def run_reproduce(args) -> int:
             skipped[name] = why
         else:
             todo.append((name, params))
-    if args.dry_run or (args.domain != "mini" and shard is None):
+    # runs on checkpoints the user brings cost hours: say what they will compute before starting
+    if args.dry_run or (domain.checkpoint_folder is None and shard is None):
         labs = [lab_for(name, params) for name, params in todo]
         if labs:
             print(labs[0].describe_missing())
         costs = method_costs(labs, probe=not args.smoke)  # a smoke run costs less than its probe
-        print(format_plan(costs, skipped, args.device, labs[0].batch_size if labs else 0, f"{labs[0].dtype}, {labs[0].impl} ops" if labs else ""))
+        print(format_plan(costs, skipped, args.device, args.dtype, args.impl))
         if args.dry_run:
             return 0
     if shard is not None:
         fill_store([lab_for(name, params) for name, params in todo], shard)
-        if "WORLD_SIZE" not in os.environ or args.shard:
+        if not under_torchrun() or args.shard:
             print(f"shard {shard[0]}/{shard[1]} of the inversions is stored; once every shard is, run the same "
                   "command without --shard to make the figures")
             return 0

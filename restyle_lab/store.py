@@ -39,7 +39,6 @@ from .files import atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_
 
 COLUMNS = ["image", "image_index", "method", "step", "metric", "value", "status"]
 ERROR_COLUMNS = ["image", "image_index", "status"]
-TIME_METRICS = ("seconds_per_image", "cumulative_seconds_per_image")
 # settings that make two runs different experiments: a resume must match them all
 IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "metrics", "batch_size", "dtype", "impl",
                  "device_type", "package_version")

@@ -12,6 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .images import to_uint8
+from .metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
 from .metrics import latent_mse
 from .store import COLUMNS, ERROR_COLUMNS, claim, damaged_units, unit_done, unit_name, write_errors, write_latents, \
     write_part
@@ -82,12 +83,12 @@ def trace_rows(trace, names, indices, metric_objs, prepared, unavailable, true_l
     cumulative = trace.cumulative_seconds()
     for step, total in zip(trace.steps, cumulative):
         for name, idx in zip(names, indices):
-            rows.append((name, idx, trace.method, step.step, "seconds_per_image", step.seconds_per_image, "ok"))
-            rows.append((name, idx, trace.method, step.step, "cumulative_seconds_per_image", total, "ok"))
+            rows.append((name, idx, trace.method, step.step, SECONDS, step.seconds_per_image, "ok"))
+            rows.append((name, idx, trace.method, step.step, CUMULATIVE_SECONDS, total, "ok"))
         for metric, obj in metric_objs.items():
             values = obj(step.image, prepared[metric]).tolist()
             for name, idx, v in zip(names, indices, values):
-                status = "ok" if np.isfinite(v) else "skipped: no face detected" if metric.startswith("id_") \
+                status = "ok" if np.isfinite(v) else "skipped: no face detected" if metric == IDENTITY \
                     else "skipped: not finite"
                 rows.append((name, idx, trace.method, step.step, metric, float(v), status))
         for metric, reason in unavailable.items():
@@ -95,7 +96,7 @@ def trace_rows(trace, names, indices, metric_objs, prepared, unavailable, true_l
                 rows.append((name, idx, trace.method, step.step, metric, float("nan"), f"unavailable: {reason}"))
         if true_latents is not None:
             for name, idx, v in zip(names, indices, latent_mse(step.latent, true_latents).tolist()):
-                rows.append((name, idx, trace.method, step.step, "latent_mse", float(v), "ok"))
+                rows.append((name, idx, trace.method, step.step, LATENT_MSE, float(v), "ok"))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from restyle_lab.catalog import OFFICIAL_FILES
 from restyle_lab.configs import GeneratorConfig, encoder_config_from_official
 from restyle_lab.domains import get_domain
 from restyle_lab.models import Generator
@@ -37,7 +36,7 @@ FAMILIES = {"restyle_psp": "restyle_psp", "restyle_e4e": "restyle_e4e", "psp": "
 
 
 def write_official_checkpoints(folder, domain: str = "cars", seed: int = 0, keys=None) -> dict:
-    """key -> path of every file the domain's notebooks look for (catalog.OFFICIAL_FILES), official names."""
+    """key -> path of every file the domain's notebooks look for (its Domain record), official names."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     size, encoders = DOMAINS[domain]
@@ -45,7 +44,7 @@ def write_official_checkpoints(folder, domain: str = "cars", seed: int = 0, keys
     torch.manual_seed(seed)
     gen = Generator(GeneratorConfig(size=size))
     w_avg = gen.mean_latent(2000, seed=seed)[0]
-    names = OFFICIAL_FILES[domain]
+    names = dom.checkpoint_files()
     paths = {"generator": folder / names["generator"]}
     torch.save({"g_ema": gen.state_dict(), "latent_avg": w_avg.clone()}, paths["generator"])
     for key, (encoder_type, input_nc, extra) in encoders.items():

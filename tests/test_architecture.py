@@ -122,8 +122,15 @@ def test_the_command_line_answers_without_torch():
     assert out.stdout.strip() == "False", out.stderr
 
 
-def test_the_command_lines_dtype_and_impl_choices_are_the_supported_ones():
-    from restyle_lab import cli, devices
+def test_the_command_line_takes_its_choices_and_defaults_from_the_parameter_table():
+    from restyle_lab import cli, devices, formats
+    from restyle_lab.notebook_params import PARAMS
 
-    assert tuple(devices.DTYPES) == cli.DTYPE_NAMES
-    assert devices.IMPLS == cli.IMPL_NAMES and devices.DEFAULT_IMPL == cli.DEFAULT_IMPL
+    assert tuple(devices.DTYPES) == formats.DTYPE_NAMES == PARAMS["dtype"].choices
+    assert devices.IMPLS == PARAMS["impl"].choices
+    parser = cli.build_parser()
+    for argv in (["invert", "--checkpoint", "c", "--images", "i", "--out", "o"], ["evaluate", "--data", "d", "--out", "o"],
+                 ["reproduce"]):
+        args = parser.parse_args(argv)
+        shared = [k for k in ("domain", "device", "dtype", "impl", "batch_size", "steps") if hasattr(args, k)]
+        assert shared and all(getattr(args, k) == PARAMS[k].default for k in shared), argv

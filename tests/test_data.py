@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -124,3 +126,20 @@ def test_images_are_read_as_a_photo_viewer_shows_them(tmp_path):
     missing, rec = folder.load(2)
     assert missing is None and rec.status == "error: broken link (the file it points to is missing)"
     assert [e["status"] for e in folder.manifest()][2].startswith("error: broken link")
+
+
+def test_readme_lists_each_domains_files_as_its_record():
+    """README's table of checkpoint files per domain is the Domain records (released and trained names)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = {}
+    for line in readme.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in DOMAINS:
+            rows[cells[0]] = cells
+    shipped = {name for name, d in DOMAINS.items() if d.checkpoint_folder}
+    assert set(rows) == set(DOMAINS) - shipped
+    for name, (_, data, released, trained) in rows.items():
+        dom = DOMAINS[name]
+        assert data == dom.test_set
+        assert re.findall(r"`([^`]+)`", released) == list(dom.files.values()), name
+        assert re.findall(r"`([^`]+)`", trained) == list(dom.trained.values()), name

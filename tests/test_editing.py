@@ -18,6 +18,7 @@ import torch
 from restyle_lab import editing
 from restyle_lab.configs import PRESETS
 from restyle_lab.editing import Direction
+from restyle_lab.domains import get_domain
 from restyle_lab.errors import UsageError
 from restyle_lab.models import Generator
 
@@ -84,15 +85,15 @@ def test_parse_rows_and_edits():
 
 
 def test_pairings_follow_the_paper():
-    assert editing.pairing("faces", interfacegan_dir="/dirs")[:2] == ("interfacegan", "age,smile")
-    source, _, note = editing.pairing("faces")
+    assert editing.pairing(get_domain("faces"), interfacegan_dir="/dirs")[:2] == ("interfacegan", "age,smile")
+    source, _, note = editing.pairing(get_domain("faces"))
     assert source == "ganspace" and "interfacegan_dir" in note, "no files: GANSpace, and the note says why"
-    assert editing.pairing("cars")[1] == "viewpoint:0@0-4,cube:16@3-5,colour:22@9-10"
-    assert editing.pairing("horse")[0] == "sefa"
-    assert editing.pairing("mini")[0] == "interfacegan_fit"
-    assert editing.pairing("mini", "ganspace")[:2] == ("ganspace", "pc0:0,pc1:1")
+    assert editing.pairing(get_domain("cars"))[1] == "viewpoint:0@0-4,cube:16@3-5,colour:22@9-10"
+    assert editing.pairing(get_domain("horse"))[0] == "sefa"
+    assert editing.pairing(get_domain("mini"))[0] == "interfacegan_fit"
+    assert editing.pairing(get_domain("mini"), "ganspace")[:2] == ("ganspace", "pc0:0,pc1:1")
     with pytest.raises(UsageError, match="source must be one of"):
-        editing.pairing("mini", "stylespace")
+        editing.pairing(get_domain("mini"), "stylespace")
 
 
 # ------------------------------------------------------------------ InterFaceGAN files

@@ -6,7 +6,7 @@ import pytest
 
 from restyle_lab.catalog import named_spec
 from restyle_lab.errors import UsageError
-from restyle_lab.methods import (HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec, SingleSpec, check_specs, parse_method,
+from restyle_lab.methods import (HybridSpec, NaiveSpec, NamedSettings, OptimSpec, ReStyleSpec, SingleSpec, check_specs, parse_method,
                                  parse_methods, positive_int, spec_from_dict)
 from restyle_lab.schedule import SNAPSHOTS, snapshot_schedule
 
@@ -97,11 +97,11 @@ def test_positive_int():
 
 def test_named_specs_follow_the_lab_settings(tmp_path):
     files = {k: tmp_path / f"{k}.pt" for k in ("restyle_psp", "restyle_psp_toon", "generator", "psp")}
-    assert named_spec("psp_naive", files, steps=4, optim_steps=20) == NaiveSpec("psp_naive", checkpoint=str(files["psp"]),
-                                                                               steps=4)
-    boot = named_spec("toon_bootstrap", files, 5, 20)
+    settings = NamedSettings(steps=4, optim_steps=20)
+    assert named_spec("psp_naive", files, settings) == NaiveSpec("psp_naive", checkpoint=str(files["psp"]), steps=4)
+    boot = named_spec("toon_bootstrap", files, NamedSettings(5, 20))
     assert boot.bootstrap == str(files["restyle_psp"]) and boot.bootstrap_steps == 1
-    assert named_spec("optim_w", files, 5, 20).record_at == (1, 10, 20)
-    assert named_spec("restyle_e4e", files, 5, 20) is None  # its checkpoint is missing
+    assert named_spec("optim_w", files, NamedSettings(5, 20)).record_at == (1, 10, 20)
+    assert named_spec("restyle_e4e", files, NamedSettings(5, 20)) is None  # its checkpoint is missing
     with pytest.raises(KeyError, match="unknown method"):
-        named_spec("nope", files, 5, 20)
+        named_spec("nope", files, NamedSettings(5, 20))

@@ -12,7 +12,7 @@ import urllib.error
 import pytest
 import torch
 
-from restyle_lab.metrics import build_metric, mse_pm1, psnr_pm1, ssim_pm1
+from restyle_lab.metrics import METRICS, mse_pm1, psnr_pm1, ssim_pm1
 from restyle_lab.metrics import lpips_metric
 from restyle_lab.metrics.weights import ALEXNET_FILE, FACENET_FILE, MetricUnavailable
 
@@ -52,7 +52,7 @@ def test_lpips_wrapper_equals_the_lpips_package(fresh_lpips):
     target = fresh_lpips / "hub" / "checkpoints" / ALEXNET_FILE
     target.parent.mkdir(parents=True)
     torch.save(stand_in.state_dict(), target)
-    ours = build_metric("lpips_alex_v0.1")
+    ours = METRICS["lpips_alex_v0.1"].build()
     import lpips
 
     direct = lpips.LPIPS(net="alex", version="0.1", verbose=False).eval()
@@ -70,7 +70,7 @@ def test_lpips_offline_message(fresh_lpips, monkeypatch):
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
     with pytest.raises(MetricUnavailable) as err:
-        build_metric("lpips_alex_v0.1")
+        METRICS["lpips_alex_v0.1"].build()
     text = str(err.value)
     assert ALEXNET_FILE in text and str(fresh_lpips / "hub" / "checkpoints") in text and "URLError" in text
     with pytest.raises(MetricUnavailable, match="lpips_alex_v0.1 is unavailable"):
@@ -86,7 +86,7 @@ def test_identity_offline_message(monkeypatch, tmp_path):
 
     monkeypatch.setattr(irv1, "download_url_to_file", no_network)
     with pytest.raises(MetricUnavailable) as err:
-        build_metric("id_facenet_vggface2")
+        METRICS["id_facenet_vggface2"].build()
     assert FACENET_FILE in str(err.value) and str(tmp_path / "torch" / "checkpoints") in str(err.value)
 
 
@@ -98,7 +98,7 @@ def test_identity_with_planted_stand_in_skips_faceless_images(monkeypatch, tmp_p
     path = tmp_path / "torch" / "checkpoints" / FACENET_FILE
     path.parent.mkdir(parents=True)
     torch.save(InceptionResnetV1(classify=True, num_classes=8631).state_dict(), path)  # the vggface2 layout
-    metric = build_metric("id_facenet_vggface2")
+    metric = METRICS["id_facenet_vggface2"].build()
     flat = torch.zeros(2, 3, 128, 128)  # nothing face-like for MTCNN to find
     values = metric(flat, metric.prepare(flat))
     assert torch.isnan(values).all()

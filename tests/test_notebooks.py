@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from restyle_lab.notebook_params import COMMON_PARAMETERS, EXTRA_PARAMETERS, NOTEBOOKS
+from restyle_lab.notebook_params import ALL_PARAMS, NOTEBOOKS, parameters_cell, parameters_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
@@ -54,24 +54,46 @@ def load(name):
 
 def test_every_notebook_is_listed():
     assert sorted(p.stem for p in NB_DIR.glob("*.ipynb")) == sorted(NOTEBOOKS)
-    assert set(EXPECTED_TABLES) == set(NOTEBOOKS) == set(EXTRA_PARAMETERS)
+    assert set(EXPECTED_TABLES) == set(NOTEBOOKS)
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_committed_without_outputs_and_with_documented_parameters(name):
+def test_committed_without_outputs_and_with_the_tables_parameters(name):
     nb = load(name)
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), "strip the outputs"
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    tree = ast.parse("".join(tagged[0]["source"]))
+    source = "".join(tagged[0]["source"])
+    assert source == parameters_cell(name), "the parameters cell is notebook_params' table written out (defaults too)"
+    tree = ast.parse(source)
     names = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets]
     assert all(isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) for node in tree.body), \
         "the parameters cell holds literals only"
-    assert names == COMMON_PARAMETERS + EXTRA_PARAMETERS[name]
+    assert names == list(NOTEBOOKS[name].params)
     body = "".join("".join(c["source"]) for c in code if c is not tagged[0])
     assert "def " not in body and "class " not in body, "no helpers defined in notebooks"
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebooks_read_every_parameter_from_lab_params(name):
+    """After the parameters cell, a value is read as ``lab.params.NAME`` (smoke-capped, checked), never as the
+    cell's global; a name a cell assigns itself (a loop variable) is its own."""
+    for cell in load(name)["cells"]:
+        if cell["cell_type"] != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        tree = ast.parse("".join(cell["source"]))
+        assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        assert not (read & set(ALL_PARAMS)) - assigned, f"read the parameter global(s) {(read & set(ALL_PARAMS)) - assigned}"
+
+
+def test_readme_lists_the_parameter_table():
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("<!-- parameters:")
+    block = readme[readme.index("\n", start) + 1: readme.index("<!-- /parameters -->")]
+    assert block == parameters_markdown(), "README's parameter table: paste notebook_params.parameters_markdown()"
 
 
 @pytest.fixture(scope="module")

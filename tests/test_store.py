@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from restyle_lab.store import TIME_METRICS, read_results, export_official_latents, read_latents
+from restyle_lab.metric_names import TIME_METRICS
+from restyle_lab.store import read_results, export_official_latents, read_latents
 
 from tiny import write_tiny_checkpoints, write_tiny_images
 

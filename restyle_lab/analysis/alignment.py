@@ -14,13 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from ..images import to_uint8
+from ..metric_names import LPIPS, LUMA_LOWPASS16
 from ..metrics.lpips_metric import lpips_distance
-from .visual import GREY, RED, themed_plot
+from ..palette import GREY, RED
+from .visual import themed_plot
 
 SIMILARITIES = {
-    "luma_lowpass16_pearson": ("Pearson correlation of the two images' luminance, average-pooled to 16x16 "
+    LUMA_LOWPASS16: ("Pearson correlation of the two images' luminance, average-pooled to 16x16 "
                                "(layout: pose, head shape and placement, hair mass); higher = more similar", True),
-    "lpips_alex_v0.1": ("LPIPS (alex, v0.1) distance; lower = more similar", False),
+    LPIPS: ("LPIPS (alex, v0.1) distance; lower = more similar", False),
 }
 
 

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 
 from ..images import to_uint8
-from .visual import CI, CI_SEED, method_colour, method_label, themed_plot
+from .visual import CI, CI_SEED, method_label, method_style, themed_plot
 
 
 def inversion_label(method: str, methods: dict | None = None) -> str:
     """A method's label, with the projector's loss where the run recorded it (mini: MSE only)."""
     spec = (methods or {}).get(method, {})
     label = method_label(method)
-    if spec.get("kind") == "optim" and spec.get("loss"):
+    if spec.get("loss"):  # what an optimisation minimised
         label = f"{label[:-1]}, {spec['loss'].upper()} loss)" if label.endswith(")") else f"{label} ({spec['loss']})"
     return label
 
@@ -84,9 +84,10 @@ MEASURE_LABELS = {
 
 @themed_plot
 def plot_edit_success(per_image: pd.DataFrame, methods: list[str], labels: dict | None = None,
-                      measures=tuple(MEASURE_LABELS)):
+                      records: dict | None = None, measures=tuple(MEASURE_LABELS)):
     """One panel per measure: per-image values (dots) and the mean with its 95% bootstrap interval,
-    per edit (x) and inversion method (colour: pSp red, e4e blue, optimisation green, samples grey)."""
+    per edit (x) and inversion method, each in its kind's colour and marker (``records``: the run's
+    provenance entries; GAN samples grey)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -94,9 +95,10 @@ def plot_edit_success(per_image: pd.DataFrame, methods: list[str], labels: dict 
     data = per_image[per_image.method.isin(methods)].copy()
     data["inversion"] = data.method.map(lambda m: labels.get(m, method_label(m)))
     order = [labels.get(m, method_label(m)) for m in methods if m in set(data.method)]
-    palette = {labels.get(m, method_label(m)): method_colour(m) for m in methods}
-    markers = ["o" if m.startswith("restyle") else ("*" if m in ("psp", "e4e") else "s") for m in methods
-               if m in set(data.method)]
+    records = records or {}
+    styles = {m: method_style(m, records.get(m, {}), records) for m in methods}
+    palette = {labels.get(m, method_label(m)): styles[m]["color"] for m in methods}
+    markers = [styles[m]["marker"] for m in methods if m in set(data.method)]
     measures = [m for m in measures if data[m].notna().any()]
     fig, axes = plt.subplots(1, len(measures), figsize=(4.3 * len(measures), 3.5), squeeze=False)
     for ax, measure in zip(axes[0], measures):

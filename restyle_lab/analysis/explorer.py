@@ -9,7 +9,7 @@ import numpy as np
 
 from .heatmaps import normalise_per_image, step_changes
 from .latents import latent_change
-from .visual import GROUP_COLOURS
+from ..palette import GROUP_COLOURS
 
 # set in a kernel's environment by batch runs (restyle-lab reproduce): the widget is not built
 BATCH_ENV = "RESTYLE_LAB_BATCH"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .visual import GROUP_COLOURS, themed_plot
+from ..palette import GROUP_COLOURS
+from .visual import themed_plot
 
 
 def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list[int]]) -> tuple:

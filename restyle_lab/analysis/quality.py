@@ -7,8 +7,8 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from ..store import TIME_METRICS
-from .visual import CI, CI_SEED, METRIC_LABELS, method_style, themed_plot
+from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LPIPS, MSE, SECONDS, TIME_METRICS
+from .visual import CI, CI_SEED, method_style, metric_label, themed_plot
 
 
 def per_step_means(df: pd.DataFrame) -> pd.DataFrame:
@@ -33,7 +33,7 @@ def quality_time_table(df: pd.DataFrame, methods: dict) -> pd.DataFrame:
     """One row per (method, step, metric): mean quality and mean cumulative seconds per image,
     with the method's kind and family (how it is drawn)."""
     means = per_step_means(df)
-    time = means[means.metric == "cumulative_seconds_per_image"][["method", "step", "mean"]]
+    time = means[means.metric == CUMULATIVE_SECONDS][["method", "step", "mean"]]
     time = time.rename(columns={"mean": "seconds_per_image"})
     quality = means[~means.metric.isin(TIME_METRICS)]
     table = quality.merge(time, on=["method", "step"], how="left")
@@ -49,13 +49,13 @@ def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | N
     """Log-log quality against time per image, one panel per metric."""
     import matplotlib.pyplot as plt
 
-    metrics = metrics or [m for m in ["mse_pm1", "lpips_alex_v0.1", "id_facenet_vggface2"] if m in set(table.metric)]
+    metrics = metrics or [m for m in [MSE, LPIPS, IDENTITY] if m in set(table.metric)]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         sub = table[table.metric == metric]
         if sub["mean"].isna().all():
             status = sub.status.iloc[0] if len(sub) else "no rows"
-            ax.text(0.5, 0.5, METRIC_LABELS.get(metric, metric) + "\n" + textwrap.fill(_first_sentence(status), 48),
+            ax.text(0.5, 0.5, metric_label(metric) + "\n" + textwrap.fill(_first_sentence(status), 48),
                     ha="center", va="center", fontsize=7, transform=ax.transAxes)
             ax.set_axis_off()
             continue
@@ -64,8 +64,8 @@ def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | N
             ax.plot(rows.seconds_per_image, rows["mean"], **method_style(method, methods.get(method, {}), methods))
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(METRIC_LABELS["cumulative_seconds_per_image"])
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.set_xlabel(metric_label(CUMULATIVE_SECONDS))
+        ax.set_ylabel(metric_label(metric))
         ax.grid(True, which="both", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     for ax in axes[0][1:]:
@@ -79,7 +79,7 @@ def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | N
 
 
 def step_table(df: pd.DataFrame, methods: list[str], step: int,
-               metrics=("lpips_alex_v0.1", "mse_pm1")) -> pd.DataFrame:
+               metrics=(LPIPS, MSE)) -> pd.DataFrame:
     """Table 1's layout: per method, the mean of each metric and the time per image after ``step`` steps."""
     means = per_step_means(df)
     rows = []
@@ -89,14 +89,14 @@ def step_table(df: pd.DataFrame, methods: list[str], step: int,
             raise ValueError(f"no rows for method {method!r} at step {step}; methods with rows there: "
                              f"{sorted(means[means.step == step].method.unique())}")
         row = {"method": method, "step": step}
-        for metric in (*metrics, "cumulative_seconds_per_image"):
+        for metric in (*metrics, CUMULATIVE_SECONDS):
             m = sub[sub.metric == metric]
             row[metric] = float(m["mean"].iloc[0]) if len(m) else np.nan
-            if metric != "cumulative_seconds_per_image":
+            if metric != CUMULATIVE_SECONDS:
                 row[f"{metric}_status"] = m.status.iloc[0] if len(m) else "not computed"
         row["n_images"] = int(sub[sub.metric == metrics[-1]]["n_images"].max())
         rows.append(row)
-    return pd.DataFrame(rows).rename(columns={"cumulative_seconds_per_image": "seconds_per_image"})
+    return pd.DataFrame(rows).rename(columns={CUMULATIVE_SECONDS: SECONDS})
 
 
 @themed_plot
@@ -123,7 +123,7 @@ def plot_step_curves(table: pd.DataFrame, methods: dict, pairs: list[tuple], met
                 continue
             _per_image_steps(ax, rows, method, metric, style, offset=(j - (len(pair) - 1) / 2) * 0.14)
         ax.set_xlabel("step")
-        ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+        ax.set_ylabel(metric_label(metric))
         ax.set_xticks(sorted(sub[sub.method.isin(pair)].step.unique()))
         ax.legend(fontsize=8)
     if rows is not None:
@@ -160,13 +160,13 @@ def plot_table(table: pd.DataFrame, columns: list[str], label: str = "method"):
         values = table[col]
         if values.isna().all():
             status = table.get(f"{col}_status", pd.Series(["no values"])).iloc[0]
-            ax.text(0.5, 0.5, f"{METRIC_LABELS.get(col, col)}\n{_first_sentence(str(status))}", ha="center", va="center",
+            ax.text(0.5, 0.5, f"{metric_label(col)}\n{_first_sentence(str(status))}", ha="center", va="center",
                     fontsize=7, wrap=True, transform=ax.transAxes)
             ax.set_axis_off()
             continue
         ax.bar(table[label].astype(str), values, color=["#d62728" if "fpn" not in m else "#8c1a1a"
                                                          for m in table[label]])
-        ax.set_title(METRIC_LABELS.get(col, col), fontsize=9)
+        ax.set_title(metric_label(col), fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
     return fig

@@ -14,18 +14,19 @@ Sources, all returning ``Direction`` (a [D] or [n_styles, D] vector, the style r
 ``summarise`` / ``compare`` measure them; ``build_directions`` and ``pairing`` pick a source per domain.
 """
 
-from .directions import Direction, calibrate, directions_table, edit, mapped_samples, parse_rows, parse_strengths
-from .ganspace import CARS_EDITS, PCA, ganspace_direction, ganspace_pca
+from ..edit_specs import SOURCES, parse_edits, parse_strengths
+from .directions import Direction, calibrate, directions_table, edit, mapped_samples, parse_rows
+from .ganspace import PCA, ganspace_direction, ganspace_pca
 from .interfacegan import DirectionFileError, fit_interfacegan, load_interfacegan, load_interfacegan_dir, project_out
 from .measure import SUCCESS_MEASURES, compare, edit_images, edit_success, measure_edits, render, summarise
 from .sefa import modulations, sefa_direction, sefa_factorize
-from .sources import PAIRINGS, SOURCES, build_directions, pairing, parse_edits
+from .sources import build_directions, pairing
 
 __all__ = [
-    "Direction", "calibrate", "directions_table", "edit", "mapped_samples", "parse_rows", "parse_strengths",
-    "CARS_EDITS", "PCA", "ganspace_direction",
+    "Direction", "calibrate", "directions_table", "edit", "mapped_samples", "parse_rows",
+    "PCA", "ganspace_direction",
     "ganspace_pca", "DirectionFileError", "fit_interfacegan", "load_interfacegan", "load_interfacegan_dir",
     "project_out", "SUCCESS_MEASURES", "compare", "edit_images", "edit_success", "measure_edits", "render",
-    "summarise", "modulations", "sefa_direction", "sefa_factorize", "PAIRINGS", "SOURCES", "build_directions",
-    "pairing", "parse_edits",
+    "summarise", "modulations", "sefa_direction", "sefa_factorize", "build_directions", "pairing", "SOURCES",
+    "parse_edits", "parse_strengths",
 ]

@@ -126,14 +126,6 @@ def parse_rows(text, n_styles: int) -> tuple:
     return tuple(sorted(set(rows)))
 
 
-def parse_strengths(text) -> list[float]:
-    """``"-2,-1,0,1,2"`` (or a list) -> [-2.0, -1.0, 0.0, 1.0, 2.0]; 0 must be among them (the inversion)."""
-    values = [float(s) for s in (str(text).split(",") if isinstance(text, str) else text) if str(s).strip()]
-    if 0.0 not in values:
-        raise UsageError(f"strengths must include 0, the unedited inversion. Got: {text!r}")
-    return values
-
-
 def directions_table(directions: list[Direction]):
     """One row per direction (``describe()``), lists and dicts written as text so the table stays flat."""
     rows = [{k: (v if isinstance(v, (str, int, float, type(None))) else str(v)) for k, v in d.describe().items()}

@@ -15,13 +15,6 @@ import torch
 from ..errors import UsageError
 from .directions import Direction, mapped_samples, parse_rows
 
-# e4e's GANSpace edits for the Stanford Cars generator: name -> (component, style rows, inclusive).
-# e4e writes them as (component, start, end) with end exclusive, (0, 0, 5) for the viewpoint; its editor
-# *sets* the code's coordinate along the component to the strength, where ``edit`` here adds to it
-# (so that strength 0 is the inversion itself, as for every other source).
-CARS_EDITS = {"viewpoint": (0, "0-4"), "cube": (16, "3-5"), "colour": (22, "9-10"), "grass": (41, "9-10")}
-
-
 @dataclass(frozen=True, eq=False)
 class PCA:
     """mean [D], components [K, D] (unit rows, by decreasing variance), stds [K], and how they were made."""

@@ -39,11 +39,10 @@ def view(domain) -> dict:
     return {"pool_size": g.pool_size, "crop": g.crop_pooled}
 
 
-def attribute_judge(domain):
-    """The attribute regressor of a domain that has one (mini), else None."""
-    if domain.name != "mini":
-        return None
-    return load_regressor()
+def attribute_judge(lab):
+    """The domain's attribute regressor (``Domain.judge``) when it has one and its file was found, else None."""
+    key = lab.domain.judge
+    return load_regressor(lab.checkpoints[key]) if key and lab.has(key) else None
 
 
 def editing_generator(lab):

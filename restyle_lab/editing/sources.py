@@ -1,78 +1,45 @@
-"""Which direction source each domain uses (the paper's pairing), and directions built from a short spec.
-
-An edit spec is a comma-separated list of ``name[:component][@rows]``: ``"smile,yaw"`` (InterFaceGAN
-names), ``"viewpoint:0@0-4,cube:16@3-5"`` (GANSpace or SeFa components on style rows, inclusive).
-Rows default to all rows, except for SeFa whose default is its editor's layers 2-5.
+"""Which direction source a domain's edits use (the paper's pairing, ``Domain.editing``), and directions
+built from an edit spec (``restyle_lab.edit_specs``). Rows default to all rows, except for SeFa whose
+default is its editor's layers 2-5.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from ..domains import FIRST_COMPONENTS, Domain, EditPairing
+from ..edit_specs import SOURCES, parse_edits
 from ..errors import UsageError
 from .directions import Direction, calibrate, mapped_samples, parse_rows
-from .ganspace import CARS_EDITS, ganspace_direction, ganspace_pca
+from .ganspace import ganspace_direction, ganspace_pca
 from .interfacegan import load_interfacegan_dir
 from .mini import fit_mini_directions
 from .sefa import sefa_direction
 
-SOURCES = ("interfacegan", "interfacegan_fit", "ganspace", "sefa")
-# domain -> (source, edit spec); supplementary Figs. 22-24: faces InterFaceGAN (age, smile), cars GANSpace
-# (e4e's viewpoint / cube / colour components and rows), horses SeFa (the paper shows pose and rider edits
-# without naming the eigenvectors: the first two are used here, on SeFa's default rows 2-5).
-PAIRINGS = {
-    "faces": ("interfacegan", "age,smile"),
-    "toonify": ("interfacegan", "age,smile"),
-    "cars": ("ganspace", ",".join(f"{k}:{CARS_EDITS[k][0]}@{CARS_EDITS[k][1]}"
-                                  for k in ("viewpoint", "cube", "colour"))),
-    "horse": ("sefa", "sefa0:0@2-5,sefa1:1@2-5"),
-    "church": ("ganspace", "pc0:0,pc1:1"),
-    "wild": ("ganspace", "pc0:0,pc1:1"),
-    "mini": ("interfacegan_fit", "smile,yaw,hair_length,eye_size"),
-}
 SEFA_DEFAULT_ROWS = "2-5"
 
 
-@dataclass(frozen=True)
-class EditSpec:
-    name: str
-    component: int | None = None
-    rows: str | None = None
-
-
-def parse_edits(text: str) -> list[EditSpec]:
-    """``"a,b:3,c:5@2-4"`` -> [EditSpec('a'), EditSpec('b', 3), EditSpec('c', 5, '2-4')]."""
-    out = []
-    for part in [p.strip() for p in str(text).split(",") if p.strip()]:
-        head, _, rows = part.partition("@")
-        name, _, comp = head.partition(":")
-        if not name or (comp and not comp.strip().isdigit()):
-            raise UsageError(f"an edit is name[:component][@rows], e.g. 'cube:16@3-5'. Got: {part!r}")
-        out.append(EditSpec(name.strip(), int(comp) if comp else None, rows.strip() or None))
-    if not out:
-        raise UsageError(f"no edits in {text!r}")
-    return out
-
-
-def pairing(domain: str, source: str = "", edits: str = "", interfacegan_dir: str = "") -> tuple[str, str, str]:
-    """(source, edit spec, a note on what was chosen): the given ones, else the domain's pairing.
+def pairing(domain: Domain, source: str = "", edits: str = "", interfacegan_dir: str = "") -> tuple[str, str, str]:
+    """(source, edit spec, a note on what was chosen): the given ones, else the domain's pairing
+    (``Domain.editing``, the paper's supplementary Figs. 22-24).
 
     The faces pairing needs the published InterFaceGAN files: without ``interfacegan_dir`` it falls
     back to GANSpace and says so in the note; asking for ``source="interfacegan"`` without them is an error.
     """
-    default = PAIRINGS.get(domain, ("ganspace", "pc0:0,pc1:1"))
+    default = domain.editing
     if source and source not in SOURCES:
         raise UsageError(f"source must be one of {SOURCES}. Got: {source!r}")
-    note = f"{domain}: the paper's pairing, {default[0]}" if not source else f"{domain}: {source}, as asked"
-    if not source and default[0] == "interfacegan" and not interfacegan_dir:
-        default = ("ganspace", "pc0:0,pc1:1")
-        note = (f"{domain}: the paper pairs it with InterFaceGAN, whose files are not shipped; set interfacegan_dir "
-                "to the folder with age.pt / smile.pt / pose.pt. Using GANSpace meanwhile")
-    source = source or default[0]
+    note = f"{domain.name}: the paper's pairing, {default.source}" if not source else f"{domain.name}: {source}, as asked"
+    if not source and default.source == "interfacegan" and not interfacegan_dir:
+        default = EditPairing("ganspace", FIRST_COMPONENTS)
+        note = (f"{domain.name}: the paper pairs it with InterFaceGAN, whose files are not shipped; set "
+                "interfacegan_dir to the folder with age.pt / smile.pt / pose.pt. Using GANSpace meanwhile")
+    source = source or default.source
     if not edits:
-        edits = default[1] if source == default[0] else ("pc0:0,pc1:1" if source in ("ganspace", "sefa") else "")
+        edits = default.edits if source == default.source else (FIRST_COMPONENTS if source in ("ganspace", "sefa")
+                                                                else "")
     if not edits:
-        raise UsageError(f"source {source!r} on {domain!r} needs edits (e.g. 'smile,age')")
+        raise UsageError(f"source {source!r} on {domain.name!r} needs edits (e.g. 'smile,age')")
     return source, edits, note
 
 

@@ -123,7 +123,8 @@ class ReStyleInverter(Inverter):
         return trace
 
     def describe(self):
-        d = {"name": self.name, "family": self.net.family, "steps": self.n_steps}
+        d = {"name": self.name, "family": self.net.family, "head": self.net.encoder.config.head,
+             "steps": self.n_steps}
         if self.bootstrap:
             d["bootstrap"] = {"from": self.bootstrap[0].name, "steps": self.bootstrap[1]}
         return d
@@ -157,4 +158,5 @@ class EncoderInverter(Inverter):
         return trace
 
     def describe(self):
-        return {"name": self.name, "family": self.net.family, "steps": self.n_steps}
+        return {"name": self.name, "family": self.net.family, "head": self.net.encoder.config.head,
+                "steps": self.n_steps}

@@ -26,7 +26,7 @@ import hashlib
 import math
 import threading
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import torch
 import torch.nn.functional as F
@@ -37,34 +37,9 @@ from ..metrics.weights import MetricUnavailable
 from ..models.impl import set_impl
 from ..models.precision import autocast
 from ..net import render
-from ..schedule import SNAPSHOTS
+from ..schedule import ProjectorConfig
 from .encoders import Inverter, compute_dtype_for
 from .trace import StepClock, Trace, TraceStep, to_host
-
-
-@dataclass(frozen=True)
-class ProjectorConfig:
-    space: str = "w"  # "w" or "w+"
-    perceptual: bool = True  # LPIPS-VGG; falls back to MSE-only when its weights are missing
-    mse_weight: float = 0.0  # added to the perceptual loss (1.0 in the MSE-only variant)
-    record_at: tuple = SNAPSHOTS
-    lr: float = 0.1
-    noise_scale: float = 0.05
-    noise_ramp: float = 0.75
-    lr_rampdown: float = 0.25
-    lr_rampup: float = 0.05
-    noise_regularize: float = 1e5
-    w_std_samples: int = 10_000
-    seed: int = 0
-
-    def __post_init__(self):
-        if self.space not in ("w", "w+"):
-            raise ValueError(f"space must be 'w' or 'w+'. Got: {self.space!r}")
-        object.__setattr__(self, "record_at", tuple(sorted(int(s) for s in self.record_at)))
-
-    @property
-    def n_steps(self) -> int:
-        return self.record_at[-1]
 
 
 def load_lpips_vgg(device):

@@ -1,42 +1,27 @@
 """Reconstruction metrics, each a pure function with its protocol in its name.
 
-``build_metric(name, device)`` returns an object with ``prepare(target)`` (work done
+``METRICS[name].build(device)`` returns an object with ``prepare(target)`` (work done
 once per target image, e.g. a face embedding) and ``__call__(pred, prepared)``, which
 gives one float64 value per image; NaN means skipped for that image (no face found).
-A metric whose weights are missing raises ``MetricUnavailable`` when built.
+A metric whose weights are missing raises ``MetricUnavailable`` when built. The names
+live in ``restyle_lab.metric_names``; which metrics a domain records, in its ``Domain``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
+from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, LPIPS, MSE, PSNR, SECONDS, SSIM
 from .identity import FaceIdentity
 from .lpips_metric import load_lpips, lpips_distance
 from .pixel import latent_mse, mse_pm1, psnr_pm1, ssim_pm1
 from .weights import MetricUnavailable
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    description: str
-    higher_is_better: bool
-    faces_only: bool = False
-
-
-METRICS = {
-    "mse_pm1": MetricSpec("mse_pm1", "mean squared error on images in [-1, 1] (official L2)", False),
-    "lpips_alex_v0.1": MetricSpec("lpips_alex_v0.1", "LPIPS, AlexNet backbone, v0.1 linear layers, inputs in "
-                                  "[-1, 1] (lpips package)", False),
-    "psnr_pm1": MetricSpec("psnr_pm1", "PSNR in dB, data range 2 (scikit-image)", True),
-    "ssim_pm1": MetricSpec("ssim_pm1", "SSIM, 11x11 Gaussian window sigma 1.5, data range 2 (scikit-image)", True),
-    "id_facenet_vggface2": MetricSpec("id_facenet_vggface2", "cosine similarity of facenet-pytorch "
-                                      "InceptionResnetV1 (VGGFace2) embeddings after MTCNN alignment to 160x160; "
-                                      "the paper used CurricularFace", True, faces_only=True),
-}
-
-
 class _Pair:
+    """A metric that needs no preparation of its targets."""
+
     def __init__(self, fn):
         self.fn = fn
 
@@ -53,19 +38,33 @@ class _Lpips(_Pair):
         super().__init__(lambda p, t: lpips_distance(model, p, t))
 
 
-def build_metric(name: str, device="cpu"):
-    if name == "mse_pm1":
-        return _Pair(mse_pm1)
-    if name == "psnr_pm1":
-        return _Pair(psnr_pm1)
-    if name == "ssim_pm1":
-        return _Pair(ssim_pm1)
-    if name == "lpips_alex_v0.1":
-        return _Lpips(device)
-    if name == "id_facenet_vggface2":
-        return FaceIdentity(device)
-    raise KeyError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric: its name, the label its plots carry, and how it is built on a device."""
+
+    name: str
+    label: str
+    make: Callable
+
+    def build(self, device="cpu"):
+        return self.make(device)
 
 
-__all__ = ["METRICS", "MetricSpec", "MetricUnavailable", "build_metric", "mse_pm1", "psnr_pm1", "ssim_pm1",
-           "latent_mse"]
+METRICS = {m.name: m for m in (
+    MetricSpec(MSE, "MSE ([-1, 1])", lambda device: _Pair(mse_pm1)),
+    MetricSpec(LPIPS, "LPIPS (alex, v0.1)", _Lpips),
+    MetricSpec(PSNR, "PSNR (dB)", lambda device: _Pair(psnr_pm1)),
+    MetricSpec(SSIM, "SSIM", lambda device: _Pair(ssim_pm1)),
+    MetricSpec(IDENTITY, "ID similarity (facenet, not CurricularFace)", FaceIdentity),
+)}
+# labels of the other measured rows (the engine computes them itself)
+ROW_LABELS = {LATENT_MSE: "latent MSE (w+)", SECONDS: "time per image per step (s)",
+              CUMULATIVE_SECONDS: "time per image (s)"}
+
+
+def label(name: str) -> str:
+    """The axis label of a stored metric (its name when unknown)."""
+    return METRICS[name].label if name in METRICS else ROW_LABELS.get(name, name)
+
+
+__all__ = ["METRICS", "MetricSpec", "MetricUnavailable", "label", "mse_pm1", "psnr_pm1", "ssim_pm1", "latent_mse"]

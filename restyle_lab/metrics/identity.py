@@ -14,9 +14,10 @@ import torch
 from PIL import Image
 
 from ..images import to_uint8
+from ..metric_names import IDENTITY
 from .weights import FACENET_FILE, MetricUnavailable, facenet_weight_path, missing_message
 
-NAME = "id_facenet_vggface2"
+NAME = IDENTITY
 
 
 class FaceIdentity:

@@ -8,9 +8,10 @@ import warnings
 
 import torch
 
+from ..metric_names import LPIPS
 from .weights import ALEXNET_FILE, VGG16_FILE, MetricUnavailable, missing_message, torchvision_weight_path
 
-NAME = "lpips_alex_v0.1"
+NAME = LPIPS
 BACKBONE_FILES = {"alex": ALEXNET_FILE, "vgg": VGG16_FILE}
 _FAILED: dict = {}
 

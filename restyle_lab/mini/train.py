@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from ..configs import FAMILIES
 from ..errors import UsageError
 from ..packing import pack
 from ..training.encoder import EncoderTrainConfig, export_encoder, train_encoder
@@ -24,7 +25,7 @@ def _encoder(key: str, architecture: str | None = None, **kw) -> EncoderTrainCon
     """The recipe of the shipped encoder ``key``; ``architecture``: the MINI_ENCODERS entry (default: key)."""
     model = BY_KEY[key]
     arch = MINI_ENCODERS[architecture or key]
-    restyle = model.family.startswith("restyle")
+    restyle = FAMILIES[model.family].restyle
     defaults = dict(family=model.family, encoder=arch, generator=str(mini_path(model.decoder)),
                     batch=8, n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 4500,
                     checkpoint_every=100, sample_every=250)

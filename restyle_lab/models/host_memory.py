@@ -45,7 +45,3 @@ def reuse_freed_memory() -> bool:
     _applied = True
     return True
 
-
-def freed_memory_reused() -> bool:
-    """Whether ``reuse_freed_memory`` was applied in this process (for provenance)."""
-    return _applied

@@ -1,0 +1,26 @@
+"""The names of the stored measurements, each stating its protocol.
+
+torch-free and importing nothing of the package, so that the domains, the store and the command
+line name metrics without loading them. What each one computes: ``restyle_lab.metrics``.
+"""
+
+from __future__ import annotations
+
+MSE = "mse_pm1"
+LPIPS = "lpips_alex_v0.1"
+PSNR = "psnr_pm1"
+SSIM = "ssim_pm1"
+IDENTITY = "id_facenet_vggface2"
+LATENT_MSE = "latent_mse"  # only for inputs whose latents are known (``restyle-lab sample``)
+
+# how alike two generators' images of one w are (generator_alignment)
+LUMA_LOWPASS16 = "luma_lowpass16_pearson"
+SIMILARITIES = (LUMA_LOWPASS16, LPIPS)
+
+# what every domain measures; faces add IDENTITY
+RECONSTRUCTION = (MSE, LPIPS, PSNR, SSIM)
+
+# the timing rows every step carries (store.COLUMNS' metric column)
+SECONDS = "seconds_per_image"
+CUMULATIVE_SECONDS = "cumulative_seconds_per_image"
+TIME_METRICS = (SECONDS, CUMULATIVE_SECONDS)
