@@ -9,9 +9,9 @@ import pandas as pd
 from .checkpoints import load_generator, load_network
 from .data import write_generated_set
 from .errors import UsageError
-from .evaluate import evaluate
+from .inversion.evaluate import evaluate
 from .files import atomic_write_text, read_settings
-from .invert import invert_folder
+from .inversion.invert import invert_folder
 from .methods import parse_methods
 from .mini.dataset import write_test_set
 from .mini.train import run_preset

@@ -22,7 +22,7 @@ from .checkpoints import load_generator
 from .data import decode_image
 from .domains import get_domain
 from .errors import UsageError
-from .evaluate import evaluate
+from .inversion.evaluate import evaluate
 from .methods import NamedSettings
 from .metric_names import LPIPS
 from .metrics.lpips_metric import load_lpips

@@ -23,7 +23,7 @@ from .edit_specs import SOURCES, parse_edits, parse_strengths
 from .errors import UsageError
 from .formats import DEFAULT_IMPL, DTYPE_NAMES, IMPLS
 from .methods import positive_int
-from .metric_names import IDENTITY, MSE, RECONSTRUCTION, SIMILARITIES
+from .metric_names import IDENTITY, LPIPS, MSE, RECONSTRUCTION, SIMILARITIES
 from .schedule import SNAPSHOTS
 
 
@@ -121,11 +121,11 @@ PARAMS = {p.name: p for p in (
     Param("group_scheme", "stylegan", choice(*STYLE_GROUP_SCHEMES), "stylegan (coarse 0-3, medium 4-7, fine 8+) or "
           "psp (0-2, 3-6, 7+)"),
     Param("n_show", 4, count, "images shown", SMOKE["n_show"]),
-    Param("metric", MSE, choice(*RECONSTRUCTION, IDENTITY), "the metric plotted; lpips_alex_v0.1 where its weights are "
+    Param("metric", MSE, choice(*RECONSTRUCTION, IDENTITY), f"the metric plotted; {LPIPS} where its weights are "
           "available"),
     Param("n_pairs", 64, count, "sampled codes", SMOKE["n_pairs"]),
     Param("truncation", 0.7, fraction, "towards w_avg, in (0, 1]"),
-    Param("similarity", SIMILARITIES[0], choice(*SIMILARITIES), "or lpips_alex_v0.1 where its weights are available"),
+    Param("similarity", SIMILARITIES[0], choice(*SIMILARITIES), f"or {LPIPS} where its weights are available"),
     Param("method", "restyle_psp", choice(*RESTYLE_METHODS), "any ReStyle method the domain has"),
     Param("source", "", choice("", *SOURCES), f"{', '.join(SOURCES[:-1])} or {SOURCES[-1]}; empty: the paper's "
           "pairing for the domain"),

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from .data import image_folder_for_domain
 from .devices import device_name, parse_device, weights_and_compute
-from .inverters import Inverters
-from .units import image_list, plan
+from .inversion.build import Inverters
+from .inversion.units import image_list, plan
 
 
 @dataclass

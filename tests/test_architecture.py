@@ -1,15 +1,17 @@
-"""The package's layers: no import circle, modules import downwards only, and no import hides inside a
-function except of an optional heavy dependency (ARCHITECTURE.md draws the layers)."""
+"""The package's layers: ARCHITECTURE.md's table covers every module and every import goes down it, no import
+circle, and no import hides inside a function except of an optional heavy dependency."""
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "restyle_lab"
+ARCHITECTURE = PACKAGE.parent / "ARCHITECTURE.md"
 # imported inside functions on purpose: only the code paths that need them pay for them
 OPTIONAL_HEAVY = {"papermill", "jupyter_client", "lpips", "facenet_pytorch", "matplotlib", "cycler", "seaborn",
                   "ipywidgets", "IPython", "sklearn", "scipy"}
@@ -67,6 +69,43 @@ def dependency_order(edges: dict) -> list:
     for m in sorted(edges):
         visit(m, [])
     return order
+
+
+def declared_layers() -> dict:
+    """module (dotted, with the restyle_lab prefix) -> its layer number in ARCHITECTURE.md's table."""
+    text = ARCHITECTURE.read_text()
+    table = text[text.index("<!-- layers:"): text.index("<!-- /layers -->")]
+    layers = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].isdigit():
+            for name in re.findall(r"`([\w.]+)`", cells[2]):
+                full = name if name == "restyle_lab" else f"restyle_lab.{name}"
+                assert full not in layers, f"{name} is in two layers"
+                layers[full] = int(cells[0])
+    return layers
+
+
+def _package(module: str) -> str:
+    """A sub-package's modules share it (restyle_lab.models.ops -> models); a top-level module is its own."""
+    parts = module.split(".")
+    sub = parts[1] if len(parts) > 1 else parts[0]
+    return sub if (PACKAGE / sub).is_dir() else module
+
+
+def test_the_layer_table_names_every_module_once():
+    layers = declared_layers()
+    known = set(modules())
+    assert not known - set(layers), f"ARCHITECTURE.md's layer table lacks {sorted(known - set(layers))}"
+    assert not set(layers) - known, f"ARCHITECTURE.md names modules that do not exist: {sorted(set(layers) - known)}"
+
+
+def test_every_import_goes_down_the_layer_table():
+    """A module imports only from lower layers, or from its own package within its layer."""
+    layers, edges = declared_layers(), graph()
+    bad = [f"{m} (layer {layers[m]}) imports {t} (layer {layers[t]})" for m, targets in edges.items() for t in targets
+           if layers[t] > layers[m] or (layers[t] == layers[m] and _package(t) != _package(m))]
+    assert not bad, bad
 
 
 def test_no_import_circle():

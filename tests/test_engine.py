@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from restyle_lab import restyle
+from restyle_lab.inversion import loops
 from restyle_lab.images import from_uint8
 from restyle_lab.inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
 from restyle_lab.mini.render import render_batch
@@ -25,25 +25,25 @@ def test_restyle_trace_equals_reference_loop(x):
     net = tiny_net("restyle_psp")
     trace = ReStyleInverter(net, n_steps=4).invert(x)
     assert [s.step for s in trace.steps] == [1, 2, 3, 4] and trace.batch_size == 3
-    reference = restyle.run(net, x, 4)
+    reference = loops.run(net, x, 4)
     for s, r in zip(trace.steps, reference):
         assert s.latent.shape == (3, 10, 32) and s.image.shape == (3, 3, 64, 64)
         assert torch.equal(s.latent, r.latent) and torch.equal(s.image, r.image)
         assert s.seconds_per_image > 0
-    assert torch.equal(trace.start_image[0], restyle.average_image(net))
+    assert torch.equal(trace.start_image[0], loops.average_image(net))
     cum = trace.cumulative_seconds()
     assert cum == sorted(cum) and cum[-1] == pytest.approx(sum(s.seconds_per_image for s in trace.steps))
 
 
 def test_restyle_e4e_and_naive_traces(x):
     e4e = tiny_net("restyle_e4e")
-    assert torch.equal(ReStyleInverter(e4e, 2).invert(x).steps[-1].latent, restyle.run(e4e, x, 2)[-1].latent)
+    assert torch.equal(ReStyleInverter(e4e, 2).invert(x).steps[-1].latent, loops.run(e4e, x, 2)[-1].latent)
     psp = tiny_net("psp")
     single = EncoderInverter(psp, 1).invert(x)
     naive = EncoderInverter(psp, 3).invert(x)
     assert single.method == "psp" and naive.method == "psp_naive" and len(naive.steps) == 3
     assert torch.equal(single.steps[0].latent, naive.steps[0].latent)
-    ref = restyle.run(psp, x, 3)
+    ref = loops.run(psp, x, 3)
     assert all(torch.equal(a.latent, b.latent) for a, b in zip(naive.steps, ref))
     with pytest.raises(ValueError, match="single-pass"):
         EncoderInverter(tiny_net("restyle_psp"))
@@ -54,8 +54,8 @@ def test_restyle_e4e_and_naive_traces(x):
 def test_bootstrapped_restyle_starts_from_the_first_network(x):
     first, second = tiny_net("restyle_psp", seed=1), tiny_net("restyle_psp", seed=2)
     boot = ReStyleInverter(second, 2, bootstrap=(ReStyleInverter(first, 1), 1)).invert(x)
-    step1 = restyle.run(first, x, 1)[0]
-    expected = list(restyle.iterate_restyle(second, x, 2, init_latent=step1.latent, init_image=step1.fed))
+    step1 = loops.run(first, x, 1)[0]
+    expected = list(loops.iterate_restyle(second, x, 2, init_latent=step1.latent, init_image=step1.fed))
     assert torch.equal(boot.start_image, step1.fed)
     assert torch.equal(boot.steps[-1].latent, expected[-1].latent)
 

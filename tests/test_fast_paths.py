@@ -13,7 +13,7 @@ import copy
 import pytest
 import torch
 
-from restyle_lab import restyle
+from restyle_lab.inversion import loops
 from restyle_lab.configs import GeneratorConfig, PRESETS
 from restyle_lab.errors import UsageError
 from restyle_lab.inversion import EncoderInverter, ReStyleInverter
@@ -222,7 +222,7 @@ def test_restyle_loop_fast_matches_reference():
     net = _randomize(tiny_net("restyle_psp")).double()
     fast = set_impl(copy.deepcopy(net), "fast")
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(9), dtype=torch.float64) * 2 - 1
-    for a, b in zip(restyle.run(net, x, 2), restyle.run(fast, x, 2)):
+    for a, b in zip(loops.run(net, x, 2), loops.run(fast, x, 2)):
         _close(a.latent, b.latent, torch.float64, "latent")
         _close(a.image, b.image, torch.float64, "image")
 

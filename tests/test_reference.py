@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from restyle_lab import restyle
+from restyle_lab.inversion import loops
 from restyle_lab.checkpoints import load_network
 from restyle_lab.state_dict import compare_state_dict, load_strict
 from restyle_lab.configs import GeneratorConfig, encoder_config_from_official
@@ -162,15 +162,15 @@ def test_restyle_loop_case(reference, fill, tmp_path, name):
     assert net.info.filled == {}, "every option the architecture needs is in the case's opts"
     o = case["outputs"]
     x = fill.decode_uint8_image(case["inputs"]["x_uint8"])
-    avg = restyle.average_image(net)
+    avg = loops.average_image(net)
     assert avg.dtype == torch.float32 and torch.equal(avg, o["avg_image"])
-    steps = restyle.run(net, x, len(o["latents"]), resize_outputs=True)
+    steps = loops.run(net, x, len(o["latents"]), resize_outputs=True)
     for step, latent, images in zip(steps, o["latents"], o["images"]):
         assert torch.allclose(step.latent, latent, **F64), f"step {step.index} latent"
         assert_summary(fill, step.image, images, F64)
     assert torch.allclose(steps[-1].image, o["final_image_full"], **F64)
     if "resize_outputs_false" in o:  # cars at full size: rows 64:448 of the 512 image
-        full = restyle.run(net, x, len(o["latents"]), resize_outputs=False)
+        full = loops.run(net, x, len(o["latents"]), resize_outputs=False)
         assert tuple(full[-1].image.shape) == tuple(o["resize_outputs_false"]["final_image_shape"])
         assert_summary(fill, full[-1].image, o["resize_outputs_false"]["final_image"], F64)
         for a, b in zip(full, steps):
@@ -183,8 +183,8 @@ def test_restyle_psp_float32(reference, fill, tmp_path):
     net = load_network(path, dtype=torch.float32)
     o = case["outputs"]["float32"]
     x = fill.decode_uint8_image(case["inputs"]["x_uint8"], torch.float32)
-    assert torch.allclose(restyle.average_image(net), o["avg_image"], **F32)
-    steps = restyle.run(net, x, len(o["latents"]))
+    assert torch.allclose(loops.average_image(net), o["avg_image"], **F32)
+    steps = loops.run(net, x, len(o["latents"]))
     for step, latent, images in zip(steps, o["latents"], o["images"]):
         assert step.latent.dtype == torch.float32
         assert torch.allclose(step.latent, latent, **F32)
@@ -198,7 +198,7 @@ def test_naive_loop_case(reference, fill, tmp_path, name):
     assert net.family == ("psp" if "psp" in name else "e4e") and not net.is_restyle
     o = case["outputs"]
     x = fill.decode_uint8_image(case["inputs"]["x_uint8"])
-    steps = restyle.run(net, x, len(o["latents"]))
+    steps = loops.run(net, x, len(o["latents"]))
     for step, latent, images in zip(steps, o["latents"], o["images"]):
         assert torch.allclose(step.latent, latent, **F64), f"step {step.index}"
         assert_summary(fill, step.image, images, F64)
@@ -217,5 +217,5 @@ def test_official_checkpoint_with_missing_opts(reference, fill, tmp_path):
     assert net.info.filled["output_size"] == (256, "decoder weights")
     x = fill.decode_uint8_image(case["inputs"]["x_uint8"])
     with torch.no_grad():
-        latent = net.encode(torch.cat([x, restyle.average_image(net).double().expand_as(x)], 1))
+        latent = net.encode(torch.cat([x, loops.average_image(net).double().expand_as(x)], 1))
     assert torch.allclose(latent, case["outputs"]["latents"][0], **F64)

@@ -189,7 +189,7 @@ def test_two_processes_on_one_run_share_the_work(setup, reference_run, tmp_path)
 def test_generated_inputs_report_the_latent_error(setup, tmp_path):
     """`restyle-lab sample` writes generator samples with their true w+; evaluate then adds latent_mse rows."""
     from restyle_lab.cli import main
-    from restyle_lab.evaluate import evaluate
+    from restyle_lab.inversion.evaluate import evaluate
 
     root, _, mfile = setup
     methods = json.loads(mfile.read_text())[:2]
@@ -245,7 +245,7 @@ def test_a_moved_checkpoint_is_the_same_method_a_changed_one_is_not(tmp_path):
 
 def test_optimisation_on_a_seeded_subset(setup, tmp_path):
     """optim_images: the projector inverts a seeded subset, the same one on every run; encoders all images."""
-    from restyle_lab.evaluate import evaluate
+    from restyle_lab.inversion.evaluate import evaluate
     from restyle_lab.methods import OptimSpec
 
     root, data, mfile = setup

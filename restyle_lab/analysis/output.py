@@ -1,6 +1,7 @@
-"""Writing figures and tables where ``reproduce`` (and the index page) will find them.
+"""Writing figures and tables where ``reproduce`` (and the index page) will find them, each through the
+atomic writer (``restyle_lab.files``), so a notebook stopped at any moment leaves whole files.
 
-Each call also appends an entry to ``<out_dir>/outputs.json`` so the index can list every
+Each call also adds an entry to ``<out_dir>/outputs.json`` so the index can list every
 file with its caption; the notebook's parameters go to ``<out_dir>/parameters.json``.
 """
 
@@ -11,29 +12,27 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..files import atomic_write, atomic_write_json
+
 
 def _register(out_dir: Path, entry: dict) -> None:
     path = out_dir / "outputs.json"
     entries = json.loads(path.read_text()) if path.exists() else []
     entries = [e for e in entries if (e["name"], e["kind"]) != (entry["name"], entry["kind"])] + [entry]
-    path.write_text(json.dumps(entries, indent=1))
+    atomic_write_json(path, entries)
 
 
 def save_parameters(out_dir, parameters: dict, provenance: dict | None = None) -> Path:
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "parameters.json"
-    path.write_text(json.dumps({"parameters": parameters, "provenance": provenance or {}}, indent=1, default=str))
-    return path
+    return atomic_write_json(Path(out_dir) / "parameters.json", {"parameters": parameters,
+                                                                  "provenance": provenance or {}})
 
 
 def save_figure(fig, out_dir, name: str, caption: str = "") -> list[Path]:
     """``name``.png (150 dpi) and ``name``.pdf in out_dir."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=150, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    atomic_write(paths[0], lambda tmp: fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight"))
+    atomic_write(paths[1], lambda tmp: fig.savefig(tmp, format="pdf", bbox_inches="tight"))
     _register(out_dir, {"name": name, "kind": "figure", "files": [p.name for p in paths], "caption": caption})
     return paths
 
@@ -41,10 +40,9 @@ def save_figure(fig, out_dir, name: str, caption: str = "") -> list[Path]:
 def save_table(df: pd.DataFrame, out_dir, name: str, caption: str = "") -> list[Path]:
     """``name``.csv and ``name``.parquet in out_dir (numbers stay numbers)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.csv", out_dir / f"{name}.parquet"]
-    df.to_csv(paths[0], index=False)
-    df.to_parquet(paths[1], index=False)
+    atomic_write(paths[0], lambda tmp: df.to_csv(tmp, index=False))
+    atomic_write(paths[1], lambda tmp: df.to_parquet(tmp, index=False))
     _register(out_dir, {"name": name, "kind": "table", "files": [p.name for p in paths], "caption": caption,
                         "columns": list(map(str, df.columns)), "rows": int(len(df))})
     return paths

@@ -100,7 +100,7 @@ def step_table(df: pd.DataFrame, methods: list[str], step: int,
 
 
 @themed_plot
-def plot_step_curves(table: pd.DataFrame, methods: dict, pairs: list[tuple], metric: str = "mse_pm1",
+def plot_step_curves(table: pd.DataFrame, methods: dict, pairs: list[tuple], metric: str = MSE,
                      rows: pd.DataFrame | None = None):
     """Fig. 4: the metric per step, ReStyle against the naive iteration, one panel per pair.
 

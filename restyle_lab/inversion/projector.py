@@ -38,7 +38,7 @@ from ..models.impl import set_impl
 from ..models.precision import autocast
 from ..net import render
 from ..schedule import ProjectorConfig
-from .encoders import Inverter, compute_dtype_for
+from .inverters import Inverter, compute_dtype_for
 from .trace import StepClock, Trace, TraceStep, to_host
 
 

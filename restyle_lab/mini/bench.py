@@ -14,7 +14,7 @@ import torch
 
 from ..checkpoints import load_network
 from ..images import from_uint8
-from ..inversion import EncoderInverter, ReStyleInverter
+from ..inversion import inverter_for
 from .registry import MINI_MODELS
 from .render import render_batch
 
@@ -27,7 +27,7 @@ def bench(steps: int = 5, batch: int = 8, rounds: int = 15, device: str = "cpu")
     for model in MINI_MODELS:
         if model.key in ENCODERS:
             net = load_network(model.path, device=device).eval()
-            inverters[model.key] = (ReStyleInverter if net.is_restyle else EncoderInverter)(net, steps)
+            inverters[model.key] = inverter_for(net, steps)
     x = from_uint8(render_batch("test", range(batch)))
     times = {name: [] for name in inverters}
     for _ in range(rounds):

@@ -14,7 +14,7 @@ import torch
 from ..checkpoints import load_generator, load_network
 from ..domains import style_groups
 from ..images import from_uint8, grid, save_png, to_uint8
-from ..restyle import run
+from ..inversion.loops import run
 from .render import render_batch
 from .registry import MINI_MODELS, mini_path
 

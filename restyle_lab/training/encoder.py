@@ -28,7 +28,7 @@ from ..geometry import Geometry
 from ..images import from_uint8, grid, save_png
 from ..metrics.lpips_metric import LpipsUnavailable, load_lpips
 from ..net import InversionNet
-from ..restyle import average_image
+from ..inversion.loops import average_image
 from .loop import SavedConfig, train_loop
 
 

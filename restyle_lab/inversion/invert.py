@@ -8,21 +8,19 @@ import shutil
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from .checkpoints import load_network
-from .data import IMAGE_EXTENSIONS, ImageFolder
-from .devices import check_impl, parse_device, weights_and_compute
-from .errors import DatasetError, UsageError
-from .files import atomic_save_npy, atomic_save_npz, atomic_write_text
-from .images import save_png, to_uint8
-from .methods import positive_int
-from .models import set_impl
-from .notebook_params import DEFAULTS
-from .models.precision import autocast
-from .restyle import average_image, iterate_naive, iterate_restyle
+from ..checkpoints import load_network
+from ..data import IMAGE_EXTENSIONS, ImageFolder
+from ..devices import check_impl, parse_device, weights_and_compute
+from ..errors import DatasetError, UsageError
+from ..files import atomic_save_npy, atomic_save_npz, atomic_write_text
+from ..images import save_png, to_uint8
+from ..methods import positive_int
+from ..models import set_impl
+from ..notebook_params import DEFAULTS
+from .inverters import inverter_for
 
 # everything invert writes into --out (and all that --overwrite removes)
 OUTPUTS = ("inference_results", "inference_coupled", "latents.npy", "latents.npz", "errors.csv", "avg_image.png")
@@ -78,22 +76,21 @@ def invert_folder(checkpoint, images, out, steps=DEFAULTS.steps, coupled=False, 
     if not images.exists():
         raise UsageError(f"--images {images}: no such file or folder")
     net = set_impl(load_network(checkpoint, device=dev, dtype=dt), check_impl(impl))
+    # the evaluation's inverters and traces, untimed (no warm-up pass)
+    inverter = inverter_for(net, steps, dtype=compute, resize=not full_size, warmup=False)
     folder = _folder(images, net.geometry.input_hw, strict)
     _prepare_out(out, overwrite)
     targets = output_names(folder.names)
-    if net.is_restyle:
-        save_png(to_uint8(average_image(net))[0], out / "avg_image.png")
+    if net.is_restyle:  # the official script's output beside the steps
+        save_png(to_uint8(inverter.avg)[0], out / "avg_image.png")
     official, names_all, latents_all, errors = {}, [], [], []
     n_batches = (len(folder) + batch_size - 1) // batch_size
     for indices, x, records in tqdm(folder.batches(batch_size), total=n_batches, desc="invert", disable=not progress):
         errors += [(r.name, r.status) for r in records if r.status != "ok"]
         if x is None:
             continue
-        x = x.to(dev, dt)
-        with torch.no_grad(), autocast(dev, compute or dt):
-            iterate = iterate_restyle if net.is_restyle else iterate_naive
-            result = list(iterate(net, x, steps, resize_outputs=not full_size))
-        pics = [to_uint8(s.image) for s in result]
+        trace = inverter.invert(x)
+        pics = [to_uint8(s.image) for s in trace.steps]
         for j, i in enumerate(indices):
             name = folder.names[i]
             for s, pic in enumerate(pics):
@@ -103,7 +100,7 @@ def invert_folder(checkpoint, images, out, steps=DEFAULTS.steps, coupled=False, 
                 source = Image.fromarray(to_uint8(x[j])[0]).resize((w, h), Image.Resampling.BILINEAR)
                 strip = np.concatenate([np.asarray(source)] + [p[j] for p in pics], axis=1)
                 save_png(strip, out / "inference_coupled" / targets[name])
-            lat = [s.latent[j].detach().cpu().float().numpy() for s in result]
+            lat = [s.latent[j].numpy() for s in trace.steps]
             official[name] = lat
             names_all.append(name)
             latents_all.append(np.stack(lat))

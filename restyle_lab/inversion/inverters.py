@@ -6,7 +6,7 @@ import torch
 
 from ..models.precision import LOW_PRECISION, autocast, dtype_name, resolve_dtype
 from ..net import InversionNet
-from ..restyle import average_image, iterate_naive, iterate_restyle
+from .loops import average_image, iterate_naive, iterate_restyle
 from .trace import HostCopier, StepTimer, Trace, TraceStep, to_host
 
 
@@ -18,11 +18,14 @@ class Inverter:
     dtype = torch.float32  # the inputs' and the weights' dtype
     compute_dtype = torch.float32  # what the arithmetic runs in (bf16 / fp16 through autocast)
 
-    def __init__(self):
+    def __init__(self, warmup: bool = True):
+        """``warmup``: run each new input shape once unrecorded before timing it (off where times are not
+        results, as in ``restyle-lab invert``)."""
         self._warm = None
+        self.warmup = warmup
 
     def invert(self, x: torch.Tensor) -> Trace:
-        if self._warm != tuple(x.shape):  # warm-up per input shape (kernels are chosen per shape); never recorded
+        if self.warmup and self._warm != tuple(x.shape):  # kernels are chosen per shape; the warm-up is not recorded
             self._warmup(x)
             self._warm = tuple(x.shape)
         return self._run(x)
@@ -76,12 +79,14 @@ class ReStyleInverter(Inverter):
     starting point (encoder bootstrapping, paper Sec. 5.5). Its time counts towards step 1.
     ``dtype``: None (the weights' dtype), or ``"bf16"`` / ``"fp16"`` to run under autocast
     (see ``restyle_lab.models.precision``); traces are float32 either way. The average
-    image is computed once, at full precision.
+    image is computed once, at full precision. ``resize``: trace images pooled (and cropped)
+    to the evaluation size, else at the generator's resolution.
     """
 
     def __init__(self, net: InversionNet, n_steps: int = 5, name: str | None = None,
-                 bootstrap: tuple | None = None, dtype=None):
-        super().__init__()
+                 bootstrap: tuple | None = None, dtype=None, resize: bool = True, warmup: bool = True):
+        super().__init__(warmup)
+        self.resize = resize
         if not net.is_restyle:
             raise ValueError(f"ReStyleInverter needs a ReStyle network, got family {net.family!r}")
         self.net, self.n_steps = net, n_steps
@@ -112,8 +117,8 @@ class ReStyleInverter(Inverter):
             else:
                 trace.start_image = _host_rows(self._avg_host, n)
                 trace.start_latent = _host_rows(self._latent_avg_host, n)
-            steps = iterate_restyle(self.net, x, self.n_steps, avg_image=self.avg, init_latent=init_latent,
-                                    init_image=init_image)
+            steps = iterate_restyle(self.net, x, self.n_steps, resize_outputs=self.resize, avg_image=self.avg,
+                                    init_latent=init_latent, init_image=init_image)
             copies = _timed_steps(steps, self.n_steps, timer, copy)
         copy.wait()
         seconds = timer.seconds()
@@ -133,11 +138,13 @@ class ReStyleInverter(Inverter):
 class EncoderInverter(Inverter):
     """A single-pass pSp / e4e encoder; with n_steps > 1, the naive iteration (output fed back).
 
-    ``dtype``: as for ReStyleInverter.
+    ``dtype``, ``resize``, ``warmup``: as for ReStyleInverter.
     """
 
-    def __init__(self, net: InversionNet, n_steps: int = 1, name: str | None = None, dtype=None):
-        super().__init__()
+    def __init__(self, net: InversionNet, n_steps: int = 1, name: str | None = None, dtype=None, resize: bool = True,
+                 warmup: bool = True):
+        super().__init__(warmup)
+        self.resize = resize
         if net.is_restyle:
             raise ValueError(f"EncoderInverter is for single-pass encoders, got family {net.family!r}")
         self.net, self.n_steps = net, n_steps
@@ -152,7 +159,8 @@ class EncoderInverter(Inverter):
         trace = Trace(self.name, batch_size=n, start_image=to_host(x))
         timer, copy = StepTimer(self.device), HostCopier(self.device)
         with torch.no_grad(), autocast(self.device, self.compute_dtype):
-            copies = _timed_steps(iterate_naive(self.net, x, self.n_steps), self.n_steps, timer, copy)
+            copies = _timed_steps(iterate_naive(self.net, x, self.n_steps, resize_outputs=self.resize), self.n_steps,
+                                  timer, copy)
         copy.wait()
         trace.steps = [TraceStep(i, latent, image, dt / n) for (i, latent, image), dt in zip(copies, timer.seconds())]
         return trace
@@ -160,3 +168,9 @@ class EncoderInverter(Inverter):
     def describe(self):
         return {"name": self.name, "family": self.net.family, "head": self.net.encoder.config.head,
                 "steps": self.n_steps}
+
+
+def inverter_for(net: InversionNet, n_steps: int, **kwargs) -> Inverter:
+    """The inverter of a network: ReStyle iterations for a ReStyle network, else the single pass (naive
+    iteration when ``n_steps`` > 1). ``kwargs``: those of the two classes (name, dtype, resize, warmup)."""
+    return (ReStyleInverter if net.is_restyle else EncoderInverter)(net, n_steps, **kwargs)

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import torch
 
-from .net import InversionNet
+from ..net import InversionNet
 
 
 @dataclass
@@ -75,8 +75,12 @@ def iterate_naive(net: InversionNet, x: torch.Tensor, n_steps: int, resize_outpu
         yield Step(t, latent, image, fed)
 
 
+def iterate(net: InversionNet, x: torch.Tensor, n_steps: int, **kwargs) -> Iterator[Step]:
+    """The iteration of ``net``'s family: ReStyle's for a ReStyle network, else the naive one."""
+    return (iterate_restyle if net.is_restyle else iterate_naive)(net, x, n_steps, **kwargs)
+
+
 def run(net: InversionNet, x: torch.Tensor, n_steps: int, **kwargs) -> list[Step]:
     """All steps of the right iteration for ``net`` (ReStyle or naive), without gradients."""
     with torch.no_grad():
-        iterate = iterate_restyle if net.is_restyle else iterate_naive
         return list(iterate(net, x, n_steps, **kwargs))

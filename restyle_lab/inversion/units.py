@@ -11,10 +11,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .images import to_uint8
-from .metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
-from .metrics import latent_mse
-from .store import COLUMNS, ERROR_COLUMNS, claim, damaged_units, unit_done, unit_name, write_errors, write_latents, \
+from ..images import to_uint8
+from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
+from ..metrics import latent_mse
+from ..store import COLUMNS, ERROR_COLUMNS, claim, damaged_units, unit_done, unit_name, write_errors, write_latents, \
     write_part
 
 

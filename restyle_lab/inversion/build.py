@@ -7,12 +7,13 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import load_generator, load_network
-from .formats import DEFAULT_IMPL
-from .errors import EvaluationError
-from .files import sha256_file
-from .inversion import EncoderInverter, HybridInverter, Projector, ReStyleInverter
-from .models import set_impl
+from ..checkpoints import load_generator, load_network
+from ..errors import EvaluationError
+from ..files import sha256_file
+from ..formats import DEFAULT_IMPL
+from ..models import set_impl
+from .inverters import EncoderInverter, ReStyleInverter
+from .projector import HybridInverter, Projector
 
 # what building a method's inverter reveals (recorded, and compared on resume when known)
 DERIVED_KEYS = ("family", "head", "loss", "perceptual_unavailable")

@@ -17,17 +17,17 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from . import __version__
-from .data import image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
-from .devices import check_impl, device_name, parse_device, weights_and_compute
-from .domains import get_domain
-from .errors import DatasetError, StoreError, UsageError
-from .inverters import DERIVED_KEYS, Inverters, derived, method_identity
-from .methods import check_specs, positive_int
-from .metrics import METRICS, MetricUnavailable
-from .notebook_params import DEFAULTS
-from .torchrun import torchrun_env
-from .store import check_provenance, claim, git_commit, stored_provenance, write_provenance
+from .. import __version__
+from ..data import image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
+from ..devices import check_impl, device_name, parse_device, weights_and_compute
+from ..domains import get_domain
+from ..errors import DatasetError, StoreError, UsageError
+from ..methods import check_specs, positive_int
+from ..metrics import METRICS, MetricUnavailable
+from ..notebook_params import DEFAULTS
+from ..store import check_provenance, claim, git_commit, stored_provenance, write_provenance
+from ..torchrun import torchrun_env
+from .build import DERIVED_KEYS, Inverters, derived, method_identity
 from .units import Computer, plan, true_latents
 
 TIMING = "warm-up excluded, device synchronised, seconds per image per step (batch time / batch size)"
