@@ -40,6 +40,16 @@ def text(value, what: str) -> str:
     return value
 
 
+def folder_or_files(value, what: str):
+    """A folder (text), or a mapping of checkpoint keys to files that override the folder's."""
+    if isinstance(value, dict):
+        for key, path in value.items():
+            text(key, f"{what} key")
+            text(path, f"{what}[{key!r}]")
+        return value
+    return text(value, what)
+
+
 def flag(value, what: str) -> bool:
     if not isinstance(value, bool):
         raise UsageError(f"{what} must be true or false. Got: {value!r}")
@@ -99,8 +109,8 @@ RESTYLE_METHODS = tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyl
 PARAMS = {p.name: p for p in (
     Param("domain", "mini", choice(*DOMAINS), " or ".join([", ".join(list(DOMAINS)[:-1]), list(DOMAINS)[-1]]),
           set_by="--domain"),
-    Param("checkpoints", "", text, "folder with the official checkpoint files; empty: the domain's defaults (mini "
-          "ships its own)"),
+    Param("checkpoints", "", folder_or_files, "folder with the official checkpoint files (or {key: file}); empty: the "
+          "domain's defaults (mini ships its own)"),
     Param("data_root", "", text, "folder of test images; empty: the mini test set, rendered on demand"),
     Param("n_images", 32, count, "test images to use", SMOKE["n_images"]),
     Param("steps", 5, count, "ReStyle / naive iterations", SMOKE["steps"]),
