@@ -26,15 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from restyle_lab.faces.landmarks import FaceDetector  # noqa: E402
 from restyle_lab.faces.recipe import FacePoints, align_face  # noqa: E402
-from restyle_lab.faces.transforms import corner_error, frame, psnr, similarity_case  # noqa: E402
+from restyle_lab.faces.transforms import CHECK_CASES, corner_error, frame, psnr, similarity_case  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "images"
 
 
 def cases(n: int, seed: int):
     """The test's fixed extremes first, then seeded random ones."""
-    fixed = [(0.0, 1.0, (0, 0)), (30.0, 1.0, (40, -20)), (-30.0, 1.0, (-30, 25)), (10.0, 0.5, (15, 10)),
-             (-15.0, 1.5, (-40, 30)), (20.0, 0.7, (0, 0))]
+    fixed = list(CHECK_CASES)
     rng = np.random.default_rng(seed)
     extra = [(float(rng.uniform(-30, 30)), float(rng.uniform(0.5, 1.5)), tuple(rng.uniform(-40, 40, 2)))
              for _ in range(max(0, n - len(fixed)))]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
+from tqdm.auto import tqdm
 
 from ..data import IMAGE_EXTENSIONS, count_reasons, open_image, png_names, write_skipped
 from ..errors import DatasetError, SkippedInput, UsageError
@@ -132,8 +133,6 @@ def align_folder(images, out, size: int = 256, all_faces: bool = False, device="
     every face, largest first (``a.jpg`` -> ``a.png``, see ``png_names``). ``out/alignment.csv`` records each face; ``out/errors.csv`` lists the
     photos skipped (no face, unreadable) with their reasons. ``out`` must be new or empty.
     """
-    from tqdm.auto import tqdm
-
     if size not in SIZES:
         raise UsageError(f"--size must be one of {', '.join(map(str, SIZES))}. Got: {size}")
     images, out = Path(images), Path(out)

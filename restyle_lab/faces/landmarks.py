@@ -28,19 +28,21 @@ class Face:
         return max(self.box[2] - self.box[0], 0.0) * max(self.box[3] - self.box[1], 0.0)
 
 
+_MODELS: dict = {}  # device -> MTCNN, loaded once per process
+
+
 class FaceDetector:
     """``detect(img)``: every face in an RGB PIL image, largest box first. The networks load on first use."""
 
     def __init__(self, device="cpu"):
-        self.device = device
-        self._mtcnn = None
+        self.device = str(device)
 
     def _model(self):
-        if self._mtcnn is None:
+        if self.device not in _MODELS:
             from facenet_pytorch import MTCNN
 
-            self._mtcnn = MTCNN(keep_all=True, device=self.device)
-        return self._mtcnn
+            _MODELS[self.device] = MTCNN(keep_all=True, device=self.device)
+        return _MODELS[self.device]
 
     def detect(self, img: Image.Image) -> list[Face]:
         img = img.convert("RGB")

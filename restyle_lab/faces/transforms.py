@@ -10,6 +10,9 @@ import numpy as np
 from PIL import Image
 
 FILL = (128, 128, 128)
+# (angle in degrees, scale, shift in pixels): the extremes the tests check; benchmarks/alignment.py adds seeded ones
+CHECK_CASES = ((0.0, 1.0, (0, 0)), (30.0, 1.0, (40, -20)), (-30.0, 1.0, (-30, 25)), (10.0, 0.5, (15, 10)),
+               (-15.0, 1.5, (-40, 30)), (20.0, 0.7, (0, 0)))
 
 
 def similarity_case(img: Image.Image, angle_deg: float, scale: float, shift=(0.0, 0.0), margin: float = 0.2):
