@@ -115,8 +115,9 @@ def _persistent(meta):
         raise pickle.UnpicklingError(f"persistent {meta['class_name']}: its state is not a dict")
     source = meta.get("module_src") or ""
     record = PersistentRecord(meta["class_name"], hashlib.sha256(str(source).encode()).hexdigest(),
-                              parameters=dict(state.get("_parameters") or {}), buffers=dict(state.get("_buffers") or {}),
-                              modules=dict(state.get("_modules") or {}), init_args=tuple(state.get("_init_args") or ()),
+                              parameters=dict(state.get("_parameters") or {}),
+                              buffers=dict(state.get("_buffers") or {}), modules=dict(state.get("_modules") or {}),
+                              init_args=tuple(state.get("_init_args") or ()),
                               init_kwargs=dict(state.get("_init_kwargs") or {}))
     for key, value in state.items():
         if key not in ("_parameters", "_buffers", "_modules", "_init_args", "_init_kwargs") \

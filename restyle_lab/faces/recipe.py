@@ -79,14 +79,16 @@ def _reflect_pad_blurred(img: Image.Image, pads: tuple, side: float) -> Image.Im
     ys = np.arange(h, dtype=np.float32)[:, None, None]
     xs = np.arange(w, dtype=np.float32)[None, :, None]
     # 1 at the padding's outer edge, 0 where the photo starts, negative inside it (the blur reaches in a little)
-    edge = np.maximum(1.0 - np.minimum(xs / left, (w - 1 - xs) / right), 1.0 - np.minimum(ys / top, (h - 1 - ys) / bottom))
+    edge = np.maximum(1.0 - np.minimum(xs / left, (w - 1 - xs) / right),
+                      1.0 - np.minimum(ys / top, (h - 1 - ys) / bottom))
     sigma = side * BLUR_FRACTION
     arr += (gaussian_filter(arr, [sigma, sigma, 0]) - arr) * np.clip(edge * 3.0 + 1.0, 0.0, 1.0)
     arr += (np.median(arr, axis=(0, 1)) - arr) * np.clip(edge, 0.0, 1.0)
     return Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "RGB")
 
 
-def align_face(img: Image.Image, points: FacePoints, size: int = 256, pad: bool = True) -> tuple[Image.Image, np.ndarray]:
+def align_face(img: Image.Image, points: FacePoints, size: int = 256,
+               pad: bool = True) -> tuple[Image.Image, np.ndarray]:
     """The FFHQ crop of one face: (RGB image [size, size], the quad in ``img``'s pixels).
 
     ``img``: RGB as shown (EXIF orientation applied); ``points``: that face's landmarks.
