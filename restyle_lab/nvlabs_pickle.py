@@ -81,6 +81,7 @@ def _tensor(storage, offset, size, stride, requires_grad=False, hooks=None, meta
     if not isinstance(storage, torch.TypedStorage):
         raise pickle.UnpicklingError(f"a tensor needs a typed storage, found {type(storage).__name__}")
     t = torch.empty((0,), dtype=storage.dtype)
+    # the bytes behind the typed storage (its public accessor only adds a deprecation warning)
     return t.set_(storage._untyped_storage, int(offset), tuple(size), tuple(stride))
 
 
