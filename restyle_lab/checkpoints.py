@@ -15,6 +15,7 @@ import re
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -26,6 +27,8 @@ from .files import atomic_torch_save, sha256_file
 from .models import Generator
 from .geometry import Geometry
 from .net import InversionNet
+from .nvlabs_convert import generator_from_snapshot
+from .nvlabs_pickle import read_snapshot
 from .packing import PACKED_KEY, read_checkpoint
 from .state_dict import load_strict, split_prefix
 
@@ -230,11 +233,32 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
     return net.to(device).eval()
 
 
+def is_nvlabs_pickle(path) -> bool:
+    """An NVlabs network snapshot (``.pkl``), read by ``restyle_lab.nvlabs_pickle`` instead of torch.load."""
+    return str(path).lower().endswith(".pkl")
+
+
+def _load_nvlabs_generator(path, device, dtype):
+    source = str(path)
+    sd, cfg, w_avg, nvlabs = generator_from_snapshot(read_snapshot(path), source)
+    gen = Generator(cfg).to(dtype)
+    # the FIR kernels are fixed by the config: the snapshot's own filters were checked against them
+    sd.update({k: v for k, v in gen.state_dict().items() if k.endswith("kernel") and k not in sd})
+    load_strict(gen, sd, "generator", source)
+    notes = ["converted from an NVlabs stylegan2-ada-pytorch pickle (G_ema; w_avg as latent_avg); nothing in the "
+             "file was run"] + nvlabs["notes"]
+    info = {"path": source, "sha256": sha256_file(path), "config": cfg, "notes": notes, "nvlabs": nvlabs}
+    return gen.to(device).eval(), w_avg.to(device, dtype), info
+
+
 def load_generator(path, device="cpu", dtype=torch.float32):
     """A StyleGAN2 generator file (rosinality: ``g_ema`` [+ ``latent_avg``]) -> (Generator, w_avg [D], info).
 
-    Also accepts a ReStyle / pSp / e4e checkpoint, whose ``decoder.*`` weights are used.
+    Also accepts a ReStyle / pSp / e4e checkpoint, whose ``decoder.*`` weights are used, and an
+    NVlabs stylegan2-ada-pytorch snapshot (``.pkl``: its ``G_ema``, read without running the pickle).
     """
+    if is_nvlabs_pickle(path):
+        return _load_nvlabs_generator(path, device, dtype)
     ckpt = read_checkpoint(path)
     source = str(path)
     notes = []
@@ -302,3 +326,12 @@ def save_generator(gen: Generator, path, w_avg: torch.Tensor | None = None, extr
         del payload["latent_avg"]
     payload.update(extra or {})
     return atomic_torch_save(payload, path)
+
+
+def convert_nvlabs(src, dst) -> str:
+    """Write the ``G_ema`` of an NVlabs snapshot ``src`` as a rosinality-layout generator file ``dst``
+    (``g_ema``, ``latent_avg``, the config; the snapshot's facts under ``converted_from``); returns sha256."""
+    gen, w_avg, info = _load_nvlabs_generator(src, "cpu", torch.float32)
+    return save_generator(gen, dst, w_avg, extra={"converted_from": {
+        "file": Path(src).name, "sha256": info["sha256"], "format": "NVlabs stylegan2-ada-pytorch network pickle",
+        "network": "G_ema", **{k: v for k, v in info["nvlabs"].items()}}})

@@ -13,6 +13,7 @@ import sys
 
 from .domains import DOMAINS
 from .errors import RestyleLabError
+from .faces.recipe import SIZES as ALIGN_SIZES
 from .notebook_params import PARAMS
 from .schedule import SNAPSHOTS
 
@@ -24,6 +25,8 @@ common tasks:
   restyle-lab evaluate --domain mini --data DIR --out runs/x --method restyle:ckpt.pt:5 --method single:psp.pt
   restyle-lab reproduce                 regenerate every figure on the embedded mini domain
   restyle-lab train --preset mini-restyle-psp      retrain one of the shipped mini models
+  restyle-lab align --images photos/ --out aligned/      FFHQ-style face crops (offline)
+  restyle-lab convert network-snapshot.pkl generator.pt  an NVlabs generator, without running its pickle
 Run `restyle-lab <command> --help` for the options of each command.
 """
 METHOD_HELP = """method syntax: [NAME=]KIND:ARG[:STEPS]
@@ -39,6 +42,7 @@ For projector options (lr, seed, ...) give --methods-json: a list of dicts (see 
 DTYPE_HELP = (f"number format: float32, float64, or bf16 / fp16 (float32 weights, convolutions under autocast; GPU); "
               f"default: {PARAMS['dtype'].default}")
 IMPL_HELP = f"ops: reference (exact, the oracle) or fast (same sums in fewer passes); default: {PARAMS['impl'].default}"
+ALIGN_HELP = "replace each photo by the FFHQ crop of its largest face first; photos without a face are skipped"
 
 
 def count(text: str) -> int:
@@ -99,6 +103,7 @@ def _add_invert(sub):
     p.add_argument("--full-size", action="store_true", help="save generator-resolution images instead of the "
                    "pooled 256 px ones")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
+    p.add_argument("--align", action="store_true", help=ALIGN_HELP + " (OUT/aligned/, OUT/alignment.csv)")
     _add_device(p)
 
 
@@ -115,7 +120,7 @@ def _add_evaluate(sub):
     _add_domain(p, "the checkpoints' domain (default: %(default)s)")
     p.add_argument("--method", action="append", default=[], help="a method (repeatable), see below")
     p.add_argument("--methods-json", help="JSON file with a list of method dicts")
-    p.add_argument("--generator", help="generator file for optim methods")
+    p.add_argument("--generator", help="generator file for optim methods (rosinality .pt, or an NVlabs .pkl)")
     p.add_argument("--metrics", help="comma-separated metric names (default: the domain's)")
     p.add_argument("--n-images", type=count, help="only the first N images (after the domain's subset rule)")
     p.add_argument("--optim-images", type=count, help="optim and hybrid methods invert a seeded subset of N images "
@@ -124,7 +129,28 @@ def _add_evaluate(sub):
                    "--out; torchrun sets this itself)")
     p.add_argument("--no-save-images", action="store_true", help="store latents only, not per-step images")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
+    p.add_argument("--align", action="store_true", help=ALIGN_HELP + " (recorded in the run's provenance; "
+                   "OUT/alignment.csv, OUT/aligned/)")
     _add_device(p)
+
+
+def _add_align_and_convert(sub):
+    p = sub.add_parser("align", help="crop the faces in photos the way FFHQ was cropped (offline)",
+                       description="FFHQ alignment (eye centres and mouth corners -> an oriented square, crop, "
+                       "reflect-pad with blur, resample) with landmarks from facenet-pytorch's MTCNN, whose weights "
+                       "ship with it. Writes OUT/<name>.png per photo (its largest face), OUT/alignment.csv (boxes, "
+                       "landmarks, quads) and OUT/errors.csv (photos skipped: no face, unreadable).")
+    p.add_argument("--images", required=True, help="a folder of photos (searched recursively) or one photo")
+    p.add_argument("--out", required=True, help="new (or empty) output folder")
+    p.add_argument("--size", type=int, default=256, choices=ALIGN_SIZES, help="output size (default: 256)")
+    p.add_argument("--all", action="store_true", help="every face, largest first, as OUT/<name>_<k>.png")
+    p.add_argument("--device", default="cpu", help="where MTCNN runs: cpu, cuda or cuda:N (default: cpu)")
+    p = sub.add_parser("convert", help="NVlabs stylegan2-ada-pytorch snapshot (.pkl) -> rosinality generator (.pt)",
+                       description="Convert the G_ema of an NVlabs stylegan2-ada-pytorch network pickle into a "
+                       "rosinality-layout generator file (g_ema, latent_avg = w_avg, the derived config). The pickle "
+                       "is read without running any code in it; every --generator option also takes the .pkl itself.")
+    p.add_argument("snapshot", help="network-snapshot-*.pkl")
+    p.add_argument("out", help="the generator file to write (.pt; must not exist)")
 
 
 def _add_reproduce(sub):
@@ -170,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder (default: ~/.cache/restyle-lab/mini/...)")
     p = sub.add_parser("sample", help="write generator samples with their true w+ (latents.npz), so `evaluate` "
                        "also reports each method's latent error (latent_mse)")
-    p.add_argument("--generator", required=True, help="a generator file (or an encoder checkpoint: its decoder)")
+    p.add_argument("--generator", required=True, help="a generator file (rosinality .pt, an NVlabs .pkl, or an "
+                   "encoder checkpoint: its decoder)")
     p.add_argument("--out", required=True, help="new folder for the PNGs and latents.npz")
     p.add_argument("--n", type=count, default=32, help="number of samples (default: 32)")
     p.add_argument("--seed", type=int, default=0)
@@ -185,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", help="write the final model here (default: only the training state)")
     p.add_argument("--smoke", action="store_true", help="a tiny training set (CI smoke runs with --iters 2)")
     _add_reproduce(sub)
+    _add_align_and_convert(sub)
     p = sub.add_parser("notebooks", help="copy the analysis notebooks into a folder, to open in JupyterLab")
     p.add_argument("out", help="folder (created; existing notebooks there are kept unless --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace notebooks of the same name in OUT")

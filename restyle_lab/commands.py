@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checkpoints import load_generator, load_network
+from .checkpoints import convert_nvlabs, load_generator, load_network
 from .data import write_generated_set
+from .devices import parse_device
 from .errors import UsageError
+from .faces.align import align_folder
+from .files import atomic_write_text, read_settings, read_torch
 from .inversion.evaluate import evaluate
-from .files import atomic_write_text, read_settings
 from .inversion.invert import invert_folder
 from .methods import parse_methods
 from .mini.dataset import write_test_set
@@ -26,7 +28,7 @@ def cmd_invert(args) -> int:
     out = invert_folder(args.checkpoint, args.images, args.out, steps=args.steps, coupled=args.coupled,
                         full_size=args.full_size, device=args.device, dtype=args.dtype, impl=args.impl,
                         batch_size=args.batch_size,
-                        strict=args.strict, overwrite=args.overwrite)
+                        strict=args.strict, overwrite=args.overwrite, align=args.align)
     print(f"wrote {out}")
     return 0
 
@@ -44,7 +46,7 @@ def cmd_evaluate(args) -> int:
     run = evaluate(args.out, args.data, methods, domain=args.domain, metrics=metrics, batch_size=args.batch_size,
                    n_images=args.n_images, device=args.device, dtype=args.dtype, impl=args.impl,
                    save_images=not args.no_save_images, strict=args.strict,
-                   shard=parse_shard(args.shard) if args.shard else None)
+                   shard=parse_shard(args.shard) if args.shard else None, align=args.align)
     if torchrun_env()[0] == 0:
         print(summary_table(read_results(run)).to_string())
         print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
@@ -106,9 +108,31 @@ def cmd_notebooks(args) -> int:
     return 0
 
 
+def cmd_align(args) -> int:
+    report = align_folder(args.images, args.out, size=args.size, all_faces=args.all, device=parse_device(args.device))
+    print(f"aligned {report.faces} face(s) from {report.images - len(report.skipped)} of {report.images} image(s) "
+          f"into {report.out} (alignment.csv lists each)")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    out = Path(args.out)
+    if out.exists():
+        raise UsageError(f"{out} exists; give a new file name (nothing was written)")
+    sha = convert_nvlabs(args.snapshot, out)
+    gen, _, info = load_generator(out)
+    c, nv = info["config"], read_torch(out)["converted_from"]
+    widths = {2 ** k: c.channels(2 ** k) for k in range(2, c.log_size + 1)}
+    print(f"wrote {out} (sha256 {sha[:16]}...): G_ema of {args.snapshot}, {c.size} px, z/w {c.style_dim}, "
+          f"{c.n_mlp} mapping layers, channels {widths}, conv_clamp {nv['conv_clamp']}, "
+          f"{nv['num_fp16_res']} fp16 resolutions (float16 on GPUs in NVlabs' code)")
+    return 0
+
+
 COMMANDS = {"invert": cmd_invert, "evaluate": cmd_evaluate, "summary": cmd_summary, "info": cmd_info,
             "export-latents": cmd_export_latents, "mini-data": cmd_mini_data, "sample": cmd_sample,
-            "train": run_preset, "reproduce": run_reproduce, "notebooks": cmd_notebooks}
+            "train": run_preset, "reproduce": run_reproduce, "notebooks": cmd_notebooks,
+            "align": cmd_align, "convert": cmd_convert}
 
 
 def run(args) -> int:

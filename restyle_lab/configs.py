@@ -58,6 +58,8 @@ class GeneratorConfig:
     Channels per resolution follow rosinality's table, which is
     ``min(channel_max, channel_base * channel_multiplier // res)`` (512 up to 32 px,
     then halving). Narrow generators lower ``channel_base`` / ``channel_max``.
+    ``conv_clamp``: NVlabs' clamp of every layer's activation (and each RGB output) to
+    +-conv_clamp (stylegan2-ada-pytorch ``--cfg auto`` uses 256); None: no clamp (rosinality).
     """
 
     size: int = 1024
@@ -68,8 +70,11 @@ class GeneratorConfig:
     channel_max: int = 512
     lr_mlp: float = 0.01
     blur_kernel: tuple = (1, 3, 3, 1)
+    conv_clamp: float | None = None
 
     def __post_init__(self):
+        if self.conv_clamp is not None and not self.conv_clamp > 0:
+            raise ValueError(f"GeneratorConfig.conv_clamp must be positive or None. Got: {self.conv_clamp}")
         if _log2_exact(self.size, "GeneratorConfig.size") < 3:
             raise ValueError(f"GeneratorConfig.size must be at least 8. Got: {self.size}")
         object.__setattr__(self, "blur_kernel", tuple(self.blur_kernel))

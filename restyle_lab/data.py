@@ -9,18 +9,19 @@ transparent areas are shown over white, grayscale / palette / CMYK / 16-bit imag
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .errors import DatasetError, UsageError
-from .files import atomic_save_npz, atomic_write_json, first_line
+from .errors import DatasetError, SkippedInput, UsageError
+from .files import atomic_save_npz, atomic_write_json, atomic_write_text, first_line
 from .images import save_png, to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
@@ -46,13 +47,15 @@ class ImageFolder:
 
     ``input_hw``: every image is resized to this (H, W) with PIL bilinear filtering, as the
     official ``transforms.Resize`` does; ``select``: a function choosing a subset of the
-    sorted names (a domain's test-subset rule); ``limit``: the first ``limit`` of those.
+    sorted names (a domain's test-subset rule); ``limit``: the first ``limit`` of those;
+    ``prepare(image, record)``: applied to each decoded RGB PIL image before the resize (face
+    alignment); raising ``SkippedInput`` skips the image with that reason.
     """
 
     def __init__(self, root, input_hw: tuple = (256, 256), strict: bool = False, select=None,
-                 limit: int | None = None):
+                 limit: int | None = None, prepare=None):
         self.root = Path(root)
-        self.input_hw, self.strict = tuple(input_hw), strict
+        self.input_hw, self.strict, self.prepare = tuple(input_hw), strict, prepare
         if not self.root.is_dir():
             what = "is a file, not a folder" if self.root.is_file() else "no such directory"
             raise DatasetError(f"{self.root}: {what} (give a folder of images)")
@@ -82,7 +85,10 @@ class ImageFolder:
             stat = path.stat()
             record.sha256, record.bytes, record.mtime_ns = hashlib.sha256(data).hexdigest(), stat.st_size, \
                 stat.st_mtime_ns
-            arr, record.mode, record.size = decode_image(data, self.input_hw)
+            prepare = None if self.prepare is None else (lambda img: self.prepare(img, record))
+            arr, record.mode, record.size = decode_image(data, self.input_hw, prepare)
+        except SkippedInput as err:
+            record.status = f"error: {err}"
         except FileNotFoundError:
             record.status = "error: broken link (the file it points to is missing)" if path.is_symlink() \
                 else "error: the file disappeared while the run was reading the folder"
@@ -148,14 +154,49 @@ def skipped(entries: list[dict]) -> list[dict]:
     return [e for e in entries if e["status"] != "ok"]
 
 
-def decode_image(data: bytes, input_hw: tuple) -> tuple[np.ndarray, str, tuple]:
-    """Bytes -> uint8 [H, W, 3] resized to input_hw (bilinear, PIL), plus the original mode and size."""
+def png_names(names) -> dict:
+    """source name -> output PNG name, never shared by two sources: ``a.jpg`` -> ``a.png``; when two
+    would meet there (``a.jpg`` and ``a.png``), both keep their extension: ``a.jpg.png``, ``a.png.png``."""
+    plain = {n: str(PurePosixPath(n).with_suffix(".png")) for n in names}
+    counts = {}
+    for target in plain.values():
+        counts[target] = counts.get(target, 0) + 1
+    return {n: (t if counts[t] == 1 else n + ".png") for n, t in plain.items()}
+
+
+def write_skipped(path, pairs) -> None:
+    """(name, status) pairs of skipped inputs as ``errors.csv`` (columns image, status)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["image", "status"])
+    writer.writerows(pairs)
+    atomic_write_text(path, buf.getvalue())
+
+
+def count_reasons(statuses) -> str:
+    """'no face found (MTCNN): 2, UnidentifiedImageError: 1' from skipped files' statuses ('error: <reason>: ...')."""
+    counts = {}
+    for status in statuses:
+        reason = status.removeprefix("error: ").split(":")[0]
+        counts[reason] = counts.get(reason, 0) + 1
+    return ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+
+
+def open_image(data: bytes) -> tuple[Image.Image, str, tuple]:
+    """Bytes -> (8-bit RGB PIL image as a viewer shows it: EXIF orientation applied, the original mode and size)."""
     with Image.open(io.BytesIO(data)) as probe:
         probe.verify()  # catches truncated / corrupt files that open() alone accepts
     img = Image.open(io.BytesIO(data))
     img.load()
-    mode, size = img.mode, img.size
-    img = to_rgb(ImageOps.exif_transpose(img))
+    return to_rgb(ImageOps.exif_transpose(img)), img.mode, img.size
+
+
+def decode_image(data: bytes, input_hw: tuple, prepare=None) -> tuple[np.ndarray, str, tuple]:
+    """Bytes -> uint8 [H, W, 3] resized to input_hw (bilinear, PIL), plus the original mode and size.
+    ``prepare``: RGB PIL image -> PIL image, applied before the resize (face alignment)."""
+    img, mode, size = open_image(data)
+    if prepare is not None:
+        img = prepare(img)
     h, w = input_hw
     if img.size != (w, h):
         img = img.resize((w, h), Image.Resampling.BILINEAR)
@@ -181,8 +222,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def image_folder_for_domain(root, domain, strict=False, limit=None) -> ImageFolder:
-    return ImageFolder(root, input_hw=domain.input_hw, strict=strict, select=domain.select_test_files, limit=limit)
+def image_folder_for_domain(root, domain, strict=False, limit=None, prepare=None) -> ImageFolder:
+    return ImageFolder(root, input_hw=domain.input_hw, strict=strict, select=domain.select_test_files, limit=limit,
+                       prepare=prepare)
 
 
 def write_manifest(path, root, entries: list[dict]) -> None:

@@ -27,3 +27,7 @@ class StoreError(RestyleLabError):
 
 class EvaluationError(RestyleLabError):
     """An evaluation that cannot run with the given methods and inputs."""
+
+
+class SkippedInput(RestyleLabError):
+    """An input a run skips, with this reason recorded and counted (a photo without a face), instead of stopping."""

@@ -41,7 +41,7 @@ COLUMNS = ["image", "image_index", "method", "step", "metric", "value", "status"
 ERROR_COLUMNS = ["image", "image_index", "status"]
 # settings that make two runs different experiments: a resume must match them all
 IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "metrics", "batch_size", "dtype", "impl",
-                 "device_type", "package_version")
+                 "device_type", "package_version", "align")
 
 
 def _unit(batch: int) -> str:

@@ -13,11 +13,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from restyle_lab.cli import main
 
+from nvlabs_pickles import write_code_pickle, write_plain_pickle, write_truncated, write_unknown_class_pickle
 from tiny import write_tiny_checkpoints, write_tiny_images
 
 
@@ -168,6 +171,25 @@ CASES = [
     Case("unknown training preset", ("train", "--preset", "nosuch"), "unknown preset 'nosuch'"),
     Case("fine-tune before its base", ("train", "--preset", "mini-toon-gan", "--workdir", "{tmp}/w"),
          "run `restyle-lab train --preset mini-gan` first"),
+    # your own photos and generators: alignment, NVlabs snapshots
+    Case("align size not offered", ("align", "--images", "{data}", "--out", "{tmp}/a", "--size", "512"),
+         "argument --size: invalid choice: 512"),
+    Case("align into a used folder", ("align", "--images", "{data}", "--out", "{tmp}/used"), "is not an empty folder",
+         "used_out"),
+    Case("align, no face in any image", ("align", "--images", "{tmp}/faceless", "--out", "{tmp}/a"),
+         "no face found in any of the 3 image(s)", "faceless"),
+    Case("evaluate --align, no face in any image", ("evaluate", "--data", "{tmp}/faceless", "--out", "{tmp}/r",
+                                                    "--method", "single:{ck}/psp.pt", "--align"),
+         "none of its 3 image files could be read (no face found (MTCNN): 3)", "faceless"),
+    Case("snapshot pickling os.system (convert)", ("convert", "{tmp}/evil.pkl", "{tmp}/g.pt"),
+         "refused: the pickle references posix.system", "code_pickle"),
+    Case("snapshot pickling os.system (--generator)", ("sample", "--generator", "{tmp}/evil.pkl", "--out", "{tmp}/s"),
+         "refused: the pickle references posix.system", "code_pickle"),
+    Case("snapshot of an unknown class", ("convert", "{tmp}/unknown.pkl", "{tmp}/g.pt"),
+         "references training.networks.Generator", "unknown_class_pickle"),
+    Case("snapshot truncated", ("convert", "{tmp}/cut.pkl", "{tmp}/g.pt"), "truncated or corrupt?", "cut_pickle"),
+    Case("convert onto an existing file", ("convert", "{tmp}/cut.pkl", "{tmp}/cut.pkl"),
+         "exists; give a new file name", "cut_pickle"),
 ]
 
 
@@ -205,6 +227,18 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path) -> None:
                 "fixed_yaml": "out_dir: elsewhere", "wrong_notebook_yaml": "latent_change:\n  n_show: 3",
                 "strengths_yaml": "editing:\n  strengths: 1,2", "source_yaml": "editing:\n  source: stylespace"}[kind]
         (tmp / (kind.split("_yaml")[0].replace("_notebook", "nb") + ".yml")).write_text(text)
+    elif kind == "faceless":
+        (tmp / "faceless").mkdir()
+        ramp = np.linspace(0, 255, 64, dtype=np.uint8)
+        for k in range(3):  # flat colours and ramps: no face anywhere
+            arr = np.stack([np.tile(ramp, (64, 1)), np.tile(ramp[:, None], (1, 64)), np.full((64, 64), 80 * k)], -1)
+            Image.fromarray(arr.astype(np.uint8)).save(tmp / "faceless" / f"plain_{k}.png")
+    elif kind == "code_pickle":
+        write_code_pickle(tmp / "evil.pkl", tmp / "ran.txt")  # the table checks that no file appears
+    elif kind == "unknown_class_pickle":
+        write_unknown_class_pickle(tmp / "unknown.pkl")
+    elif kind == "cut_pickle":
+        write_truncated(write_plain_pickle(tmp / "whole.pkl"), tmp / "cut.pkl")
 
 
 def snapshot(root: Path) -> dict:
@@ -247,7 +281,8 @@ def test_bad_input(case, world, tmp_path, capsys, monkeypatch):
     assert case.message.format(**fill) in err, err
     after = {"tmp": snapshot(tmp_path), "run": snapshot(run), "ck": snapshot(ck)}
     new = set(after["tmp"]) - set(before["tmp"])
-    allowed_new = {"o/errors.csv"} if case.id == "every image unreadable (invert)" else set()
+    allowed_new = {"every image unreadable (invert)": {"o/errors.csv"},
+                   "align, no face in any image": {"a/errors.csv"}}.get(case.id, set())
     assert new <= allowed_new, f"a refused command wrote {sorted(new - allowed_new)}"
     assert {k: v for k, v in after["tmp"].items() if k in before["tmp"]} == before["tmp"], "a file was changed"
     assert after["run"] == before["run"] and after["ck"] == before["ck"], "stored results were changed"

@@ -20,7 +20,8 @@ def run(*args, ok=True):
     return out
 
 
-@pytest.mark.parametrize("cmd", [[], ["invert"], ["evaluate"], ["train"], ["reproduce"], ["mini-data"], ["info"]])
+@pytest.mark.parametrize("cmd", [[], ["invert"], ["evaluate"], ["train"], ["reproduce"], ["mini-data"], ["info"],
+                                 ["align"], ["convert"]])
 def test_help_texts(cmd):
     out = run(*cmd, "--help")
     assert "usage: restyle-lab" in out.stdout

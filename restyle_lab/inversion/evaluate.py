@@ -18,10 +18,11 @@ import torch
 import torch.distributed as dist
 
 from .. import __version__
-from ..data import image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
+from ..data import count_reasons, image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
 from ..devices import check_impl, device_name, parse_device, weights_and_compute
 from ..domains import get_domain
 from ..errors import DatasetError, StoreError, UsageError
+from ..faces.align import FaceAligner, size_for
 from ..methods import check_specs, positive_int
 from ..metrics import METRICS, MetricUnavailable
 from ..notebook_params import DEFAULTS
@@ -36,13 +37,14 @@ TIMING = "warm-up excluded, device synchronised, seconds per image per step (bat
 def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, metrics: list[str] | None = None,
              batch_size: int = DEFAULTS.batch_size, n_images: int | None = None, device: str = DEFAULTS.device,
              dtype: str = DEFAULTS.dtype, impl: str = DEFAULTS.impl, save_images: bool = True, strict: bool = False,
-             progress: bool = True, shard: tuple | None = None, log=print) -> Path:
+             progress: bool = True, shard: tuple | None = None, align: bool = False, log=print) -> Path:
     """Run (or resume) an evaluation into ``run_dir``; returns it. Rows: see ``restyle_lab.store``.
 
     ``methods``: specs or their dicts (``restyle_lab.methods``). ``shard`` = (k, n): compute only
     the batches b with b % n == k (default: torchrun's rank and world size, else all). Raises
     ``UsageError`` for a setting that cannot be honoured, ``StoreError`` when run_dir holds
-    another setup, both before anything is written.
+    another setup, both before anything is written. ``align``: each image becomes the FFHQ crop of its
+    largest face first (``restyle_lab.faces``; recorded in the provenance and ``alignment.csv``).
     """
     rank, world, local_rank, _ = torchrun_env()
     distributed = shard is None and world > 1
@@ -60,7 +62,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     if not specs:
         raise UsageError("give at least one method")
     metric_names = _metric_names(dom, metrics)
-    folder = image_folder_for_domain(data_root, dom, strict=strict, limit=n_images)
+    aligner = FaceAligner(size_for(dom.input_hw), dev) if align else None
+    folder = image_folder_for_domain(data_root, dom, strict=strict, limit=n_images, prepare=aligner)
     entries = folder.manifest(read_manifest(run_dir / "dataset_manifest.json"))
     bad = skipped(entries)
     if len(bad) == len(entries):
@@ -74,6 +77,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
         "package_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
         "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timing": TIMING,
     }
+    if aligner is not None:
+        provenance["align"] = aligner.describe()
     check_provenance(run_dir, provenance, DERIVED_KEYS)
 
     work = plan(run_dir, specs, len(folder), batch_size, shard, log)
@@ -100,6 +105,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     finally:
         if group:
             dist.destroy_process_group()
+    if aligner is not None and shard[0] == 0:
+        aligner.write_record(run_dir, folder.names)
     if bad and shard[0] == 0:
         log(f"skipped {len(bad)} of {len(entries)} input files ({_reasons(bad)}); each is listed with its reason "
             f"in {run_dir / 'dataset_manifest.json'} (`restyle-lab summary {run_dir}` lists them)")
@@ -145,11 +152,7 @@ def _build_metrics(names, dev, log) -> tuple[dict, dict]:
 
 
 def _reasons(entries: list[dict]) -> str:
-    counts = {}
-    for e in entries:
-        reason = e["status"].removeprefix("error: ").split(":")[0]
-        counts[reason] = counts.get(reason, 0) + 1
-    return ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+    return count_reasons(e["status"] for e in entries)
 
 
 # ------------------------------------------------------------------ distributed helpers

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
 from ..checkpoints import load_network
-from ..data import IMAGE_EXTENSIONS, ImageFolder
+from ..data import IMAGE_EXTENSIONS, ImageFolder, count_reasons, png_names, write_skipped
 from ..devices import check_impl, parse_device, weights_and_compute
 from ..errors import DatasetError, UsageError
-from ..files import atomic_save_npy, atomic_save_npz, atomic_write_text
+from ..faces.align import FaceAligner, size_for
+from ..files import atomic_save_npy, atomic_save_npz
 from ..images import save_png, to_uint8
 from ..methods import positive_int
 from ..models import set_impl
@@ -23,20 +22,11 @@ from ..notebook_params import DEFAULTS
 from .inverters import inverter_for
 
 # everything invert writes into --out (and all that --overwrite removes)
-OUTPUTS = ("inference_results", "inference_coupled", "latents.npy", "latents.npz", "errors.csv", "avg_image.png")
+OUTPUTS = ("inference_results", "inference_coupled", "latents.npy", "latents.npz", "errors.csv", "avg_image.png",
+           "aligned", "alignment.csv")
 
 
-def output_names(names: list[str]) -> dict:
-    """input name -> output PNG path relative to a step folder, never shared by two inputs.
-
-    ``a.jpg`` becomes ``a.png``; when two inputs would meet there (``a.jpg`` and ``a.png``),
-    both keep their extension: ``a.jpg.png``, ``a.png.png``.
-    """
-    plain = {n: str(PurePosixPath(n).with_suffix(".png")) for n in names}
-    counts = {}
-    for target in plain.values():
-        counts[target] = counts.get(target, 0) + 1
-    return {n: (t if counts[t] == 1 else n + ".png") for n, t in plain.items()}
+output_names = png_names  # input name -> output PNG path relative to a step folder
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -54,21 +44,22 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _folder(images: Path, input_hw, strict) -> ImageFolder:
+def _folder(images: Path, input_hw, strict, prepare=None) -> ImageFolder:
     if images.is_file():
         if images.suffix.lower() not in IMAGE_EXTENSIONS:
             raise UsageError(f"--images {images} is not an image file ({', '.join(IMAGE_EXTENSIONS)}) or a folder")
         return ImageFolder(images.parent, input_hw=input_hw, strict=strict,
-                           select=lambda names: [n for n in names if n == images.name])
-    return ImageFolder(images, input_hw=input_hw, strict=strict)
+                           select=lambda names: [n for n in names if n == images.name], prepare=prepare)
+    return ImageFolder(images, input_hw=input_hw, strict=strict, prepare=prepare)
 
 
 def invert_folder(checkpoint, images, out, steps=DEFAULTS.steps, coupled=False, full_size=False, device=DEFAULTS.device,
                   dtype=DEFAULTS.dtype, impl=DEFAULTS.impl, batch_size=DEFAULTS.batch_size, strict=False, overwrite=False,
-                  progress=True, log=print) -> Path:
+                  progress=True, align=False, log=print) -> Path:
     """Per-step PNGs in out/inference_results/<step>/, latents.npy (official dict layout, keyed by the image
     path relative to --images), latents.npz, optional input|steps strips in out/inference_coupled/, and
-    errors.csv listing every skipped file with its reason."""
+    errors.csv listing every skipped file with its reason. ``align``: each photo is replaced by the FFHQ
+    crop of its largest face first (out/aligned/, out/alignment.csv; photos without a face skipped)."""
     steps = positive_int(steps, "--steps")
     batch_size = positive_int(batch_size, "--batch-size")
     (dt, compute), dev = weights_and_compute(dtype), parse_device(device)
@@ -78,7 +69,8 @@ def invert_folder(checkpoint, images, out, steps=DEFAULTS.steps, coupled=False, 
     net = set_impl(load_network(checkpoint, device=dev, dtype=dt), check_impl(impl))
     # the evaluation's inverters and traces, untimed (no warm-up pass)
     inverter = inverter_for(net, steps, dtype=compute, resize=not full_size, warmup=False)
-    folder = _folder(images, net.geometry.input_hw, strict)
+    aligner = FaceAligner(size_for(net.geometry.input_hw), dev) if align else None
+    folder = _folder(images, net.geometry.input_hw, strict, aligner)
     _prepare_out(out, overwrite)
     targets = output_names(folder.names)
     if net.is_restyle:  # the official script's output beside the steps
@@ -104,20 +96,15 @@ def invert_folder(checkpoint, images, out, steps=DEFAULTS.steps, coupled=False, 
             official[name] = lat
             names_all.append(name)
             latents_all.append(np.stack(lat))
+    if aligner is not None:
+        aligner.write_record(out, folder.names)
+        log(f"aligned {len(aligner.rows)} face(s) ({out / 'alignment.csv'}, crops in {out / 'aligned'})")
     if errors:
-        _write_errors(out / "errors.csv", errors)
-        log(f"skipped {len(errors)} of {len(folder)} input file(s) that could not be read; each is listed with "
-            f"its reason in {out / 'errors.csv'}")
+        write_skipped(out / "errors.csv", errors)
+        log(f"skipped {len(errors)} of {len(folder)} input file(s) ({count_reasons(s for _, s in errors)}); each is "
+            f"listed with its reason in {out / 'errors.csv'}")
     if not names_all:
         raise DatasetError(f"no image in {images} could be read ({len(errors)} file(s)); see {out / 'errors.csv'}")
     atomic_save_npy(out / "latents.npy", official)
     atomic_save_npz(out / "latents.npz", names=np.array(names_all), latents=np.stack(latents_all))
     return out
-
-
-def _write_errors(path: Path, errors) -> None:
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["image", "status"])
-    writer.writerows(errors)
-    atomic_write_text(path, buf.getvalue())

@@ -109,27 +109,39 @@ class ConstantInput(nn.Module):
 
 
 class StyledConv(HasImpl, nn.Module):
-    def __init__(self, in_ch, out_ch, kernel, style_dim, upsample=False, blur_taps=(1, 3, 3, 1)):
+    """Modulated conv, noise, bias + leaky ReLU * sqrt 2, then (``clamp``: NVlabs' conv_clamp) clamped to +-clamp."""
+
+    def __init__(self, in_ch, out_ch, kernel, style_dim, upsample=False, blur_taps=(1, 3, 3, 1), clamp=None):
         super().__init__()
         self.conv = ModulatedConv2d(in_ch, out_ch, kernel, style_dim, upsample=upsample, blur_taps=blur_taps)
         self.noise = NoiseInjection()
         self.activate = FusedLeakyReLU(out_ch)
+        self.clamp = clamp
 
     def forward(self, x, style, noise=None):
         if self.impl == "fast":
-            return fast.styled_conv(self, x, style, noise)
-        return self.activate(self.noise(self.conv(x, style), noise=noise))
+            out = fast.styled_conv(self, x, style, noise)
+        else:
+            out = self.activate(self.noise(self.conv(x, style), noise=noise))
+        return out if self.clamp is None else out.clamp(-self.clamp, self.clamp)
 
 
 class ToRGB(HasImpl, nn.Module):
-    def __init__(self, in_ch, style_dim, upsample=True, blur_taps=(1, 3, 3, 1)):
+    """1x1 modulated conv + bias (``clamp``: clamped to +-clamp before the skip is added, as NVlabs does)."""
+
+    def __init__(self, in_ch, style_dim, upsample=True, blur_taps=(1, 3, 3, 1), clamp=None):
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
         if upsample:
             self.upsample = Upsample(blur_taps)
         self.conv = ModulatedConv2d(in_ch, 3, 1, style_dim, demodulate=False)
+        self.clamp = clamp
 
     def forward(self, x, style, skip=None):
+        if self.clamp is not None:
+            out = fast.to_rgb(self, x, style, None) if self.impl == "fast" else self.conv(x, style) + self.bias
+            out = out.clamp(-self.clamp, self.clamp)
+            return out if skip is None else out + self.upsample(skip).to(out.dtype)
         if self.impl == "fast":
             return fast.to_rgb(self, x, style, skip)
         out = self.conv(x, style) + self.bias
@@ -158,9 +170,10 @@ class Generator(nn.Module):
         layers += [EqualLinear(c.style_dim, c.style_dim, lr_mul=c.lr_mlp, activation=True) for _ in range(c.n_mlp)]
         self.style = nn.Sequential(*layers)
 
+        clamp = c.conv_clamp
         self.input = ConstantInput(c.channels(4))
-        self.conv1 = StyledConv(c.channels(4), c.channels(4), 3, c.style_dim, blur_taps=taps)
-        self.to_rgb1 = ToRGB(c.channels(4), c.style_dim, upsample=False)
+        self.conv1 = StyledConv(c.channels(4), c.channels(4), 3, c.style_dim, blur_taps=taps, clamp=clamp)
+        self.to_rgb1 = ToRGB(c.channels(4), c.style_dim, upsample=False, clamp=clamp)
         self.log_size = c.log_size
         self.num_layers = c.n_noises
         self.n_latent = c.n_styles
@@ -174,9 +187,9 @@ class Generator(nn.Module):
         in_ch = c.channels(4)
         for i in range(3, self.log_size + 1):
             out_ch = c.channels(2 ** i)
-            self.convs.append(StyledConv(in_ch, out_ch, 3, c.style_dim, upsample=True, blur_taps=taps))
-            self.convs.append(StyledConv(out_ch, out_ch, 3, c.style_dim, blur_taps=taps))
-            self.to_rgbs.append(ToRGB(out_ch, c.style_dim, blur_taps=taps))
+            self.convs.append(StyledConv(in_ch, out_ch, 3, c.style_dim, upsample=True, blur_taps=taps, clamp=clamp))
+            self.convs.append(StyledConv(out_ch, out_ch, 3, c.style_dim, blur_taps=taps, clamp=clamp))
+            self.to_rgbs.append(ToRGB(out_ch, c.style_dim, blur_taps=taps, clamp=clamp))
             in_ch = out_ch
         set_impl(self, impl)
 
