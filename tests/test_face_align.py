@@ -12,7 +12,7 @@ from PIL import Image
 
 from restyle_lab.cli import main
 from restyle_lab.errors import StoreError
-from restyle_lab.evaluate import evaluate
+from restyle_lab.inversion.evaluate import evaluate
 from restyle_lab.faces.landmarks import FaceDetector
 from restyle_lab.faces.recipe import align_face
 from restyle_lab.faces.transforms import CHECK_CASES, corner_error, frame, psnr, similarity_case
