@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from . import __version__
-from .data import image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
+from .data import count_reasons, image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
 from .devices import DEFAULT_IMPL, check_impl, device_name, parse_device, weights_and_compute
 from .domains import get_domain
 from .errors import DatasetError, StoreError, UsageError
@@ -143,11 +143,7 @@ def _build_metrics(names, dev, log) -> tuple[dict, dict]:
 
 
 def _reasons(entries: list[dict]) -> str:
-    counts = {}
-    for e in entries:
-        reason = e["status"].removeprefix("error: ").split(":")[0]
-        counts[reason] = counts.get(reason, 0) + 1
-    return ", ".join(f"{reason}: {n}" for reason, n in sorted(counts.items()))
+    return count_reasons(e["status"] for e in entries)
 
 
 # ------------------------------------------------------------------ distributed helpers

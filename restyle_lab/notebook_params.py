@@ -13,6 +13,7 @@ from .devices import DTYPES, IMPLS
 from .domains import STYLE_GROUP_SCHEMES
 from .editing import SOURCES, parse_edits, parse_strengths
 from .errors import UsageError
+from .literals import BOOL, FLOAT, INT, PATH, STR, dict_of, list_of, optional, check_type
 from .methods import positive_int
 from .metrics import METRICS
 
@@ -47,6 +48,17 @@ SMOKE_CAPS = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_sho
 SET_BY_REPRODUCE = {"domain": "--domain", "device": "--device", "dtype": "--dtype", "impl": "--impl", "smoke": "--smoke",
                     "out_dir": "--out"}
 
+# The declared type of every parameter: a value of another type is refused by name before papermill
+# writes it into a notebook (literals.py: only plain literals ever reach a code cell).
+PARAM_TYPES = {
+    "domain": STR, "checkpoints": optional(PATH | dict_of(STR, PATH)), "data_root": optional(PATH),
+    "n_images": INT, "steps": INT, "device": STR, "dtype": STR, "impl": STR, "batch_size": INT, "smoke": BOOL,
+    "out_dir": optional(PATH), "optim_steps": INT, "optim_images": optional(INT), "group_scheme": STR,
+    "n_show": INT, "metric": STR, "n_pairs": INT, "truncation": FLOAT, "similarity": STR, "method": STR,
+    "source": STR, "edits": STR, "strengths": STR | list_of(FLOAT), "interfacegan_dir": optional(PATH),
+    "n_samples": INT,
+}
+
 _COUNTS = ("n_images", "steps", "batch_size", "optim_steps", "optim_images", "n_show", "n_pairs", "n_samples")
 _CHOICES = {"group_scheme": STYLE_GROUP_SCHEMES, "metric": tuple(METRICS), "similarity": tuple(SIMILARITIES),
             "method": tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle"),
@@ -70,6 +82,7 @@ def check_parameters(name: str, params: dict) -> dict:
         raise UsageError(f"notebook {name!r} has no parameter(s) {unknown}; its parameters: {', '.join(known)}")
     out = dict(params)
     for key, value in params.items():
+        check_type(f"{name}: {key}", value, PARAM_TYPES[key])
         if key in _COUNTS:
             out[key] = positive_int(value, f"{name}: {key}")
         elif key in _CHOICES and value not in _CHOICES[key]:
