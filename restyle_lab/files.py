@@ -257,7 +257,7 @@ def check_zip(fh, path, what: str = "file") -> None:
 
 def _zip_ok(path: Path) -> str:
     with open_regular(path) as fh:
-        check_zip(fh, path, "checkpoint")
+        check_zip(fh, path, "PyTorch checkpoint")
     return "ok"
 
 

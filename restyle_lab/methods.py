@@ -22,6 +22,7 @@ Anything that cannot be honoured is refused with a ``UsageError`` that names it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -36,8 +37,10 @@ DEFAULT_OPTIM_STEPS = SNAPSHOTS[-1]
 # ProjectorConfig fields a method may set, with the type each must have
 PROJECTOR_OPTIONS = {"lr": float, "noise_scale": float, "noise_ramp": float, "noise_regularize": float,
                      "mse_weight": float, "perceptual": bool, "seed": int}
-# names become folder names in a run directory: no path separators, no leading dot
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+# names become folder names in a run directory: no path separators, no leading dot, no line ends, and short
+# enough for any file system (checked before anything is written)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+MAX_NAME_LENGTH = 100
 SYNTAX = "[NAME=]KIND:ARG[:STEPS] with KIND one of " + ", ".join(KINDS)
 
 
@@ -59,9 +62,12 @@ class MethodSpec:
     kind: ClassVar[str] = ""
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not NAME_PATTERN.match(self.name):
-            raise UsageError(f"method name {self.name!r} must start with a letter or digit and hold only letters, "
-                             "digits and _ . + -")
+        if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
+            raise UsageError(f"method name {_clip(self.name)} must start with a letter or digit and hold only "
+                             "letters, digits and _ . + -")
+        if len(self.name) > MAX_NAME_LENGTH:
+            raise UsageError(f"method name {_clip(self.name)} is {len(self.name)} characters long; at most "
+                             f"{MAX_NAME_LENGTH} (it names a folder in the run directory)")
 
     def to_dict(self) -> dict:
         out = {"name": self.name, "kind": self.kind}
@@ -278,6 +284,8 @@ def parse_method(text: str, generator: str | None = None, checkpoints: tuple = (
     kind = parts[0]
     if kind not in KINDS or len(parts) < 2 or not parts[1]:
         raise UsageError(f"--method {original!r}: expected {SYNTAX}")
+    if kind in FILE_KINDS and len(parts) > 2:
+        parts = _file_with_colons(original, kind, parts)
     arg = parts[1]
     max_parts = 2 if kind == "single" else 3
     if len(parts) > max_parts:
@@ -302,6 +310,24 @@ def parse_method(text: str, generator: str | None = None, checkpoints: tuple = (
         source = {"generator": generator} if generator else {"checkpoint": checkpoints[0]}
         return OptimSpec(name or f"optim_{arg}", space=arg, record_at=schedule, **source)
     return HybridSpec(name or f"{arg}+optim", encoder=arg, record_at=schedule)
+
+
+FILE_KINDS = ("restyle", "single", "naive")  # their ARG is a checkpoint path
+
+
+def _file_with_colons(original: str, kind: str, parts: list) -> list:
+    """[kind, path, (steps)] where the checkpoint path itself holds ':' (it names an existing file);
+    otherwise ``parts`` as split, or a UsageError when a field read as STEPS is plainly a path."""
+    for cut in (len(parts), len(parts) - 1):
+        path = ":".join(parts[1:cut])
+        if os.path.isfile(path) and (cut == len(parts) or kind != "single"):
+            return [kind, path] + parts[cut:]
+    tail = ":".join(parts[2:])
+    if "/" in tail or "\\" in tail or PurePath(tail).suffix:  # read as STEPS, but plainly part of a path
+        raise UsageError(f"--method {original!r}: {tail!r} is not a STEPS count, and there is no file "
+                         f"{':'.join(parts[1:])!r} (a ':' inside a checkpoint path works when the whole path "
+                         "names an existing file)")
+    return parts
 
 
 def parse_methods(texts, generator: str | None = None, extra=()) -> list[MethodSpec]:
@@ -332,6 +358,11 @@ def check_specs(specs) -> list[MethodSpec]:
     return specs
 
 
+def _clip(value, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[:n] + "...'"
+
+
 def _stem(path: str) -> str:
     """A checkpoint's file stem, made safe as a method name."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", PurePath(path).stem) or "method"
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", PurePath(path).stem)[:80] or "method"
