@@ -27,3 +27,8 @@ class StoreError(RestyleLabError):
 
 class EvaluationError(RestyleLabError):
     """An evaluation that cannot run with the given methods and inputs."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that its cleanups run (temporary files, kernels), as they
+    do for Ctrl-C (see ``restyle_lab.cli``)."""

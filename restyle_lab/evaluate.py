@@ -25,7 +25,7 @@ from .errors import DatasetError, StoreError, UsageError
 from .inverters import DERIVED_KEYS, Inverters, derived, method_identity
 from .methods import check_specs, positive_int
 from .metrics import METRICS, MetricUnavailable, build_metric
-from .store import check_provenance, claim, git_commit, stored_provenance, write_provenance
+from .store import check_provenance, claim, git_commit, provenance_problem, stored_provenance, write_provenance
 from .units import Computer, plan, true_latents
 
 TIMING = "warm-up excluded, device synchronised, seconds per image per step (batch time / batch size)"
@@ -72,9 +72,14 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
         "package_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
         "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timing": TIMING,
     }
+    truth = true_latents(data_root)
+    if provenance_problem(run_dir) and any((run_dir / "parts").glob("*/b*.parquet")):
+        log(f"{run_dir}: provenance.json is {provenance_problem(run_dir)}; checking this run against the records "
+            "its parts carry (it is rebuilt from them)")
     check_provenance(run_dir, provenance, DERIVED_KEYS)
 
-    work = plan(run_dir, specs, len(folder), batch_size, shard, log)
+    work = plan(run_dir, specs, len(folder), batch_size, shard, log, names=folder.names, provenance=provenance,
+                readable={i for i, e in enumerate(entries) if e["status"] == "ok"})
     inverters = Inverters(specs, dev, weights_dtype, dom, compute=compute, impl=impl)
     metric_objs, unavailable = _build_metrics(metric_names, dev, log) if work.todo else ({}, None)
     _record(run_dir, provenance, inverters, work.pending, unavailable)
@@ -89,7 +94,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = "mini", metrics: l
     try:
         if work.todo:
             computer = Computer(run_dir, folder, batch_size, inverters, metric_objs, unavailable, save_images,
-                                true_latents(data_root))
+                                truth, provenance)
             done_here = computer.run(work, progress and shard[0] == 0, dom.name)
             log(f"computed {done_here} (method, batch) unit(s) in this process"
                 + ("" if shard[1] == 1 else f" (shard {shard[0]} of {shard[1]})"))

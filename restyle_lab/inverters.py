@@ -14,9 +14,10 @@ from .files import sha256_file
 from .inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
 from .methods import HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec, SingleSpec
 from .models import set_impl
+from .store import LEARNED_KEYS
 
 # what building a method's inverter reveals (recorded, and compared on resume when known)
-DERIVED_KEYS = ("family", "loss", "perceptual_unavailable")
+DERIVED_KEYS = LEARNED_KEYS
 
 
 class Inverters:
