@@ -102,8 +102,8 @@ class ImageFolder:
             record.status = f"error: not a regular file: {err.strerror.split(',')[0]}" + \
                 (" behind a symlink" if path.is_symlink() else "")
         except TooLarge:
-            record.status = f"error: over the {megabytes(MAX_IMAGE_BYTES)} cap per input file " \
-                f"(data.MAX_IMAGE_BYTES; {megabytes(path.stat().st_size)})"
+            record.status = f"error: over the size cap: {megabytes(path.stat().st_size)}, more than the " \
+                f"{megabytes(MAX_IMAGE_BYTES)} read of one input file (data.MAX_IMAGE_BYTES)"
         except Exception as err:  # PIL raises many types for bad files
             record.status = f"error: {type(err).__name__}: {first_line(err)}"
         self._records[index] = record

@@ -195,6 +195,18 @@ def read_regular(path, max_bytes: int | None = None) -> bytes:
     return data
 
 
+def file_problem(path) -> str | None:
+    """Why ``path`` cannot be read as a file ('not found', 'a broken link', 'a FIFO (named pipe), not a
+    regular file ...'), or None when it is (or links to) a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken link (the file it points to is missing)" if os.path.islink(path) else "not found"
+    except OSError as err:
+        return err.strerror or str(err)
+    return None if stat.S_ISREG(mode) else f"{_kind(mode)}, not a regular file"
+
+
 def is_regular(path) -> bool:
     """Is ``path`` (following links) a regular file? False for a broken link and for special files."""
     try:

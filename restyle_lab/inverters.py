@@ -10,7 +10,7 @@ import torch
 from .checkpoints import load_generator, load_network
 from .devices import DEFAULT_IMPL
 from .errors import EvaluationError
-from .files import sha256_file
+from .files import file_problem, sha256_file
 from .inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
 from .methods import HybridSpec, NaiveSpec, OptimSpec, ReStyleSpec, SingleSpec
 from .models import set_impl
@@ -98,8 +98,10 @@ def method_identity(spec) -> dict:
     """The provenance entry of a method before anything is loaded: its spec and its files' sha256."""
     entry = spec.to_dict()
     for role, path in spec.files().items():
-        if not Path(path).is_file():
-            raise EvaluationError(f"method {spec.name!r}: {role} {path} not found")
+        problem = file_problem(path)
+        if problem:
+            raise EvaluationError(f"method {spec.name!r}: {role} {path} {problem}" if problem == "not found" else
+                                  f"method {spec.name!r}: {role} {path}: {problem}")
         key = {"checkpoint": "checkpoint_sha256", "generator": "generator_sha256"}.get(role)
         if key:
             entry[key] = sha256_file(path)

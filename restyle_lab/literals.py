@@ -71,7 +71,7 @@ def _is_int(v) -> bool:
 
 
 STR = Type("text", lambda v: isinstance(v, str))
-PATH = Type("a path (text; empty for the default)", lambda v: isinstance(v, str) and "\0" not in v)
+PATH = Type("a path", lambda v: isinstance(v, str) and "\0" not in v)
 INT = Type("a whole number", _is_int)
 FLOAT = Type("a number", lambda v: (_is_int(v) or isinstance(v, float)) and math.isfinite(v))
 BOOL = Type("true or false", lambda v: isinstance(v, bool))

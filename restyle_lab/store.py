@@ -43,7 +43,7 @@ import pandas as pd
 
 from .errors import StoreError
 from .files import atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json, read_regular
-from .parts import (COLUMNS, CheckedFiles, UnitRecord, latents_problem, load_latents, part_schema_problem, read_part,
+from .parts import (COLUMNS, CheckedFiles, UnitRecord, latents_problem, load_latents, read_part,
                     read_record, write_part_file)
 
 ERROR_COLUMNS = ["image", "image_index", "status"]
@@ -249,12 +249,9 @@ def claim(run_dir, unit: str | None, wait: bool = False):
 # --------------------------------------------------------------------------- reading
 
 def _read_part(path: Path) -> pd.DataFrame:
-    problem = part_schema_problem(path)
+    rows, _, problem = read_part(path, path.parent.name)
     if problem is None:
-        try:
-            return pd.read_parquet(path)
-        except Exception as err:  # pyarrow's errors for a damaged file
-            problem = f"unreadable ({type(err).__name__})"
+        return rows
     raise StoreError(f"{path} is damaged: {problem}; run the same `restyle-lab evaluate` command again: it redoes "
                      "damaged parts") from None
 

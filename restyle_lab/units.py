@@ -140,8 +140,8 @@ def true_latents(data_root) -> dict | None:
         return None
     what = f"{path}: not the true latents `restyle-lab sample` writes beside its images"
     fix = "; move it out of the test folder (or rename it)"
-    if not is_regular(path):
-        raise DatasetError(f"{what} (not a regular file){fix}")
+    if not is_regular(path) or not zipfile.is_zipfile(path):
+        raise DatasetError(f"{what} ({'not an npz archive' if is_regular(path) else 'not a regular file'}){fix}")
     try:
         with np.load(path, allow_pickle=False) as d:
             names, latents = d["names"], d["latents"]
