@@ -83,7 +83,7 @@ def check_parameters(name: str, params: dict) -> dict:
     out = dict(params)
     for key, value in params.items():
         check_type(f"{name}: {key}", value, PARAM_TYPES[key])
-        if key in _COUNTS:
+        if key in _COUNTS and value is not None:  # None: optim_images' "all of them"
             out[key] = positive_int(value, f"{name}: {key}")
         elif key in _CHOICES and value not in _CHOICES[key]:
             raise UsageError(f"{name}: {key} must be one of {', '.join(_CHOICES[key])}. Got: {value!r}")
