@@ -124,13 +124,19 @@ def read_part(path: Path, method: str) -> tuple[pd.DataFrame | None, UnitRecord 
     return (None, record, problem) if problem else (rows, record, None)
 
 
+def read_footer(path: Path) -> tuple[UnitRecord | None, int]:
+    """(the unit record in a part's footer, its row count): the footer only; (None, -1) when unreadable."""
+    try:
+        meta = pq.read_metadata(path)
+        raw = (meta.metadata or {}).get(RECORD_KEY)
+        return (None if raw is None else UnitRecord.from_json(raw)), meta.num_rows
+    except Exception:  # a damaged footer or record
+        return None, -1
+
+
 def read_record(path: Path) -> UnitRecord | None:
     """The unit record in a part's footer (None: none, or unreadable)."""
-    try:
-        raw = (pq.read_schema(path).metadata or {}).get(RECORD_KEY)
-        return None if raw is None else UnitRecord.from_json(raw)
-    except Exception:  # a damaged footer or record
-        return None
+    return read_footer(path)[0]
 
 
 def rows_problem(rows: pd.DataFrame, method: str) -> str | None:

@@ -43,7 +43,7 @@ import pandas as pd
 
 from .errors import StoreError
 from .files import atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json, read_regular
-from .parts import (COLUMNS, CheckedFiles, UnitRecord, latents_problem, load_latents, read_part,
+from .parts import (COLUMNS, CheckedFiles, UnitRecord, latents_problem, load_latents, read_footer, read_part,
                     read_record, write_part_file)
 
 ERROR_COLUMNS = ["image", "image_index", "status"]
@@ -120,9 +120,9 @@ def unit_state(run_dir, method: str, batch: int, expected: UnitRecord | None = N
     part, latents = part_path(run_dir, method, batch), latents_path(run_dir, method, batch)
     if not part.exists():
         return MISSING
-    if checked is not None and checked.fresh(part) and (checked.fresh(latents) or not latents.exists()):
-        record = read_record(part)
-        if record is not None:
+    if checked is not None and checked.fresh(part):
+        record, n_rows = read_footer(part)
+        if record is not None and (checked.fresh(latents) if n_rows else not latents.exists()):
             if expected is not None:
                 _check_record(run_dir, part, record, expected, None, readable)
             return DONE
@@ -146,11 +146,6 @@ def save_checked(run_dir, checked: CheckedFiles) -> None:
     if checked.added:
         with claim(run_dir, None, wait=True):
             checked.save(lambda path, value: atomic_write_json(path, value, indent=0))
-
-
-def unit_done(run_dir, method: str, batch: int, expected: UnitRecord | None = None) -> bool:
-    """Is this (method, batch) stored whole (and, given ``expected``, the unit this run wants)?"""
-    return unit_state(run_dir, method, batch, expected) == DONE
 
 
 def _check_record(run_dir, part: Path, record: UnitRecord | None, expected: UnitRecord, rows, readable) -> None:
@@ -184,17 +179,6 @@ def _span(indices) -> str:
     if not values:
         return "none"
     return f"{values[0]}-{values[-1]}" if values == list(range(values[0], values[-1] + 1)) else str(values[:6])
-
-
-def damaged_units(run_dir, batches_of: dict) -> list:
-    """(method, batch, why) of units (``batches_of``: method -> batches) stored but damaged (they are redone)."""
-    out = []
-    for m, batches in batches_of.items():
-        for b in batches:
-            state = unit_state(run_dir, m, b)
-            if state.startswith("damaged"):
-                out.append((m, b, state))
-    return out
 
 
 def planned_units(provenance: dict) -> dict:
@@ -256,6 +240,18 @@ def _read_part(path: Path) -> pd.DataFrame:
                      "damaged parts") from None
 
 
+def _read_errors(path: Path) -> pd.DataFrame:
+    try:
+        rows = pd.read_parquet(path)
+        if list(rows.columns) == ERROR_COLUMNS:
+            return rows
+        problem = "its columns are not image, image_index, status"
+    except Exception as err:  # pyarrow's errors for a damaged file
+        problem = f"unreadable ({type(err).__name__})"
+    raise StoreError(f"{path} is damaged: {problem}; delete it (the files it lists as skipped are also in the "
+                     "run's dataset_manifest.json)") from None
+
+
 def read_results(run_dir, methods=None) -> pd.DataFrame:
     """Every row of a run (all shards), sorted; raises if a unit was written twice or is damaged."""
     run_dir = Path(run_dir)
@@ -281,7 +277,7 @@ def read_errors(run_dir) -> pd.DataFrame:
     parts = sorted((Path(run_dir) / "errors").glob("*.parquet"))
     if not parts:
         return pd.DataFrame(columns=ERROR_COLUMNS)
-    errors = pd.concat([_read_part(p) for p in parts], ignore_index=True)
+    errors = pd.concat([_read_errors(p) for p in parts], ignore_index=True)
     return errors.drop_duplicates("image_index").sort_values("image_index", ignore_index=True)
 
 

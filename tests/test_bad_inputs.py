@@ -219,6 +219,8 @@ CASES = [
          "nan_weights"),
     Case("checkpoint with an infinite latent_avg", ("info", "{tmp}/inf.pt"),
          "non-finite values (NaN or inf) in the entry latent_avg", "inf_latent_avg"),
+    Case("non-finite latents (invert)", ("invert", "--checkpoint", "{ck}/psp.pt", "--images", "{data}", "--out",
+                                         "{tmp}/o"), "non-finite latents (NaN or inf) for test_0000.png", "nan_latents"),
     Case("checkpoint whose opts is text", ("info", "{tmp}/opts.pt"), "its 'opts' entry is a str", "opts_text"),
     Case("restyle_lab entry without family", ("info", "{tmp}/family.pt"), "its restyle_lab entry lacks 'family'",
          "no_family"),
@@ -378,6 +380,18 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=No
         os.mkfifo(tmp / "pipe")
         (tmp / "special" / "a.png").symlink_to(tmp / "pipe")
         (tmp / "special" / "b.png").symlink_to("/dev/zero")
+    elif kind == "nan_latents":  # what a diverging network or an fp16 overflow would give
+        import dataclasses
+
+        from restyle_lab import invert
+
+        real = invert.iterate_naive
+
+        def diverging(*args, **kwargs):
+            for step in real(*args, **kwargs):
+                yield dataclasses.replace(step, latent=step.latent * float("nan"))
+
+        monkeypatch.setattr(invert, "iterate_naive", diverging)
     elif kind == "tiny_cap":
         monkeypatch.setattr("restyle_lab.data.MAX_IMAGE_BYTES", 10)
     elif kind == "stray_latents":

@@ -360,6 +360,9 @@ def test_a_file_rewritten_with_its_mtime_set_back_is_checked_again(small_run, tm
     assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
     log, _ = again(small_run, run)
     assert "redoing psp batch 1" in log and "computed 1 (method, batch) unit(s)" in log
+    (run / "latents" / "psp" / "b000000.npz").unlink()  # a part checked before, its latents gone since
+    log, _ = again(small_run, run)
+    assert "redoing psp batch 0" in log and "b000000.npz: it is missing" in log
 
 
 def test_parts_from_before_unit_records_resume_but_cannot_rebuild_a_provenance(small_run, tmp_path):
