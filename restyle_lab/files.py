@@ -96,7 +96,15 @@ def atomic_save_npz(path, compress: bool = False, **arrays) -> Path:
 
 def atomic_torch_save(payload, path) -> str:
     """``torch.save`` through ``atomic_write``; returns the file's sha256."""
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    def save(tmp):
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) this way
+            if "write" not in str(err).lower():
+                raise
+            raise OSError(errno.EIO, f"writing failed ({first_line(err)[-120:]}); is the disk full?") from None
+
+    atomic_write(path, save)
     return sha256_file(path)
 
 
