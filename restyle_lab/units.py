@@ -104,7 +104,7 @@ def plan(run_dir, specs: dict, n_images: int, batch_size: int, shard: tuple = (0
                 log(f"redoing {name} batch {b}: its stored unit in {run_dir} is {state}")
             if state != DONE:
                 pending[name].append(b)
-    if Path(run_dir).is_dir():
+    if names is not None and Path(run_dir).is_dir():  # an evaluation, not a plan's look (a dry run writes nothing)
         save_checked(run_dir, checked)
     return Plan(lists, methods, pending, mine, expect, readable, checked)
 

@@ -111,7 +111,8 @@ def test_a_used_out_is_refused_unless_overwritten(assets, tmp_path):
 def test_summary_and_export_say_when_a_run_is_incomplete(assets, tmp_path, capsys):
     from restyle_lab.cli import main
 
-    paths, data = assets
+    paths, _ = assets
+    data = write_tiny_images(tmp_path / "data", n=3)  # of this test's own: others add bad files to theirs
     run_dir = tmp_path / "run"
     assert main(["evaluate", "--data", str(data), "--out", str(run_dir), "--method", f"single:{paths['psp']}",
                  "--metrics", "mse_pm1", "--batch-size", "2"]) == 0
