@@ -11,6 +11,7 @@ architecture configs, so the same loader reads both.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import warnings
 from collections import OrderedDict
@@ -23,14 +24,14 @@ from .configs import (FAMILIES, OFFICIAL_ENCODER_TYPES, GeneratorConfig, encoder
                       encoder_config_from_official, generator_config_from_dict, to_dict)
 from .domains import dataset_type_of_geometry, geometry_of_dataset_type
 from .errors import CheckpointError
-from .files import atomic_torch_save, sha256_file
+from .files import atomic_torch_save, first_line, sha256_file
 from .models import Generator
 from .geometry import Geometry
 from .net import InversionNet
 from .nvlabs_convert import generator_from_snapshot
 from .nvlabs_pickle import read_snapshot
 from .packing import PACKED_KEY, read_checkpoint
-from .state_dict import load_strict, split_prefix
+from .state_dict import check_finite, load_strict, split_prefix
 
 FORMAT_VERSION = 1
 
@@ -142,6 +143,9 @@ def _encoder_decoder_weights(ckpt, source) -> tuple[OrderedDict, OrderedDict]:
         raise CheckpointError(f"{source}: no 'state_dict' entry (top-level keys: {keys}); expected an official "
                               "ReStyle / pSp / e4e checkpoint or one written by restyle-lab")
     sd = ckpt["state_dict"]
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{source}: its state_dict is a {type(sd).__name__}; expected a mapping of weight names "
+                              "to tensors")
     enc_sd, dec_sd = split_prefix(sd, "encoder"), split_prefix(sd, "decoder")
     if not enc_sd or not dec_sd:
         raise CheckpointError(f"{source}: state_dict must hold 'encoder.*' and 'decoder.*' keys; found "
@@ -149,11 +153,39 @@ def _encoder_decoder_weights(ckpt, source) -> tuple[OrderedDict, OrderedDict]:
     return enc_sd, dec_sd
 
 
-def _our_architecture(ours: dict) -> Architecture:
-    """A restyle-lab file carries its configs: nothing to infer."""
-    return Architecture(ours["family"], encoder_config_from_dict(ours["encoder"]),
-                        generator_config_from_dict(ours["generator"]), Geometry(**ours["geometry"]),
-                        bool(ours.get("start_from_latent_avg", True)))
+def _our_architecture(ours: dict, source) -> Architecture:
+    """A restyle-lab file carries its configs: nothing to infer (a malformed entry is refused)."""
+    with _our_entry(source):
+        return Architecture(ours["family"], encoder_config_from_dict(ours["encoder"]),
+                            generator_config_from_dict(ours["generator"]), Geometry(**ours["geometry"]),
+                            bool(ours.get("start_from_latent_avg", True)))
+
+
+@contextlib.contextmanager
+def _our_entry(source):
+    """Errors reading a file's ``restyle_lab`` entry as one CheckpointError naming the file."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except KeyError as err:
+        raise CheckpointError(f"{source}: its restyle_lab entry lacks {err.args[0]!r}; the file was edited or "
+                              "written by another tool. Write it again with restyle_lab.checkpoints.save_network "
+                              "(or remove the entry to load it as an official checkpoint)") from None
+    except (TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{source}: its restyle_lab entry is malformed ({first_line(err)}); write the file "
+                              "again with restyle_lab.checkpoints.save_network") from None
+
+
+def _mapping(ckpt: dict, key: str, source) -> dict:
+    """``ckpt[key]`` as a dict ({} when absent); another type is refused by name."""
+    value = ckpt.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{source}: its {key!r} entry is a {type(value).__name__}; expected a mapping "
+                              "(an official checkpoint stores vars(opts))")
+    return dict(value)
 
 
 def _official_architecture(opts: dict, enc_sd, dec_sd, source) -> Architecture:
@@ -188,6 +220,10 @@ def _official_architecture(opts: dict, enc_sd, dec_sd, source) -> Architecture:
 
 def _latent_avg(ckpt, net: InversionNet, arch: Architecture, dtype, notes: list, source):
     latent_avg = ckpt.get("latent_avg")
+    if latent_avg is not None and not isinstance(latent_avg, torch.Tensor):
+        raise CheckpointError(f"{source}: latent_avg is a {type(latent_avg).__name__}; expected a tensor")
+    if latent_avg is not None:
+        check_finite({"latent_avg": latent_avg}, "the entry", source)
     if latent_avg is None and arch.start_from_latent_avg:
         latent_avg = net.decoder.mean_latent()[0].to(dtype)
         notes.append("the checkpoint has no latent_avg: computed as the mapping's mean over 100,000 seeded z")
@@ -212,9 +248,10 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
     source = str(path)
     ckpt = read_checkpoint(path)
     enc_sd, dec_sd = _encoder_decoder_weights(ckpt, source)
-    opts = dict(ckpt.get("opts") or {})
-    ours = ckpt.get("restyle_lab")
-    arch = _our_architecture(ours) if ours is not None else _official_architecture(opts, enc_sd, dec_sd, source)
+    opts = _mapping(ckpt, "opts", source)
+    ours = _mapping(ckpt, "restyle_lab", source) if ckpt.get("restyle_lab") is not None else None
+    arch = _our_architecture(ours, source) if ours is not None else \
+        _official_architecture(opts, enc_sd, dec_sd, source)
     notes = []
     if PACKED_KEY in ckpt:
         notes.append(f"packed file: encoder weight matrices stored as int8 per row, decoder read from "
@@ -272,10 +309,20 @@ def load_generator(path, device="cpu", dtype=torch.float32):
     else:
         what = type(ckpt).__name__ if not isinstance(ckpt, dict) else f"dict with keys {list(ckpt)[:8]}"
         raise CheckpointError(f"{source}: not a generator file (expected 'g_ema', found {what})")
-    ours = ckpt.get("restyle_lab")
-    cfg = generator_config_from_dict(ours["generator"]) if ours else infer_generator_config(sd, source)
+    if not isinstance(sd, dict):
+        raise CheckpointError(f"{source}: its generator weights are a {type(sd).__name__}; expected a mapping")
+    ours = _mapping(ckpt, "restyle_lab", source)
+    if ours:
+        with _our_entry(source):
+            cfg = generator_config_from_dict(ours["generator"])
+    else:
+        cfg = infer_generator_config(sd, source)
     gen = Generator(cfg).to(dtype)
     load_strict(gen, sd, "generator", source)
+    if w_avg is not None and not isinstance(w_avg, torch.Tensor):
+        raise CheckpointError(f"{source}: latent_avg is a {type(w_avg).__name__}; expected a tensor")
+    if w_avg is not None:
+        check_finite({"latent_avg": w_avg}, "the entry", source)
     if w_avg is None:
         w_avg = gen.mean_latent()[0]
         notes.append("no latent_avg in the file: w_avg computed as the mapping's mean over 100,000 seeded z")

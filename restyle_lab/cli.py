@@ -8,11 +8,14 @@ user can fix ends as one ``error: ...`` line naming the thing and the fix, exit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import threading
 
 from .domains import DOMAINS
-from .errors import RestyleLabError
+from .errors import RestyleLabError, Terminated
 from .faces.recipe import SIZES as ALIGN_SIZES
 from .notebook_params import PARAMS
 from .schedule import SNAPSHOTS
@@ -184,7 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export-latents", help="write a stored method's latents in the official latents.npy layout")
     p.add_argument("run_dir")
     p.add_argument("method")
-    p.add_argument("out", help="output .npy path")
+    p.add_argument("out", help="output .npy path (a new file, or --overwrite)")
+    p.add_argument("--partial", action="store_true", help="export the images stored even when the run is "
+                   "incomplete (refused otherwise)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file at OUT")
     p = sub.add_parser("summary", help="print mean metrics per method and step of a run directory, and the "
                        "inputs it skipped")
     p.add_argument("run_dir")
@@ -226,6 +232,24 @@ def report(err: BaseException) -> str:
     return str(err)
 
 
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_as_exception():
+    """SIGTERM raises ``Terminated`` (a KeyboardInterrupt) while a command runs, so that its cleanups run:
+    temporary files go, a notebook's kernel is shut down and its private folder removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -233,14 +257,16 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
-        commands = importlib.import_module("restyle_lab.commands")
-        return commands.run(args)
+        with sigterm_as_exception():
+            commands = importlib.import_module("restyle_lab.commands")
+            return commands.run(args)
     except (RestyleLabError, OSError) as err:
         print(f"error: {report(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: results written so far are kept; run the same command again to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        what = "terminated" if isinstance(err, Terminated) else "interrupted"
+        print(f"{what}: results written so far are kept; run the same command again to resume", file=sys.stderr)
+        return 143 if isinstance(err, Terminated) else 130
 
 
 if __name__ == "__main__":

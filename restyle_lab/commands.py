@@ -19,9 +19,9 @@ from .mini.dataset import write_test_set
 from .mini.train import run_preset
 from .papermill_runs import notebook_dir
 from .reproduce import parse_shard, run_reproduce
+from .store import export_official_latents, incomplete_note, provenance_problem, read_errors, read_results
 from .torchrun import torchrun_env
-from .store import export_official_latents, read_errors, read_results
-from .views import summary_table
+from .views import skipped_note, summary_table
 
 
 def cmd_invert(args) -> int:
@@ -54,7 +54,14 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    print(summary_table(read_results(args.run_dir)).to_string())
+    rows = read_results(args.run_dir)
+    print(summary_table(rows).to_string())
+    problem = provenance_problem(args.run_dir)
+    notes = [skipped_note(rows), incomplete_note(args.run_dir),
+             f"provenance.json is {problem}: the next evaluate into this run rebuilds it from the parts' records"
+             if problem else ""]
+    for note in filter(None, notes):
+        print(f"\n{note}")
     errors = read_errors(args.run_dir)
     if len(errors):
         print(f"\nskipped inputs ({len(errors)}):")
@@ -76,7 +83,8 @@ def cmd_info(args) -> int:
 
 
 def cmd_export_latents(args) -> int:
-    print(export_official_latents(args.run_dir, args.method, args.out))
+    print(export_official_latents(args.run_dir, args.method, args.out, partial=args.partial,
+                                  overwrite=args.overwrite))
     return 0
 
 

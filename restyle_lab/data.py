@@ -1,8 +1,9 @@
 """Image folders read in a deterministic order, with a manifest and per-file error records.
 
 A long run must not die on one bad file: a corrupt, truncated, unreadable or non-image
-file, or a broken link, becomes an error record and is skipped (``strict=True`` makes it
-fatal). Images are read as a photo viewer shows them: the EXIF orientation is applied,
+file, a broken link, a FIFO or device (also behind a link: never read, it could block or
+never end) or a file over MAX_IMAGE_BYTES becomes an error record and is skipped
+(``strict=True`` makes it fatal). Images are read as a photo viewer shows them: the EXIF orientation is applied,
 transparent areas are shown over white, grayscale / palette / CMYK / 16-bit images become
 8-bit RGB.
 """
@@ -13,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -21,10 +23,12 @@ import torch
 from PIL import Image, ImageOps
 
 from .errors import DatasetError, SkippedInput, UsageError
-from .files import atomic_save_npz, atomic_write_json, atomic_write_text, first_line
+from .files import (SpecialFile, TooLarge, atomic_save_npz, atomic_write_json, atomic_write_text, first_line, megabytes,
+                    open_regular, record_outputs)
 from .images import save_png, to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm")
+MAX_IMAGE_BYTES = 256 << 20  # per input file: a larger one is skipped, its record saying so
 
 
 @dataclass
@@ -36,10 +40,11 @@ class ImageRecord:
     size: tuple = ()
     bytes: int = -1
     mtime_ns: int = -1
+    ctime_ns: int = -1  # changes whenever the content is rewritten, even if the mtime is set back
 
     def as_dict(self) -> dict:
         return {"name": self.name, "sha256": self.sha256, "status": self.status, "bytes": self.bytes,
-                "mtime_ns": self.mtime_ns}
+                "mtime_ns": self.mtime_ns, "ctime_ns": self.ctime_ns}
 
 
 class ImageFolder:
@@ -59,8 +64,10 @@ class ImageFolder:
         if not self.root.is_dir():
             what = "is a file, not a folder" if self.root.is_file() else "no such directory"
             raise DatasetError(f"{self.root}: {what} (give a folder of images)")
+        # every non-folder entry with an image extension, special files and broken links included: they are
+        # listed as skipped, with the reason, rather than silently left out
         names = sorted(p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
-                       if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink()))
+                       if p.suffix.lower() in IMAGE_EXTENSIONS and not p.is_dir())
         if not names:
             raise DatasetError(f"{self.root}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)}, "
                                "recursively)")
@@ -81,10 +88,13 @@ class ImageFolder:
         record = ImageRecord(name, "")
         arr = None
         try:
-            data = path.read_bytes()
-            stat = path.stat()
-            record.sha256, record.bytes, record.mtime_ns = hashlib.sha256(data).hexdigest(), stat.st_size, \
-                stat.st_mtime_ns
+            with open_regular(path, MAX_IMAGE_BYTES) as fh:
+                stat = os.fstat(fh.fileno())
+                data = fh.read(MAX_IMAGE_BYTES + 1)
+            if len(data) > MAX_IMAGE_BYTES:
+                raise TooLarge(0, "it grew past the cap while being read", str(path))
+            record.sha256, record.bytes, record.mtime_ns, record.ctime_ns = hashlib.sha256(data).hexdigest(), \
+                stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
             prepare = None if self.prepare is None else (lambda img: self.prepare(img, record))
             arr, record.mode, record.size = decode_image(data, self.input_hw, prepare)
         except SkippedInput as err:
@@ -94,6 +104,12 @@ class ImageFolder:
                 else "error: the file disappeared while the run was reading the folder"
         except PermissionError:
             record.status = "error: permission denied (not readable by this user)"
+        except SpecialFile as err:
+            record.status = f"error: not a regular file: {err.strerror.split(',')[0]}" + \
+                (" behind a symlink" if path.is_symlink() else "")
+        except TooLarge:
+            record.status = f"error: over the size cap: {megabytes(path.stat().st_size)}, more than the " \
+                f"{megabytes(MAX_IMAGE_BYTES)} read of one input file (data.MAX_IMAGE_BYTES)"
         except Exception as err:  # PIL raises many types for bad files
             record.status = f"error: {type(err).__name__}: {first_line(err)}"
         self._records[index] = record
@@ -119,16 +135,19 @@ class ImageFolder:
             yield self.load_batch(list(range(b0, min(stop, b0 + batch_size))))
 
     def manifest(self, previous: list | None = None) -> list[dict]:
-        """name, sha256, status, bytes, mtime_ns of every file. Entries of ``previous`` (an earlier
-        manifest) whose file has the same size and mtime are reused instead of reading the file again."""
-        known = {e["name"]: e for e in previous or [] if "mtime_ns" in e}
+        """name, sha256, status, bytes, mtime_ns, ctime_ns of every file. Entries of ``previous`` (an earlier
+        manifest) whose file has the same size, mtime and ctime are reused instead of reading the file again
+        (a file rewritten with its size and mtime kept still gets a new ctime; deleting the run's
+        dataset_manifest.json re-reads every file)."""
+        known = {e["name"]: e for e in previous or [] if isinstance(e, dict) and "ctime_ns" in e}
         out = []
         for i, name in enumerate(self.names):
             entry = known.get(name)
             if entry is not None and i not in self._records:
                 try:
                     stat = (self.root / name).stat()
-                    if (stat.st_size, stat.st_mtime_ns) == (entry["bytes"], entry["mtime_ns"]):
+                    if (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns) == \
+                            (entry.get("bytes"), entry["mtime_ns"], entry["ctime_ns"]):
                         out.append(entry)
                         continue
                 except OSError:
@@ -233,7 +252,8 @@ def write_manifest(path, root, entries: list[dict]) -> None:
 
 def read_manifest(path) -> list | None:
     try:
-        return json.loads(Path(path).read_text())["files"]
+        files = json.loads(Path(path).read_text())["files"]
+        return files if isinstance(files, list) else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -253,6 +273,7 @@ def write_generated_set(generator, w_avg, out_dir, n: int = 32, seed: int = 0, t
     centre = w_avg.reshape(1, -1).to(p.device, p.dtype)
     w = centre + truncation * (generator.style(z) - centre)
     names, latents = [], []
+    record_outputs(out_dir, "sample", [f"sample_{i:04d}.png" for i in range(n)] + ["latents.npz"])
     for start in range(0, n, 16):
         img, latent = generator([w[start:start + 16]], input_is_latent=True, randomize_noise=False,
                                 return_latents=True)

@@ -31,3 +31,8 @@ class EvaluationError(RestyleLabError):
 
 class SkippedInput(RestyleLabError):
     """An input a run skips, with this reason recorded and counted (a photo without a face), instead of stopping."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is so that its cleanups run (temporary files, kernels), as they
+    do for Ctrl-C (see ``restyle_lab.cli``)."""

@@ -2,17 +2,27 @@
 
 Every file the package writes goes through ``atomic_write``: the content lands under a
 temporary name in the same folder and is renamed over the target, so a process killed at
-any moment leaves either the old file or the new one, never half of one.
+any moment leaves either the old file or the new one, never half of one. A folder records
+which command wrote which of its files (``claim_outputs``), so no command replaces a file
+it did not write.
+
+Only regular files are read (``open_regular``): a FIFO blocks a reader for ever and a device
+such as /dev/zero never ends, so both are refused with the reason, also behind a symlink.
+Checkpoints are zip archives whose CRCs are checked before use (``check_zip``).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import pickle
 import re
 import secrets
+import stat
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -21,8 +31,12 @@ import torch
 import yaml
 
 from .errors import CheckpointError, UsageError
+from .literals import check_literal
 
 HASH_CACHE_NAME = "sha256_cache.json"
+OUTPUTS_RECORD = ".restyle-lab-outputs.json"  # file name -> the command that wrote it
+MAX_SETTINGS_BYTES = 16 << 20  # a --params / --methods-json file: names and values, never this large
+CACHED_FROM_BYTES = 16 << 20  # hashes and zip checks of larger files are remembered by (path, size, times)
 
 
 def data_dir() -> Path:
@@ -33,13 +47,22 @@ def data_dir() -> Path:
 # --------------------------------------------------------------------------- writing
 
 def atomic_write(path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``."""
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it to ``path``. An OS error
+    (a full disk) names ``path``, never the temporary file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give the path of a file to write")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename and str(err.filename) != str(tmp):
+            raise
+        hint = " (nothing was written: free some space and run the same command again)" \
+            if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        raise OSError(err.errno, f"{err.strerror or err}{hint}", str(path)) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -73,7 +96,15 @@ def atomic_save_npz(path, compress: bool = False, **arrays) -> Path:
 
 def atomic_torch_save(payload, path) -> str:
     """``torch.save`` through ``atomic_write``; returns the file's sha256."""
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    def save(tmp):
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) this way
+            if "write" not in str(err).lower():
+                raise
+            raise OSError(errno.EIO, f"writing failed ({first_line(err)[-120:]}); is the disk full?") from None
+
+    atomic_write(path, save)
     return sha256_file(path)
 
 
@@ -81,24 +112,30 @@ def atomic_torch_save(payload, path) -> str:
 
 def _sha256(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a regular file: hashing ends
         for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
 def sha256_file(path, cache: bool = True) -> str:
-    """sha256 of a file. Hashes of files over 16 MB are remembered on disk by (path, size,
-    mtime), so a 1 GB checkpoint is read once, not once per notebook."""
+    """sha256 of a regular file. Hashes of files over 16 MB are remembered on disk by (path, size,
+    mtime, ctime), so a 1 GB checkpoint is read once, not once per notebook. (Rewriting a file changes
+    its ctime even when its mtime is set back, so a changed file is hashed again.)"""
     path = Path(path).resolve()
-    stat = path.stat()
-    if not cache or stat.st_size < (16 << 20):
-        return _sha256(path)
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    return _cached(path, "sha256", _sha256) if cache else _sha256(path)
+
+
+def _cached(path: Path, tag: str, compute: Callable[[Path], str]) -> str:
+    """``compute(path)``, remembered in the cache folder for files of CACHED_FROM_BYTES and more."""
+    st = path.stat()
+    if st.st_size < CACHED_FROM_BYTES:
+        return compute(path)
+    key = f"{tag}|{path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}"
     cache_path = data_dir() / HASH_CACHE_NAME
     known = _read_hash_cache(cache_path)
     if key not in known:
-        known = {**_read_hash_cache(cache_path), key: _sha256(path)}  # re-read: another process may have added
+        known = {**_read_hash_cache(cache_path), key: compute(path)}  # re-read: another process may have added
         try:
             atomic_write_json(cache_path, known, indent=0)
         except OSError:  # a read-only cache folder only costs time
@@ -114,27 +151,167 @@ def _read_hash_cache(path: Path) -> dict:
         return {}
 
 
+# --------------------------------------------------------------------------- regular files only
+
+class SpecialFile(OSError):
+    """A path that is not a regular file (a FIFO, a device, a socket, a folder): never read."""
+
+
+class TooLarge(OSError):
+    """A regular file over the size cap of what it is read as."""
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def megabytes(n: int) -> str:
+    return f"{n / (1 << 20):.0f} MB" if n >= (1 << 20) else f"{n} bytes"
+
+
+def open_regular(path, max_bytes: int | None = None):
+    """``path`` (or what it links to) opened for binary reading if it is a regular file of at most
+    ``max_bytes``; else SpecialFile / TooLarge naming it. Opened without blocking, then checked on the
+    open descriptor, so a FIFO swapped in between cannot hang the reader."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SpecialFile(errno.EINVAL, f"{_kind(st.st_mode)}, not a regular file (only regular files are "
+                              "read: reading a pipe or a device could wait for ever or never end)", str(path))
+        if max_bytes is not None and st.st_size > max_bytes:
+            raise TooLarge(errno.EFBIG, f"{megabytes(st.st_size)}, over the {megabytes(max_bytes)} cap for this "
+                           "kind of file", str(path))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_regular(path, max_bytes: int | None = None) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes`` (see ``open_regular``)."""
+    with open_regular(path, max_bytes) as fh:
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:  # it grew while being read
+        raise TooLarge(errno.EFBIG, f"over the {megabytes(max_bytes)} cap for this kind of file", str(path))
+    return data
+
+
+def file_problem(path) -> str | None:
+    """Why ``path`` cannot be read as a file ('not found', 'a broken link', 'a FIFO (named pipe), not a
+    regular file ...'), or None when it is (or links to) a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken link (the file it points to is missing)" if os.path.islink(path) else "not found"
+    except OSError as err:
+        return err.strerror or str(err)
+    return None if stat.S_ISREG(mode) else f"{_kind(mode)}, not a regular file"
+
+
+def is_regular(path) -> bool:
+    """Is ``path`` (following links) a regular file? False for a broken link and for special files."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------- who wrote what
+
+def recorded_outputs(folder) -> dict:
+    """file name -> the command that wrote it, as recorded in ``folder`` (empty if nothing is)."""
+    try:
+        value = json.loads(read_regular(Path(folder) / OUTPUTS_RECORD, MAX_SETTINGS_BYTES))
+        return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def foreign_outputs(folder, command: str, names) -> dict:
+    """Those of ``names`` present in ``folder`` that ``command`` did not write: name -> who did ('' when
+    no restyle-lab command recorded it: the user's own)."""
+    folder, record = Path(folder), recorded_outputs(folder)
+    present = [n for n in names if os.path.lexists(folder / n)]
+    return {n: record.get(n, "") for n in present if record.get(n) != command}
+
+
+def refuse_foreign(folder, command: str, names, what: str) -> None:
+    """UsageError when ``folder`` holds one of ``names`` that ``command`` did not write."""
+    foreign = foreign_outputs(folder, command, names)
+    if foreign:
+        shown = ", ".join(f"{n} ({f'written by restyle-lab {who}' if who else 'not written by restyle-lab'})"
+                          for n, who in list(foreign.items())[:4]) + (" ..." if len(foreign) > 4 else "")
+        raise UsageError(f"{what} {folder} already holds {shown}; `restyle-lab {command}` never replaces a file it "
+                         "did not write: choose a new folder")
+
+
+def record_outputs(folder, command: str, names) -> None:
+    """Record ``names`` in ``folder`` as written by ``command`` (before writing them: a run killed half-way
+    may then finish the job)."""
+    record = {**recorded_outputs(folder), **{str(n): command for n in names}}
+    atomic_write_json(Path(folder) / OUTPUTS_RECORD, record, indent=0)
+
+
 # --------------------------------------------------------------------------- reading
+
+def check_zip(fh, path, what: str = "file") -> None:
+    """Every member of the zip archive open in ``fh`` reads back with its CRC; else CheckpointError."""
+    try:
+        with zipfile.ZipFile(fh) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as err:
+        raise CheckpointError(f"{path}: not a readable {what} ({os.fstat(fh.fileno()).st_size} bytes; truncated or "
+                              f"corrupt download?): {type(err).__name__}: {first_line(err)}. Download the file again "
+                              "and compare its sha256.") from None
+    if bad is not None:
+        raise CheckpointError(f"{path}: damaged {what}: its member {bad} fails the zip CRC check (a flipped bit or a "
+                              "bad copy). Download or copy the file again and compare its sha256.")
+
+
+def _zip_ok(path: Path) -> str:
+    with open_regular(path) as fh:
+        check_zip(fh, path, "PyTorch checkpoint")
+    return "ok"
+
 
 def read_torch(path) -> object:
     """``torch.load(path, map_location='cpu', weights_only=True)`` with errors that name the file.
 
-    No code stored in a file is ever run: pickled classes are refused with the reason.
+    No code stored in a file is ever run: pickled classes are refused with the reason. Only a regular
+    file is read, and a zip archive (torch.save's format) only once its CRCs check out.
     """
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise CheckpointError(f"{path}: no such file")
-    if path.is_dir():
-        raise CheckpointError(f"{path}: is a directory, expected a checkpoint file (.pt)")
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-    if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip archive, or its legacy pickle
-        what = "an empty file" if not head else "text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head) \
-            else f"bytes {head!r}"
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (it starts with {what}; torch.save files are zip "
-                              "archives). Give the .pt file itself, or download it again.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        fh = open_regular(path)
+    except SpecialFile as err:
+        raise CheckpointError(f"{path}: {err.strerror}; expected a checkpoint file (.pt)") from None
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: broken link (the file it points to is missing)") from None
+    with fh:
+        head = fh.read(4)
+        if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip archive, or its legacy pickle
+            what = "an empty file" if not head else "text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head) \
+                else f"bytes {head!r}"
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (it starts with {what}; torch.save files are "
+                                  "zip archives). Give the .pt file itself, or download it again.")
+        if head.startswith(b"PK"):
+            _cached(path.resolve(), "zipcrc", _zip_ok)
+        fh.seek(0)
+        return _load(fh, path)
+
+
+def _load(fh, path: Path) -> object:
+    try:
+        return torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
         found = re.search(r"(?:GLOBAL|global)\s+([\w.]+(?:\s[\w.]+)?)", text)
@@ -159,16 +336,22 @@ def first_line(err: BaseException) -> str:
 
 
 def read_settings(path, what: str):
-    """A JSON or YAML file (by its extension) of settings; a missing or malformed file is a UsageError
-    naming ``what`` (the option that gave it)."""
+    """A JSON or YAML file (by its extension) of settings: plain literals only (``literals.check_literal``:
+    a settings file is data, it never runs code). A missing, special, oversized, malformed or too deeply
+    nested file is a UsageError naming ``what`` (the option that gave it)."""
     path = Path(path)
-    if not path.is_file():
+    kind = "YAML" if path.suffix.lower() in (".yml", ".yaml") else "JSON"
+    if not os.path.lexists(path):
         raise UsageError(f"{what} {path}: no such file")
-    text = path.read_text()
     try:
-        if path.suffix.lower() in (".yml", ".yaml"):
-            return yaml.safe_load(text)
-        return json.loads(text)
-    except (ValueError, yaml.YAMLError) as err:
-        kind = "YAML" if path.suffix.lower() in (".yml", ".yaml") else "JSON"
+        data = read_regular(path, MAX_SETTINGS_BYTES)
+    except OSError as err:
+        raise UsageError(f"{what} {path}: {err.strerror or err}") from None
+    try:
+        text = data.decode("utf-8")
+        value = yaml.safe_load(text) if kind == "YAML" else json.loads(text)
+    except (ValueError, yaml.YAMLError) as err:  # UnicodeDecodeError is a ValueError
         raise UsageError(f"{what} {path}: not valid {kind} ({first_line(err)})") from None
+    except RecursionError:
+        raise UsageError(f"{what} {path}: nested too deeply to read; settings are names and plain values") from None
+    return check_literal(value, f"{what} {path}")

@@ -26,6 +26,7 @@ Anything that cannot be honoured is refused with a ``UsageError`` that names it.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -37,8 +38,10 @@ from .schedule import PROJECTOR_OPTIONS, SNAPSHOTS, ProjectorConfig, snapshot_sc
 
 DEFAULT_STEPS = 5
 DEFAULT_OPTIM_STEPS = SNAPSHOTS[-1]
-# names become folder names in a run directory: no path separators, no leading dot, no line breaks
+# names become folder names in a run directory: no path separators, no leading dot, no line ends, and short
+# enough for any file system (checked before anything is written)
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+MAX_NAME_LENGTH = 100
 
 
 def positive_int(value, what: str) -> int:
@@ -82,12 +85,17 @@ class MethodSpec:
     setup_in_first_step: ClassVar[bool] = False
     # the command line's ARG may be followed by :STEPS; else the hint says what to use instead
     takes_steps: ClassVar[bool] = True
+    # the command line's ARG names a checkpoint file (which may hold ':')
+    arg_is_file: ClassVar[bool] = False
     steps_hint: ClassVar[str] = ""
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not NAME_PATTERN.fullmatch(self.name):
-            raise UsageError(f"method name {self.name!r} must start with a letter or digit and hold only letters, "
-                             "digits and _ . + -")
+            raise UsageError(f"method name {_clip(self.name)} must start with a letter or digit and hold only "
+                             "letters, digits and _ . + -")
+        if len(self.name) > MAX_NAME_LENGTH:
+            raise UsageError(f"method name {_clip(self.name)} is {len(self.name)} characters long; at most "
+                             f"{MAX_NAME_LENGTH} (it names a folder in the run directory)")
 
     # ------------------------------------------------------------------ written forms
     def to_dict(self) -> dict:
@@ -168,6 +176,7 @@ class ReStyleSpec(MethodSpec):
     bootstrap: str | None = None
     bootstrap_steps: int = 1
     kind: ClassVar[str] = "restyle"
+    arg_is_file: ClassVar[bool] = True
     encoder_method: ClassVar[bool] = True
 
     def __post_init__(self):
@@ -237,6 +246,7 @@ class SingleSpec(MethodSpec):
 
     checkpoint: str = ""
     kind: ClassVar[str] = "single"
+    arg_is_file: ClassVar[bool] = True
     encoder_method: ClassVar[bool] = True
     takes_steps: ClassVar[bool] = False
     steps_hint: ClassVar[str] = " (a single pass takes no STEPS; use naive:CKPT:STEPS to iterate)"
@@ -271,6 +281,7 @@ class NaiveSpec(MethodSpec):
     checkpoint: str = ""
     steps: int = DEFAULT_STEPS
     kind: ClassVar[str] = "naive"
+    arg_is_file: ClassVar[bool] = True
     encoder_method: ClassVar[bool] = True
 
     def __post_init__(self):
@@ -524,6 +535,8 @@ def parse_method(text: str, generator: str | None = None, checkpoints: tuple = (
     cls = SPEC_CLASSES.get(parts[0])
     if cls is None or len(parts) < 2 or not parts[1]:
         raise UsageError(f"--method {original!r}: expected {SYNTAX}")
+    if cls.arg_is_file and len(parts) > 2:
+        parts = _file_with_colons(original, cls, parts)
     max_parts = 3 if cls.takes_steps else 2
     if len(parts) > max_parts:
         extra = ":".join(parts[max_parts:])
@@ -531,6 +544,21 @@ def parse_method(text: str, generator: str | None = None, checkpoints: tuple = (
                          f"{cls.steps_hint}")
     steps = positive_int(parts[2], f"--method {original!r}: STEPS") if len(parts) == 3 else None
     return cls.from_cli(name, parts[1], steps, CliContext(generator, tuple(checkpoints)), original)
+
+
+def _file_with_colons(original: str, cls, parts: list) -> list:
+    """[kind, path, (steps)] where the checkpoint path itself holds ':' (it names an existing file);
+    otherwise ``parts`` as split, or a UsageError when a field read as STEPS is plainly a path."""
+    for cut in (len(parts), len(parts) - 1):
+        path = ":".join(parts[1:cut])
+        if os.path.isfile(path) and (cut == len(parts) or cls.takes_steps):
+            return [cls.kind, path] + parts[cut:]
+    tail = ":".join(parts[2:])
+    if "/" in tail or "\\" in tail or PurePath(tail).suffix:  # read as STEPS, but plainly part of a path
+        raise UsageError(f"--method {original!r}: {tail!r} is not a STEPS count, and there is no file "
+                         f"{':'.join(parts[1:])!r} (a ':' inside a checkpoint path works when the whole path "
+                         "names an existing file)")
+    return parts
 
 
 def parse_methods(texts, generator: str | None = None, extra=()) -> list[MethodSpec]:
@@ -560,6 +588,11 @@ def check_specs(specs) -> list[MethodSpec]:
     return specs
 
 
+def _clip(value, n: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= n else text[:n] + "...'"
+
+
 def _stem(path: str) -> str:
     """A checkpoint's file stem, made safe as a method name."""
-    return re.sub(r"[^A-Za-z0-9_.+-]", "_", PurePath(path).stem) or "method"
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", PurePath(path).stem)[:80] or "method"

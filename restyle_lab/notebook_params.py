@@ -22,49 +22,31 @@ from .domains import DOMAINS, STYLE_GROUP_SCHEMES
 from .edit_specs import SOURCES, parse_edits, parse_strengths
 from .errors import UsageError
 from .formats import DEFAULT_IMPL, DTYPE_NAMES, IMPLS
+from .literals import BOOL, FLOAT, INT, PATH, STR, Type, check_type, dict_of, list_of, optional
 from .methods import positive_int
 from .metric_names import IDENTITY, LPIPS, MSE, RECONSTRUCTION, SIMILARITIES
 from .schedule import SNAPSHOTS
 
 
 # ------------------------------------------------------------------ how values are checked
-# Each check takes (value, what) and returns the value to use, or raises UsageError naming ``what``.
+# A parameter's value is first a plain literal of its declared type (``literals``: nothing else ever reaches
+# a notebook's code cell); then its check, if it has one, takes (value, what) and returns the value to use,
+# or raises UsageError naming ``what``.
 
-def count(value, what: str) -> int:
-    return positive_int(value, what)
-
-
-def text(value, what: str) -> str:
-    if not isinstance(value, str):
-        raise UsageError(f"{what} must be text. Got: {value!r} ({type(value).__name__})")
-    return value
-
-
-def folder_or_files(value, what: str):
-    """A folder (text), or a mapping of checkpoint keys to files that override the folder's."""
-    if isinstance(value, dict):
-        for key, path in value.items():
-            text(key, f"{what} key")
-            text(path, f"{what}[{key!r}]")
-        return value
-    return text(value, what)
-
-
-def flag(value, what: str) -> bool:
-    if not isinstance(value, bool):
-        raise UsageError(f"{what} must be true or false. Got: {value!r}")
-    return value
+def count(value, what: str):
+    """A whole number >= 1 (None passes: an optional count's "all of them")."""
+    return None if value is None else positive_int(value, what)
 
 
 def fraction(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+    if not 0 < value <= 1:
         raise UsageError(f"{what} must be a number in (0, 1]. Got: {value!r}")
     return value
 
 
 def choice(*options) -> Callable:
     def check(value, what: str):
-        if not isinstance(value, str) or value not in options:
+        if value not in options:
             raise UsageError(f"{what} must be one of {', '.join(options)}. Got: {value!r}")
         return value
     check.options = options
@@ -72,10 +54,9 @@ def choice(*options) -> Callable:
 
 
 def parsed(parse: Callable) -> Callable:
-    """Free text that ``parse`` must accept; empty text means the domain's default."""
+    """Text (or a list) that ``parse`` must accept; empty text means the domain's default."""
     def check(value, what: str):
-        text(value, what)
-        if value:
+        if value != "":
             try:
                 parse(value)
             except (UsageError, ValueError) as err:
@@ -88,13 +69,15 @@ def parsed(parse: Callable) -> Callable:
 
 @dataclass(frozen=True)
 class Param:
-    """One notebook parameter. smoke_cap: the most a smoke run (CI) uses; set_by: the ``reproduce``
-    option that sets it (a ``--params`` file may not)."""
+    """One notebook parameter. type: the plain literals it takes (``literals``); check: what else its value
+    must satisfy (None: its type says all); smoke_cap: the most a smoke run (CI) uses; set_by: the
+    ``reproduce`` option that sets it (a ``--params`` file may not)."""
 
     name: str
     default: object
-    check: Callable
+    type: Type
     doc: str
+    check: Callable | None = None
     smoke_cap: int | None = None
     set_by: str | None = None
 
@@ -105,46 +88,49 @@ class Param:
 
 SMOKE = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_show": 4, "n_samples": 300}
 RESTYLE_METHODS = tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle")
+FOLDER = optional(PATH)  # empty (or null): the default place
 
 PARAMS = {p.name: p for p in (
-    Param("domain", "mini", choice(*DOMAINS), " or ".join([", ".join(list(DOMAINS)[:-1]), list(DOMAINS)[-1]]),
+    Param("domain", "mini", STR, " or ".join([", ".join(list(DOMAINS)[:-1]), list(DOMAINS)[-1]]), choice(*DOMAINS),
           set_by="--domain"),
-    Param("checkpoints", "", folder_or_files, "folder with the official checkpoint files (or {key: file}); empty: the "
-          "domain's defaults (mini ships its own)"),
-    Param("data_root", "", text, "folder of test images; empty: the mini test set, rendered on demand"),
-    Param("n_images", 32, count, "test images to use", SMOKE["n_images"]),
-    Param("steps", 5, count, "ReStyle / naive iterations", SMOKE["steps"]),
-    Param("device", "cpu", text, "cpu, cuda, cuda:N", set_by="--device"),
-    Param("dtype", "float32", choice(*DTYPE_NAMES), "float32, float64, bf16 or fp16 (bf16 / fp16: autocast, for "
-          "GPUs)", set_by="--dtype"),
-    Param("impl", DEFAULT_IMPL, choice(*IMPLS), "fast ops, or reference (exact: the oracle the fast ones are tested "
-          "against)", set_by="--impl"),
-    Param("batch_size", 8, count, "images per batch"),
-    Param("smoke", False, flag, f"tiny settings for CI ({SMOKE['n_images']} images, {SMOKE['steps']} steps, "
+    Param("checkpoints", "", optional(PATH | dict_of(STR, PATH)), "folder with the official checkpoint files (or "
+          "{key: file}); empty: the domain's defaults (mini ships its own)"),
+    Param("data_root", "", FOLDER, "folder of test images; empty: the mini test set, rendered on demand"),
+    Param("n_images", 32, INT, "test images to use", count, SMOKE["n_images"]),
+    Param("steps", 5, INT, "ReStyle / naive iterations", count, SMOKE["steps"]),
+    Param("device", "cpu", STR, "cpu, cuda, cuda:N", set_by="--device"),
+    Param("dtype", "float32", STR, "float32, float64, bf16 or fp16 (bf16 / fp16: autocast, for GPUs)",
+          choice(*DTYPE_NAMES), set_by="--dtype"),
+    Param("impl", DEFAULT_IMPL, STR, "fast ops, or reference (exact: the oracle the fast ones are tested against)",
+          choice(*IMPLS), set_by="--impl"),
+    Param("batch_size", 8, INT, "images per batch", count),
+    Param("smoke", False, BOOL, f"tiny settings for CI ({SMOKE['n_images']} images, {SMOKE['steps']} steps, "
           f"{SMOKE['optim_steps']} optimisation steps)", set_by="--smoke"),
-    Param("out_dir", "", text, "where figures and tables go; empty: results/DOMAIN/NOTEBOOK under the working folder",
-          set_by="--out"),
-    Param("optim_steps", SNAPSHOTS[-1], count, f"longest optimisation (snapshots at {', '.join(map(str, SNAPSHOTS))})",
-          SMOKE["optim_steps"]),
-    Param("optim_images", 64, count, "the optimisation baselines invert a seeded subset of this many images (all "
-          "when fewer)"),
-    Param("group_scheme", "stylegan", choice(*STYLE_GROUP_SCHEMES), "stylegan (coarse 0-3, medium 4-7, fine 8+) or "
-          "psp (0-2, 3-6, 7+)"),
-    Param("n_show", 4, count, "images shown", SMOKE["n_show"]),
-    Param("metric", MSE, choice(*RECONSTRUCTION, IDENTITY), f"the metric plotted; {LPIPS} where its weights are "
-          "available"),
-    Param("n_pairs", 64, count, "sampled codes", SMOKE["n_pairs"]),
-    Param("truncation", 0.7, fraction, "towards w_avg, in (0, 1]"),
-    Param("similarity", SIMILARITIES[0], choice(*SIMILARITIES), f"or {LPIPS} where its weights are available"),
-    Param("method", "restyle_psp", choice(*RESTYLE_METHODS), "any ReStyle method the domain has"),
-    Param("source", "", choice("", *SOURCES), f"{', '.join(SOURCES[:-1])} or {SOURCES[-1]}; empty: the paper's "
-          "pairing for the domain"),
-    Param("edits", "", parsed(parse_edits), "NAME, NAME:COMPONENT or NAME:COMPONENT@ROWS, comma-separated; empty: "
-          "the pairing"),
-    Param("strengths", "-4,-2,0,2,4", parsed(parse_strengths), "edit strengths, in standard deviations of mapped w "
-          "along each direction"),
-    Param("interfacegan_dir", "", text, "folder with the published age.pt / smile.pt / pose.pt (faces; not shipped)"),
-    Param("n_samples", 2000, count, "mapped w samples behind fits, PCA and strength calibration", SMOKE["n_samples"]),
+    Param("out_dir", "", FOLDER, "where figures and tables go; empty: results/DOMAIN/NOTEBOOK under the working "
+          "folder", set_by="--out"),
+    Param("optim_steps", SNAPSHOTS[-1], INT, f"longest optimisation (snapshots at {', '.join(map(str, SNAPSHOTS))})",
+          count, SMOKE["optim_steps"]),
+    Param("optim_images", 64, optional(INT), "the optimisation baselines invert a seeded subset of this many images "
+          "(all when fewer, or null)", count),
+    Param("group_scheme", "stylegan", STR, "stylegan (coarse 0-3, medium 4-7, fine 8+) or psp (0-2, 3-6, 7+)",
+          choice(*STYLE_GROUP_SCHEMES)),
+    Param("n_show", 4, INT, "images shown", count, SMOKE["n_show"]),
+    Param("metric", MSE, STR, f"the metric plotted; {LPIPS} where its weights are available",
+          choice(*RECONSTRUCTION, IDENTITY)),
+    Param("n_pairs", 64, INT, "sampled codes", count, SMOKE["n_pairs"]),
+    Param("truncation", 0.7, FLOAT, "towards w_avg, in (0, 1]", fraction),
+    Param("similarity", SIMILARITIES[0], STR, f"or {LPIPS} where its weights are available", choice(*SIMILARITIES)),
+    Param("method", "restyle_psp", STR, "any ReStyle method the domain has", choice(*RESTYLE_METHODS)),
+    Param("source", "", STR, f"{', '.join(SOURCES[:-1])} or {SOURCES[-1]}; empty: the paper's pairing for the domain",
+          choice("", *SOURCES)),
+    Param("edits", "", STR, "NAME, NAME:COMPONENT or NAME:COMPONENT@ROWS, comma-separated; empty: the pairing",
+          parsed(parse_edits)),
+    Param("strengths", "-4,-2,0,2,4", STR | list_of(FLOAT), "edit strengths, in standard deviations of mapped w "
+          "along each direction", parsed(parse_strengths)),
+    Param("interfacegan_dir", "", FOLDER, "folder with the published age.pt / smile.pt / pose.pt (faces; not "
+          "shipped)"),
+    Param("n_samples", 2000, INT, "mapped w samples behind fits, PCA and strength calibration", count,
+          SMOKE["n_samples"]),
 )}
 
 
@@ -235,7 +221,12 @@ def check_parameters(name: str, params: dict) -> dict:
     unknown = sorted(set(params) - set(nb.params))
     if unknown:
         raise UsageError(f"notebook {name!r} has no parameter(s) {unknown}; its parameters: {', '.join(nb.params)}")
-    return {key: PARAMS[key].check(value, f"{name}: {key}") for key, value in params.items()}
+    out = {}
+    for key, value in params.items():
+        what = f"{name}: {key}"
+        check_type(what, value, PARAMS[key].type)
+        out[key] = PARAMS[key].check(value, what) if PARAMS[key].check else value
+    return out
 
 
 def resolve(name: str, given: dict) -> Params:

@@ -12,13 +12,14 @@ weights; ``unpack`` writes a plain official-layout file for other tools.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
 from .errors import CheckpointError
-from .files import atomic_torch_save, read_torch, sha256_file
+from .files import atomic_torch_save, is_regular, read_torch, sha256_file
 from .mini.registry import ASSETS
 from .state_dict import split_prefix
 
@@ -76,29 +77,45 @@ def is_packed(ckpt) -> bool:
 def unpacked_state_dict(ckpt: dict, path) -> OrderedDict:
     """The full official ``state_dict`` of a packed checkpoint read from ``path``."""
     packed = ckpt[PACKED_KEY]
-    if packed.get("format") != PACKED_FORMAT:
-        raise CheckpointError(f"{path}: packed format {packed.get('format')!r} is not {PACKED_FORMAT!r}; "
-                              "update restyle-lab")
-    gen_path = _find_decoder(Path(path), packed["decoder_file"])
-    if gen_path is None:
-        raise CheckpointError(f"{path}: this packed encoder takes its decoder from {packed['decoder_file']}, which "
-                              f"is neither beside it nor among the shipped mini weights; put that file next to it")
-    if sha256_file(gen_path) != packed["decoder_sha256"]:
-        raise CheckpointError(f"{path}: {gen_path} is not the generator it was packed with (sha256 differs); "
-                              "restore the shipped file or regenerate both with `restyle-lab train --preset ...`")
-    sd = OrderedDict()
-    for key in packed["keys"]:
-        sd[key] = (dequantize_rows(packed["int8"][key], packed["scale"][key]) if key in packed["int8"]
-                   else packed["float"][key])
-    for key, value in read_torch(gen_path)["g_ema"].items():
-        sd[f"decoder.{key}"] = value
+    if not isinstance(packed, dict) or packed.get("format") != PACKED_FORMAT:
+        found = packed.get("format") if isinstance(packed, dict) else type(packed).__name__
+        raise CheckpointError(f"{path}: packed format {found!r} is not {PACKED_FORMAT!r}; update restyle-lab")
+    try:
+        name, sha = packed["decoder_file"], packed["decoder_sha256"]
+        gen_path = _find_decoder(Path(path), name)
+        if gen_path is None:
+            raise CheckpointError(f"{path}: this packed encoder takes its decoder from {name}, which is neither "
+                                  "beside it nor among the shipped mini weights; put that file next to it")
+        if sha256_file(gen_path) != sha:
+            raise CheckpointError(f"{path}: {gen_path} is not the generator it was packed with (sha256 differs); "
+                                  "restore the shipped file or regenerate both with `restyle-lab train --preset ...`")
+        sd = OrderedDict()
+        for key in packed["keys"]:
+            sd[key] = (dequantize_rows(packed["int8"][key], packed["scale"][key]) if key in packed["int8"]
+                       else packed["float"][key])
+        generator = read_torch(gen_path)
+        for key, value in generator["g_ema"].items():
+            sd[f"decoder.{key}"] = value
+    except (KeyError, TypeError, AttributeError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: its packed entry is malformed ({type(err).__name__}: {err}); unpack the "
+                              "original again or regenerate it with `restyle-lab train --preset ...`") from None
     return sd
 
 
-def _find_decoder(path: Path, name: str) -> Path | None:
+def _find_decoder(path: Path, name) -> Path | None:
+    """The generator a packed file names: a plain file name, looked for only beside the packed file and
+    among the shipped mini weights (never a path elsewhere: ``../../etc/passwd`` is refused), and only
+    a regular file (a link to /dev/zero would be hashed for ever)."""
+    if not isinstance(name, str) or not name or name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise CheckpointError(f"{path}: its packed entry names the decoder {name!r}, which is not a plain file name; "
+                              "a packed checkpoint reads its generator only from its own folder")
     for folder in (path.parent, ASSETS):
-        if (folder / name).exists():
-            return folder / name
+        candidate = folder / name
+        if os.path.lexists(candidate):
+            if not is_regular(candidate):
+                raise CheckpointError(f"{path}: its decoder {candidate} is not a regular file (a pipe, a device or a "
+                                      "broken link); put the generator file itself there")
+            return candidate
     return None
 
 

@@ -1,10 +1,18 @@
 """Running one notebook through papermill so that it cannot hang: a time limit for the whole notebook,
-a kernel reached over IPC sockets in a private folder, no widgets, no torchrun variables inherited."""
+a kernel reached over IPC sockets in a private folder, no widgets, no torchrun variables inherited.
+
+The private folder holds the sockets and the connection file, so nothing is left in the temp folder
+when it goes (also after Ctrl-C or SIGTERM: ``cli`` turns SIGTERM into an exception, so cleanups
+run). Its path is kept short whatever TMPDIR is (a Unix socket path holds at most 107 bytes), and
+the kernel's own stderr goes nowhere: a kernel stopped mid-cell prints ZMQ tracebacks while its
+sockets close, which say nothing about the notebook (its errors are in the executed notebook).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -15,6 +23,10 @@ from traitlets.config import Config
 from .analysis.explorer import BATCH_ENV
 from .errors import UsageError
 from .torchrun import TORCHRUN_VARIABLES
+
+# room left in a Unix socket path (107 bytes) for "<base>/restyle-kernel-XXXXXXXX/k-NNNNN"
+MAX_SOCKET_BASE = 107 - len("/restyle-kernel-xxxxxxxx/k-65535") - 8
+
 
 @dataclass
 class Outcome:
@@ -48,17 +60,40 @@ def kernel_environment():
         os.environ.update(saved)
 
 
+def socket_base() -> str:
+    """A folder for the kernel's private one whose socket paths fit: the temp folder, else /tmp, /dev/shm."""
+    for base in (tempfile.gettempdir(), "/tmp", "/dev/shm", "/var/tmp"):
+        if len(os.fsencode(base)) <= MAX_SOCKET_BASE and os.path.isdir(base) and os.access(base, os.W_OK | os.X_OK):
+            return base
+    raise UsageError(f"the temp folder {tempfile.gettempdir()} is too long a path for the kernel's IPC sockets "
+                     f"(at most {MAX_SOCKET_BASE} bytes) and /tmp is not writable: set TMPDIR to a short folder")
+
+
+def _quiet_kernel_manager():
+    """nbclient's kernel manager with the kernel's stderr sent nowhere (see the module docstring)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            kw["stderr"] = subprocess.DEVNULL
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return QuietKernelManager
+
+
 def execute(src: Path, dst: Path, parameters: dict, cwd: Path, timeout: float) -> None:
     """One notebook through papermill, stopped after ``timeout`` seconds in all (nbclient's per-cell limit is
     set to what is left of it). The kernel listens on IPC sockets in a private folder, not on TCP ports."""
     import papermill as pm
 
     deadline = time.monotonic() + timeout
-    with tempfile.TemporaryDirectory(prefix="restyle-kernel-") as sockets, kernel_environment():
+    with tempfile.TemporaryDirectory(prefix="restyle-kernel-", dir=socket_base()) as private, kernel_environment():
         # configured, not handed over as a ready KernelManager: nbclient ignores its time limits for the latter
-        ipc = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(sockets) / "k")}})
+        config = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(private) / "k"),
+                                           "connection_file": str(Path(private) / "kernel.json")},
+                         "NotebookClient": {"kernel_manager_class": _quiet_kernel_manager()}})
         pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name="python3", cwd=str(cwd),
-                            progress_bar=False, log_output=False, config=ipc, execution_timeout=max(1, int(timeout)),
+                            progress_bar=False, log_output=False, config=config, execution_timeout=max(1, int(timeout)),
                             timeout_func=lambda cell: max(1, int(deadline - time.monotonic())))
 
 

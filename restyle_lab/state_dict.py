@@ -58,15 +58,27 @@ def compare_state_dict(module: torch.nn.Module, state_dict) -> LoadReport:
 
 
 def load_strict(module: torch.nn.Module, state_dict, what: str, source) -> None:
-    """load_state_dict(strict=True) that reports every mismatch, grouped, before touching weights."""
+    """load_state_dict(strict=True) that reports every mismatch, grouped, before touching weights, and
+    refuses weights holding NaN or inf (they give NaN outputs without a word)."""
     bad = [k for k, v in state_dict.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise CheckpointError(f"{source}: {what} entries that are not tensors: {bad[:5]}")
     report = compare_state_dict(module, state_dict)
+    if report.ok:
+        check_finite(state_dict, what, source)
     if not report.ok:
         raise CheckpointError(f"{source}: the {what} weights do not match the architecture "
                               f"{_describe(module)}:\n{report.format()}")
     module.load_state_dict(state_dict, strict=True)
+
+
+def check_finite(tensors: dict, what: str, source) -> None:
+    """CheckpointError naming the entries of ``tensors`` that hold NaN or inf."""
+    bad = [k for k, v in tensors.items() if v is not None and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{source}: non-finite values (NaN or inf) in {what} {', '.join(bad[:4])}"
+                              f"{' ...' if len(bad) > 4 else ''}: a damaged file or a diverged training run; nothing "
+                              "is computed with it")
 
 
 def _describe(module) -> str:
@@ -77,4 +89,4 @@ def _describe(module) -> str:
 def split_prefix(state_dict, prefix: str) -> OrderedDict:
     """Entries under ``prefix.`` with the prefix removed."""
     cut = len(prefix) + 1
-    return OrderedDict((k[cut:], v) for k, v in state_dict.items() if k.startswith(prefix + "."))
+    return OrderedDict((k[cut:], v) for k, v in state_dict.items() if isinstance(k, str) and k.startswith(prefix + "."))

@@ -13,12 +13,19 @@ A method that inverts a seeded subset of the test set (the optimisation baseline
 size) counts its batches within that subset; its errors and locks carry the subset's key
 (``s64-0_b000003``).
 
-A unit is complete when its Parquet part exists and reads back whole; parts are written
-to a temporary name and renamed, so a process killed at any moment leaves only whole
-parts behind and the next run redoes exactly the missing units (a part damaged after the
-fact is found on resume, and redone). Part names depend on the batch, not on the
-process, so any number of shards (torchrun ranks) write disjoint files, and processes
-started on the same run directory share its batches through the lock files.
+A unit is complete when its Parquet part and its latents read back whole and hold what
+they should (``restyle_lab.parts``: columns, dtypes, values against their status, npz
+members, shapes, CRCs); parts are written to a temporary name and renamed, so a process
+killed at any moment leaves only whole parts behind and the next run redoes exactly the
+missing units (a unit damaged after the fact is found on resume, and redone, and said so).
+Part names depend on the batch, not on the process, so any number of shards (torchrun
+ranks) write disjoint files, and processes started on the same run directory share its
+batches through the lock files.
+
+Every part and latents file also records which images and batch it holds and the setup and
+method that made it (``parts.UnitRecord``). A resume checks them: a part made by another
+setup is refused, whatever ``provenance.json`` says; a missing or damaged ``provenance.json``
+is rebuilt from the parts' records.
 """
 
 from __future__ import annotations
@@ -26,22 +33,26 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
+import os
 import subprocess
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from .errors import StoreError
-from .files import atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json
+from .files import atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json, read_regular
+from .parts import (COLUMNS, CheckedFiles, UnitRecord, latents_problem, load_latents, read_footer, read_part,
+                    read_record, write_part_file)
 
-COLUMNS = ["image", "image_index", "method", "step", "metric", "value", "status"]
 ERROR_COLUMNS = ["image", "image_index", "status"]
 # settings that make two runs different experiments: a resume must match them all
 IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "metrics", "batch_size", "dtype", "impl",
                  "device_type", "package_version", "align")
+# what only building a method reveals (``inversion.build.derived``): compared only where both sides know it
+LEARNED_KEYS = ("family", "head", "loss", "perceptual_unavailable")
+MAX_PROVENANCE_BYTES = 64 << 20
 
 
 def _unit(batch: int) -> str:
@@ -61,8 +72,9 @@ def latents_path(run_dir, method: str, batch: int) -> Path:
     return Path(run_dir) / "latents" / method / f"{_unit(batch)}.npz"
 
 
-def write_part(run_dir, method: str, batch: int, rows: pd.DataFrame) -> Path:
-    return atomic_write(part_path(run_dir, method, batch), lambda tmp: rows[COLUMNS].to_parquet(tmp, index=False))
+def write_part(run_dir, method: str, batch: int, rows: pd.DataFrame, record: UnitRecord | None = None) -> Path:
+    """The rows of one unit (an empty frame: every file of the batch was unreadable), with its record."""
+    return atomic_write(part_path(run_dir, method, batch), lambda tmp: write_part_file(tmp, rows, record))
 
 
 def write_errors(run_dir, unit: str, rows: pd.DataFrame) -> None:
@@ -71,11 +83,15 @@ def write_errors(run_dir, unit: str, rows: pd.DataFrame) -> None:
 
 
 def write_latents(run_dir, method: str, batch: int, names, steps, latents, images=None, start_image=None,
-                  start_latent=None) -> Path:
+                  start_latent=None, indices=None, record: UnitRecord | None = None) -> Path:
     """latents [S, N, n_styles, D] float32; images uint8 [S, N, h, w, 3]; start_image uint8 [N, h, w, 3];
-    start_latent [N, n_styles, D]: the code the first step started from."""
+    start_latent [N, n_styles, D]: the code the first step started from; indices [N]: test-set indices."""
     arrays = {"names": np.asarray(names, dtype=str), "steps": np.asarray(steps, dtype=np.int64),
               "latents": np.asarray(latents, dtype=np.float32)}
+    if indices is not None:
+        arrays["indices"] = np.asarray(indices, dtype=np.int64)
+    if record is not None:
+        arrays["record"] = np.array(record.to_json())
     if images is not None:
         arrays["images"] = np.asarray(images, dtype=np.uint8)
     if start_image is not None:
@@ -87,40 +103,112 @@ def write_latents(run_dir, method: str, batch: int, names, steps, latents, image
 
 # --------------------------------------------------------------------------- completeness
 
-def part_rows(path: Path) -> int | None:
-    """Row count from the part's Parquet footer (cheap: the footer only); None when it does not read back
-    whole with our columns."""
-    try:
-        meta = pq.read_metadata(path)
-        return meta.num_rows if meta.schema.to_arrow_schema().names == COLUMNS else None
-    except Exception:  # pyarrow raises ArrowInvalid, OSError and friends for damaged files
-        return None
+MISSING, DONE = "missing", "done"
 
 
-def latents_are_whole(path: Path) -> bool:
-    """The npz's zip directory reads back (a truncated file fails here; its members are not decompressed)."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return "latents.npy" in zf.namelist()
-    except (OSError, zipfile.BadZipFile, EOFError):
-        return False
+def unit_state(run_dir, method: str, batch: int, expected: UnitRecord | None = None,
+               readable: set | None = None, checked: CheckedFiles | None = None) -> str:
+    """MISSING, DONE, or 'damaged: <why>' (the caller redoes it and says so) for one (method, batch).
 
-
-def unit_done(run_dir, method: str, batch: int) -> bool:
-    """Is this (method, batch) stored whole? A missing part is not; a damaged part or latents file is not
-    either (the caller redoes it and says so). A batch of only unreadable files has an empty part."""
-    part = part_path(run_dir, method, batch)
+    ``expected``: the unit this run would write there. A part recording another setup, method or
+    images raises StoreError (it is never overwritten, nor mixed with this run's rows). A part from before
+    unit records must hold exactly the ``readable`` images of ``expected`` (None: not checked).
+    ``checked``: files found whole before and unchanged since are not read again (their record is).
+    """
+    run_dir = Path(run_dir)
+    part, latents = part_path(run_dir, method, batch), latents_path(run_dir, method, batch)
     if not part.exists():
-        return False
-    rows = part_rows(part)
-    return rows == 0 or (rows is not None and latents_are_whole(latents_path(run_dir, method, batch)))
+        return MISSING
+    if checked is not None and checked.fresh(part):
+        record, n_rows = read_footer(part)
+        if record is not None and (checked.fresh(latents) if n_rows else not latents.exists()):
+            if expected is not None:
+                _check_record(run_dir, part, record, expected, None, readable)
+            return DONE
+    rows, record, problem = read_part(part, method)
+    if problem:
+        return f"damaged: {part.name}: {problem}"
+    if expected is not None:
+        _check_record(run_dir, part, record, expected, rows, readable)
+    if len(rows):
+        problem = latents_problem(latents, rows) if latents.exists() else "it is missing"
+        if problem:
+            return f"damaged: latents {latents.name}: {problem}"
+    if checked is not None:
+        checked.add(part)
+        checked.add(latents)
+    return DONE
 
 
-def damaged_units(run_dir, batches_of: dict) -> list:
-    """(method, batch) pairs (``batches_of``: method -> batches) whose part exists but does not read back
-    whole (they are redone)."""
-    return [(m, b) for m, batches in batches_of.items() for b in batches
-            if part_path(run_dir, m, b).exists() and not unit_done(run_dir, m, b)]
+def save_checked(run_dir, checked: CheckedFiles) -> None:
+    """Keep what a process found whole (or wrote), under the store's lock."""
+    if checked.added:
+        with claim(run_dir, None, wait=True):
+            checked.save(lambda path, value: atomic_write_json(path, value, indent=0))
+
+
+def _check_record(run_dir, part: Path, record: UnitRecord | None, expected: UnitRecord, rows, readable) -> None:
+    where = f"{run_dir}: {part.relative_to(run_dir)}"
+    if record is None:  # written before unit records: its rows must hold exactly this batch's readable images
+        want = {i for i in expected.indices if readable is None or i in readable}
+        held = set(rows["image_index"].tolist())
+        if readable is not None and held != want and len(rows):
+            raise StoreError(f"{where} holds images {_span(held)} where this run puts images {_span(want)} "
+                             f"(batch size {expected.batch_size}): provenance.json does not describe its parts "
+                             "(edited?). Its rows are kept; restore provenance.json, or evaluate into a new --out")
+        return
+    diffs = []
+    if record.geometry() != expected.geometry():
+        diffs.append(f"images {_span(record.indices)} at batch size {record.batch_size} vs now "
+                     f"{_span(expected.indices)} at batch size {expected.batch_size}")
+    if record.setup is not None and expected.setup is not None:
+        diffs += [f"{k}: {_short(record.setup.get(k))} vs now {_short(expected.setup.get(k))}"
+                  for k in sorted(set(record.setup) | set(expected.setup))
+                  if _canon(record.setup.get(k)) != _canon(expected.setup.get(k))]
+    if record.spec is not None and expected.spec is not None and not same_method(record.spec, expected.spec):
+        diffs.append(f"method: {_short(_by_content(record.spec))} vs now {_short(_by_content(expected.spec))}")
+    if diffs:
+        raise StoreError(f"{where} was made by a different setup ({'; '.join(diffs)}), whatever provenance.json "
+                         "says. Its rows are kept; write to a new --out directory (or restore provenance.json if "
+                         "it was edited)")
+
+
+def _span(indices) -> str:
+    values = sorted(indices)
+    if not values:
+        return "none"
+    return f"{values[0]}-{values[-1]}" if values == list(range(values[0], values[-1] + 1)) else str(values[:6])
+
+
+def planned_units(provenance: dict) -> dict:
+    """method -> the number of (method, batch) units its run plans (its image subset counted)."""
+    n, size = provenance.get("n_images"), provenance.get("batch_size")
+    if not isinstance(n, int) or not isinstance(size, int) or size < 1:
+        return {}
+    out = {}
+    for name, spec in provenance.get("methods", {}).items():
+        k = spec.get("images") if isinstance(spec, dict) else None
+        out[name] = math.ceil((min(k, n) if isinstance(k, int) else n) / size)
+    return out
+
+
+def completeness(run_dir) -> dict:
+    """method -> (units stored, units planned) for every method of a run's provenance."""
+    planned = planned_units(read_provenance(run_dir))
+    return {m: (len(list((Path(run_dir) / "parts" / m).glob("b*.parquet"))), n) for m, n in planned.items()}
+
+
+def incomplete_note(run_dir, methods=None) -> str:
+    """'' when every method (of ``methods``) has all its units, else a line saying which do not."""
+    try:
+        done = {m: v for m, v in completeness(run_dir).items() if methods is None or m in methods}
+    except StoreError as err:
+        return f"cannot tell whether the run is complete: {err}"
+    short = [f"{m} {have} of {want}" for m, (have, want) in done.items() if have < want]
+    if not short:
+        return ""
+    return (f"incomplete run: (method, batch) units stored of those planned: {', '.join(short)}; run the same "
+            "`restyle-lab evaluate` command again to finish it")
 
 
 @contextlib.contextmanager
@@ -144,11 +232,23 @@ def claim(run_dir, unit: str | None, wait: bool = False):
 # --------------------------------------------------------------------------- reading
 
 def _read_part(path: Path) -> pd.DataFrame:
+    rows, _, problem = read_part(path, path.parent.name)
+    if problem is None:
+        return rows
+    raise StoreError(f"{path} is damaged: {problem}; run the same `restyle-lab evaluate` command again: it redoes "
+                     "damaged parts") from None
+
+
+def _read_errors(path: Path) -> pd.DataFrame:
     try:
-        return pd.read_parquet(path)
+        rows = pd.read_parquet(path)
+        if list(rows.columns) == ERROR_COLUMNS:
+            return rows
+        problem = "its columns are not image, image_index, status"
     except Exception as err:  # pyarrow's errors for a damaged file
-        raise StoreError(f"{path} is damaged ({type(err).__name__}); run the same `restyle-lab evaluate` command "
-                         "again: it redoes damaged parts") from None
+        problem = f"unreadable ({type(err).__name__})"
+    raise StoreError(f"{path} is damaged: {problem}; delete it (the files it lists as skipped are also in the "
+                     "run's dataset_manifest.json)") from None
 
 
 def read_results(run_dir, methods=None) -> pd.DataFrame:
@@ -161,7 +261,9 @@ def read_results(run_dir, methods=None) -> pd.DataFrame:
         parts = [p for p in parts if p.parent.name in set(methods)]
     if not parts:
         raise StoreError(f"{run_dir}: no result parts yet (run `restyle-lab evaluate` first)")
-    df = pd.concat([_read_part(p) for p in parts], ignore_index=True)
+    frames = [_read_part(p) for p in parts]
+    df = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True).astype(
+        {"image_index": "int64", "step": "int64", "value": "float64"})
     key = ["image_index", "method", "step", "metric"]
     dup = df.duplicated(key)
     if dup.any():
@@ -174,7 +276,7 @@ def read_errors(run_dir) -> pd.DataFrame:
     parts = sorted((Path(run_dir) / "errors").glob("*.parquet"))
     if not parts:
         return pd.DataFrame(columns=ERROR_COLUMNS)
-    errors = pd.concat([_read_part(p) for p in parts], ignore_index=True)
+    errors = pd.concat([_read_errors(p) for p in parts], ignore_index=True)
     return errors.drop_duplicates("image_index").sort_values("image_index", ignore_index=True)
 
 
@@ -185,11 +287,15 @@ def read_latents(run_dir, method: str) -> dict:
         raise StoreError(f"{run_dir}: no stored latents for method {method!r}")
     loaded = []
     for f in files:
-        try:
-            loaded.append(dict(np.load(f)))
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-            raise StoreError(f"{f} is damaged ({type(err).__name__}); run the same `restyle-lab evaluate` command "
-                             "again: it redoes damaged units") from None
+        arrays, problem = load_latents(f)
+        if problem:
+            raise StoreError(f"{f} is damaged: {problem}; run the same `restyle-lab evaluate` command again: it "
+                             "redoes damaged units")
+        loaded.append(arrays)
+    shapes = {d["latents"].shape[2:] for d in loaded}
+    if len(shapes) > 1 or len({tuple(d["steps"]) for d in loaded}) > 1:
+        raise StoreError(f"{run_dir}: the latents files of {method!r} disagree in steps or shapes ({sorted(shapes)}); "
+                         "the store mixes runs: evaluate into a new --out")
     out = {"names": np.concatenate([d["names"] for d in loaded]), "steps": loaded[0]["steps"],
            "latents": np.concatenate([d["latents"] for d in loaded], axis=1)}
     for key, axis in (("images", 1), ("start_image", 0), ("start_latent", 0)):
@@ -198,13 +304,24 @@ def read_latents(run_dir, method: str) -> dict:
     return out
 
 
-def export_official_latents(run_dir, method: str, path) -> Path:
+def export_official_latents(run_dir, method: str, path, partial: bool = False, overwrite: bool = False) -> Path:
     """The official ``latents.npy``: a pickled dict {image name: [w+ of each step, (n_styles, D)]}.
 
     Keys are the image paths relative to the test folder (the file name for a flat folder,
     as the official scripts key them). Read it back with ``np.load(path, allow_pickle=True).item()``.
+    An incomplete run is refused unless ``partial``; an existing file is replaced only with ``overwrite``.
     """
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError(f"{path} is a folder; give the path of the .npy file to write, e.g. {path / 'latents.npy'}")
+    if os.path.lexists(path) and not overwrite:
+        raise StoreError(f"{path} already exists; choose another path, or add --overwrite to replace it")
     data = read_latents(run_dir, method)
+    have, want = completeness(run_dir).get(method, (0, 0))
+    if have < want and not partial:
+        raise StoreError(f"{run_dir}: method {method!r} has {have} of its {want} (method, batch) units stored "
+                         f"({len(data['names'])} images); finish the run with the same `restyle-lab evaluate` "
+                         "command, or add --partial to export the images stored")
     out = {str(name): [data["latents"][s, i] for s in range(len(data["steps"]))]
            for i, name in enumerate(data["names"])}
     return atomic_save_npy(path, out)
@@ -225,18 +342,75 @@ def git_commit() -> str | None:
         return None
 
 
-def read_provenance(run_dir) -> dict:
+def _load_provenance(run_dir) -> tuple[dict | None, str | None]:
+    """(provenance, None), (None, why it is unusable), or (None, None) when there is none."""
     path = Path(run_dir) / "provenance.json"
-    if not path.exists():
-        raise StoreError(f"{run_dir}: no provenance.json (not a run directory?)")
+    if not os.path.lexists(path):
+        return None, None
     try:
-        return json.loads(path.read_text())
-    except ValueError:
-        raise StoreError(f"{path} is damaged (not JSON); restore it, or evaluate into a new --out") from None
+        value = json.loads(read_regular(path, MAX_PROVENANCE_BYTES))
+    except (OSError, ValueError, RecursionError) as err:
+        return None, f"not readable JSON: {type(err).__name__}"
+    if not isinstance(value, dict):
+        return None, f"it holds a {type(value).__name__}, not a mapping"
+    methods = value.get("methods")
+    if not isinstance(methods, dict) or not all(isinstance(v, dict) for v in methods.values()):
+        return None, "its 'methods' is not a mapping of method names to descriptions"
+    return value, None
+
+
+def provenance_problem(run_dir) -> str | None:
+    """Why a run's provenance.json cannot be used ('missing' or 'damaged (...)'), None when it can."""
+    value, problem = _load_provenance(run_dir)
+    if value is not None:
+        return None
+    return f"damaged ({problem})" if problem else "missing"
+
+
+def read_provenance(run_dir) -> dict:
+    """The run's provenance.json; when it is missing or damaged but parts exist, the provenance rebuilt
+    from the parts' own records (StoreError when they cannot rebuild it)."""
+    path = Path(run_dir) / "provenance.json"
+    value, problem = _load_provenance(run_dir)
+    if value is not None:
+        return value
+    if any((Path(run_dir) / "parts").glob("*/b*.parquet")):
+        return provenance_from_parts(run_dir, f"provenance.json is {provenance_problem(run_dir)}")
+    if problem:
+        raise StoreError(f"{path} is damaged ({problem}); restore it, or evaluate into a new --out")
+    raise StoreError(f"{run_dir}: no provenance.json (not a run directory?)")
 
 
 def stored_provenance(run_dir) -> dict | None:
-    return read_provenance(run_dir) if (Path(run_dir) / "provenance.json").exists() else None
+    """The provenance a resume must match: provenance.json, or rebuilt from the parts; None for a new run
+    (or one with no result yet, whose damaged provenance.json protects nothing)."""
+    value, _ = _load_provenance(run_dir)
+    if value is not None:
+        return value
+    if any((Path(run_dir) / "parts").glob("*/b*.parquet")):
+        return read_provenance(run_dir)
+    return None
+
+
+def provenance_from_parts(run_dir, why: str) -> dict:
+    """The identity settings and method entries recorded in every part (each must carry its record and all
+    must agree), as a provenance dict."""
+    setup, methods = None, {}
+    for part in sorted((Path(run_dir) / "parts").glob("*/b*.parquet")):
+        record = read_record(part)
+        if record is None or record.setup is None or record.spec is None:
+            raise StoreError(f"{run_dir}: {why}, and {part.relative_to(run_dir)} does not record the setup that made "
+                             "it (written before restyle-lab recorded it, or damaged); restore provenance.json, or "
+                             "evaluate into a new --out")
+        if setup is not None and _canon(setup) != _canon(record.setup):
+            raise StoreError(f"{run_dir}: {why}, and its parts record different setups (e.g. "
+                             f"{part.relative_to(run_dir)}); evaluate into a new --out")
+        setup = record.setup
+        if record.method in methods and not same_method(methods[record.method], record.spec, LEARNED_KEYS):
+            raise StoreError(f"{run_dir}: {why}, and the parts of method {record.method!r} record different "
+                             "methods; evaluate into a new --out")
+        methods[record.method] = {**methods.get(record.method, {}), **record.spec}
+    return {**setup, "methods": methods, "rebuilt_from_parts": why}
 
 
 def check_provenance(run_dir, provenance: dict, learned_keys=()) -> None:
@@ -253,16 +427,21 @@ def check_provenance(run_dir, provenance: dict, learned_keys=()) -> None:
     diffs = [k for k in IDENTITY_KEYS if _canon(old.get(k)) != _canon(provenance.get(k))]
     stored = old.get("methods", {})
     for name, spec in provenance["methods"].items():
-        if name in stored:
-            old_spec, spec = _by_content(stored[name]), _by_content(spec)
-            keys = [k for k in set(spec) | set(old_spec) if k not in learned_keys or (k in spec and k in old_spec)]
-            if any(_canon(old_spec.get(k)) != _canon(spec.get(k)) for k in keys):
-                diffs.append(f"methods[{name!r}]")
+        if name in stored and not same_method(stored[name], spec, learned_keys):
+            diffs.append(f"methods[{name!r}]")
     if diffs:
         details = "; ".join(f"{k}: stored {_short(_lookup(old, k))} vs now {_short(_lookup(provenance, k))}"
                             for k in diffs)
         raise StoreError(f"{run_dir} holds results of a different setup ({details}). Its rows are kept; "
                          "write to a new --out directory, or delete that one to start over.")
+
+
+def same_method(a: dict, b: dict, learned_keys=LEARNED_KEYS) -> bool:
+    """Two method entries describe one method: equal by content (``_by_content``), ``learned_keys`` compared
+    only where both know them."""
+    a, b = _by_content(a), _by_content(b)
+    keys = [k for k in set(a) | set(b) if k not in learned_keys or (k in a and k in b)]
+    return all(_canon(a.get(k)) == _canon(b.get(k)) for k in keys)
 
 
 def _by_content(spec: dict) -> dict:
@@ -282,7 +461,8 @@ def write_provenance(run_dir, provenance: dict) -> dict:
         methods = {**old.get("methods", {})}
         for name, spec in provenance["methods"].items():
             methods[name] = {**methods.get(name, {}), **spec}
-        provenance = {**old, "methods": methods}
+        provenance = {**provenance, **{k: v for k, v in old.items() if k != "rebuilt_from_parts"},
+                      "methods": methods}
     atomic_write_json(Path(run_dir) / "provenance.json", provenance)
     return provenance
 

@@ -7,13 +7,18 @@ things go wrong", counts them).
 
 from __future__ import annotations
 
+import base64
+import errno
 import hashlib
 import json
+import os
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -27,7 +32,7 @@ from tiny import write_tiny_checkpoints, write_tiny_images
 @dataclass(frozen=True)
 class Case:
     id: str
-    argv: tuple  # {ck}: tiny checkpoints folder, {data}: 3 good images, {tmp}: this case's folder, {run}: a run
+    argv: tuple  # {ck}: tiny checkpoints, {data}: 3 good images, {tmp}: this case's folder, {run}: a run (1 unit)
     message: str  # a fragment the one-line error must contain
     setup: str = ""  # name of a setup step below
 
@@ -190,10 +195,120 @@ CASES = [
     Case("snapshot truncated", ("convert", "{tmp}/cut.pkl", "{tmp}/g.pt"), "truncated or corrupt?", "cut_pickle"),
     Case("convert onto an existing file", ("convert", "{tmp}/cut.pkl", "{tmp}/cut.pkl"),
          "exists; give a new file name", "cut_pickle"),
+    # security: a parameters file is data, it never runs code (issue 21)
+    Case("params file with a !!binary value (code injection)", ("reproduce", "--params", "{tmp}/binary.yml"),
+         "data_root: a bytes value is not allowed", "binary_yaml"),
+    Case("params file with a date", ("reproduce", "--params", "{tmp}/date.yml"),
+         "n_images: a datetime.date value is not allowed", "date_yaml"),
+    Case("params file, a path that is not text", ("reproduce", "--params", "{tmp}/pathtype.yml"),
+         "checkpoints must be a path or a mapping of text to a path or null. Got: int 5",
+         "pathtype_yaml"),
+    Case("params file, a number that is not finite", ("reproduce", "--params", "{tmp}/nan.yml"),
+         "truncation: nan is not a finite number", "nan_yaml"),
+    Case("params file nested 100,000 deep", ("reproduce", "--params", "{tmp}/deep.yml"), "nested too deeply",
+         "deep_yaml"),
+    Case("methods-json nested 100,000 deep", ("evaluate", "--data", "{data}", "--out", "{tmp}/r", "--methods-json",
+                                              "{tmp}/deep.json"), "nested too deeply", "deep_json"),
+    # outputs: nothing is lost on overwrite, no command replaces a file it did not write
+    Case("invert --overwrite, every input unreadable", ("invert", "--checkpoint", "{ck}/psp.pt", "--images",
+                                                        "{tmp}/bad", "--out", "{tmp}/o", "--overwrite"),
+         "the earlier outputs in {tmp}/o are kept as they were", "earlier_invert"),
+    Case("invert --overwrite over sample's latents", ("invert", "--checkpoint", "{ck}/psp.pt", "--images", "{data}",
+                                                      "--out", "{tmp}/s", "--overwrite"),
+         "latents.npz (written by restyle-lab sample)", "sampled"),
+    Case("mini-data over the user's files", ("mini-data", "--n", "2", "--out", "{tmp}/mine"),
+         "attributes.csv (not written by restyle-lab)", "users_files"),
+    Case("export-latents to a folder", ("export-latents", "{run}", "single_psp", "{tmp}"),
+         "is a folder; give the path of the .npy file to write"),
+    Case("export-latents over an existing file", ("export-latents", "{run}", "single_psp", "{tmp}/file.txt"),
+         "already exists; choose another path, or add --overwrite", "out_file"),
+    Case("a full disk names the file", ("export-latents", "{run}", "single_psp", "{tmp}/l.npy"),
+         "{tmp}/l.npy: No space left on device (nothing was written", "disk_full"),
+    # methods
+    Case("method name ending in a newline", ("evaluate", "--data", "{data}", "--out", "{tmp}/r", "--method",
+                                             "a\n=single:{ck}/psp.pt"), "method name 'a\\n' must start"),
+    Case("300-character method name", ("evaluate", "--data", "{data}", "--out", "{tmp}/r", "--method",
+                                       "m" * 300 + "=single:{ck}/psp.pt"), "is 300 characters long; at most 100"),
+    Case("a ':' in a checkpoint path", ("evaluate", "--data", "{data}", "--out", "{tmp}/r", "--method",
+                                        "restyle:{tmp}/a:b/restyle.pt"),
+         "'b/restyle.pt' is not a STEPS count, and there is no file '{tmp}/a:b/restyle.pt'"),
+    # checkpoints: damaged, malformed, special
+    Case("checkpoint with a flipped byte", ("info", "{tmp}/flipped.pt"), "fails the zip CRC check", "flipped"),
+    Case("packed checkpoint with a flipped byte", ("info", "{tmp}/p/flipped.pt"), "fails the zip CRC check",
+         "packed_flipped"),
+    Case("checkpoint with NaN weights", ("info", "{tmp}/nan.pt"), "non-finite values (NaN or inf) in encoder",
+         "nan_weights"),
+    Case("checkpoint with an infinite latent_avg", ("info", "{tmp}/inf.pt"),
+         "non-finite values (NaN or inf) in the entry latent_avg", "inf_latent_avg"),
+    Case("non-finite latents (invert)", ("invert", "--checkpoint", "{ck}/psp.pt", "--images", "{data}", "--out",
+                                         "{tmp}/o"), "non-finite latents (NaN or inf) for test_0000.png", "nan_latents"),
+    Case("checkpoint whose opts is text", ("info", "{tmp}/opts.pt"), "its 'opts' entry is a str", "opts_text"),
+    Case("restyle_lab entry without family", ("info", "{tmp}/family.pt"), "its restyle_lab entry lacks 'family'",
+         "no_family"),
+    Case("checkpoint is a FIFO", ("info", "{tmp}/fifo.pt"), "a FIFO (named pipe), not a regular file", "fifo"),
+    Case("method checkpoint is a FIFO", ("evaluate", "--data", "{data}", "--out", "{tmp}/r", "--method",
+                                         "single:{tmp}/fifo.pt"), "a FIFO (named pipe), not a regular file", "fifo"),
+    Case("packed decoder outside its folder", ("info", "{tmp}/p/escape.pt"),
+         "names the decoder '../../etc/passwd', which is not a plain file name", "packed_escape"),
+    Case("packed decoder is /dev/zero", ("info", "{tmp}/p/packed.pt"), "is not a regular file", "packed_zero"),
+    # data and settings files: regular files only, size caps
+    Case("data: only a FIFO and /dev/zero behind links", ("evaluate", "--data", "{tmp}/special", "--out", "{tmp}/r",
+                                                          "--method", "single:{ck}/psp.pt"),
+         "none of its 2 image files could be read (not a regular file: 2)", "special_images"),
+    Case("every image over the size cap", ("evaluate", "--data", "{data}", "--out", "{tmp}/r", "--method",
+                                           "single:{ck}/psp.pt"), "none of its 3 image files could be read (over the size cap: 3)", "tiny_cap"),
+    Case("params file is a FIFO", ("reproduce", "--params", "{tmp}/fifo.yml"), "a FIFO (named pipe), not a regular",
+         "fifo"),
+    Case("a stray latents.npz in --data", ("evaluate", "--data", "{tmp}/stray", "--out", "{tmp}/r", "--method",
+                                           "single:{ck}/psp.pt"), "not the true latents `restyle-lab sample` writes",
+         "stray_latents"),
+    # run stores: self-describing parts, damaged files found, incomplete runs said
+    Case("resume without provenance.json, another batch size", ("evaluate", "--data", "{data}", "--out", "{tmp}/r",
+                                                                 "--method", "single:{ck}/psp.pt", "--metrics",
+                                                                 "mse_pm1", "--batch-size", "2"),
+         "(batch_size: stored 4 vs now 2)", "no_provenance"),
+    Case("resume with provenance.json edited", ("evaluate", "--data", "{data}", "--out", "{tmp}/r", "--method",
+                                                "single:{ck}/psp.pt", "--metrics", "mse_pm1", "--batch-size", "2"),
+         "was made by a different setup (images 0-2 at batch size 4 vs now 0-1 at batch size 2", "edited_provenance"),
+    Case("a part with text values", ("summary", "{tmp}/r"), "its columns or their types are not the result columns",
+         "text_values"),
+    Case("a part with NaN values marked ok", ("summary", "{tmp}/r"), "it holds non-finite values marked 'ok'",
+         "nan_values"),
+    Case("latents without names", ("export-latents", "{tmp}/r", "single_psp", "{tmp}/l.npy"), "it lacks names",
+         "latents_no_names"),
+    Case("latents of the wrong shape", ("export-latents", "{tmp}/r", "single_psp", "{tmp}/l.npy"),
+         "latents have shape (1, 1, 10, 32); expected (1, 3, n_styles, dim)", "latents_shape"),
+    Case("latents holding pickled objects", ("export-latents", "{tmp}/r", "single_psp", "{tmp}/l.npy"),
+         "a member holds pickled objects", "latents_object"),
+    Case("latents with a bad CRC", ("export-latents", "{tmp}/r", "single_psp", "{tmp}/l.npy"),
+         "Bad CRC-32", "latents_crc"),
+    Case("export of an incomplete run", ("export-latents", "{tmp}/r", "single_psp", "{tmp}/l.npy"),
+         "has 1 of its 2 (method, batch) units stored (2 images); finish the run", "incomplete"),
 ]
 
 
-def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path) -> None:
+def flip_byte(path: Path) -> None:
+    """Flip one byte inside the stored data of the largest zip member (a bit rot its CRC catches)."""
+    with zipfile.ZipFile(path) as zf:
+        info = max(zf.infolist(), key=lambda i: i.compress_size)
+    raw = bytearray(path.read_bytes())
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset + 26)
+        name_len, extra_len = int.from_bytes(fh.read(2), "little"), int.from_bytes(fh.read(2), "little")
+    raw[info.header_offset + 30 + name_len + extra_len + info.compress_size // 2] ^= 0x55
+    path.write_bytes(bytes(raw))
+
+
+def edit_latents(path: Path, change) -> None:
+    arrays = dict(np.load(path))
+    change(arrays)
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=None) -> None:
+    if kind in ("no_provenance", "edited_provenance", "text_values", "nan_values") or kind.startswith("latents_"):
+        shutil.copytree(run, tmp / "r")
     if kind == "out_file":
         (tmp / "file.txt").write_text("not a folder, image or checkpoint")
     elif kind == "used_out":
@@ -223,9 +338,13 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path) -> None:
             shutil.copytree(data, tmp / "other")
             (tmp / "other" / "test_0000.png").unlink()
     elif kind.endswith("_yaml"):
+        payload = f'"+str(__import__("os").system("touch {tmp}/pwned"))+"'.encode()
         text = {"bad_yaml": "n_images: [1, 2", "typo_yaml": "n_imagse: 4", "negative_yaml": "n_images: -1",
                 "fixed_yaml": "out_dir: elsewhere", "wrong_notebook_yaml": "latent_change:\n  n_show: 3",
-                "strengths_yaml": "editing:\n  strengths: 1,2", "source_yaml": "editing:\n  source: stylespace"}[kind]
+                "strengths_yaml": "editing:\n  strengths: 1,2", "source_yaml": "editing:\n  source: stylespace",
+                "binary_yaml": f"data_root: !!binary {base64.b64encode(payload).decode()}\n",
+                "date_yaml": "n_images: 2024-01-01", "pathtype_yaml": "checkpoints: 5", "nan_yaml": "truncation: .nan",
+                "deep_yaml": "[" * 100_000 + "]" * 100_000}[kind]
         (tmp / (kind.split("_yaml")[0].replace("_notebook", "nb") + ".yml")).write_text(text)
     elif kind == "faceless":
         (tmp / "faceless").mkdir()
@@ -239,6 +358,101 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path) -> None:
         write_unknown_class_pickle(tmp / "unknown.pkl")
     elif kind == "cut_pickle":
         write_truncated(write_plain_pickle(tmp / "whole.pkl"), tmp / "cut.pkl")
+    elif kind == "deep_json":
+        (tmp / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    elif kind == "earlier_invert":
+        assert main(["invert", "--checkpoint", str(ck / "psp.pt"), "--images", str(data), "--out", str(tmp / "o"),
+                     "--steps", "1"]) == 0
+        _setup("bad_images", tmp, ck, data, run)
+    elif kind == "sampled":
+        assert main(["sample", "--generator", str(ck / "generator.pt"), "--out", str(tmp / "s"), "--n", "2"]) == 0
+    elif kind == "users_files":
+        (tmp / "mine").mkdir()
+        (tmp / "mine" / "test_0000.png").write_bytes((data / "test_0000.png").read_bytes())
+        (tmp / "mine" / "attributes.csv").write_text("image,age\ntest_0000.png,41\n")
+    elif kind == "disk_full":
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # what write() raises: no file name
+
+        monkeypatch.setattr(np, "save", full)
+    elif kind in ("flipped", "nan_weights", "inf_latent_avg", "opts_text", "no_family"):
+        ckpt = torch.load(ck / "psp.pt", weights_only=True)
+        if kind == "nan_weights":
+            key = next(k for k in ckpt["state_dict"] if k.startswith("encoder.") and k.endswith("weight"))
+            ckpt["state_dict"][key][0] = float("nan")
+        elif kind == "inf_latent_avg":
+            ckpt["latent_avg"][0, 0] = float("inf")
+        elif kind == "opts_text":
+            ckpt["opts"] = "--encoder_type GradualStyleEncoder"
+        elif kind == "no_family":
+            del ckpt["restyle_lab"]["family"]
+        name = {"flipped": "flipped", "nan_weights": "nan", "inf_latent_avg": "inf", "opts_text": "opts",
+                "no_family": "family"}[kind]
+        torch.save(ckpt, tmp / f"{name}.pt")
+        if kind == "flipped":
+            flip_byte(tmp / "flipped.pt")
+    elif kind.startswith("packed_"):
+        from restyle_lab.packing import PACKED_KEY, pack
+
+        (tmp / "p").mkdir()
+        pack(ck / "psp.pt", tmp / "p" / "packed.pt", ck / "generator.pt")
+        if kind == "packed_flipped":
+            shutil.copy(tmp / "p" / "packed.pt", tmp / "p" / "flipped.pt")
+            flip_byte(tmp / "p" / "flipped.pt")
+        elif kind == "packed_escape":
+            ckpt = torch.load(tmp / "p" / "packed.pt", weights_only=True)
+            ckpt[PACKED_KEY]["decoder_file"] = "../../etc/passwd"
+            torch.save(ckpt, tmp / "p" / "escape.pt")
+        elif kind == "packed_zero":
+            (tmp / "p" / "generator.pt").symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(tmp / "fifo.pt")
+        os.mkfifo(tmp / "fifo.yml")
+    elif kind == "special_images":
+        (tmp / "special").mkdir()
+        os.mkfifo(tmp / "pipe")
+        (tmp / "special" / "a.png").symlink_to(tmp / "pipe")
+        (tmp / "special" / "b.png").symlink_to("/dev/zero")
+    elif kind == "nan_latents":  # what a diverging network or an fp16 overflow would give
+        import dataclasses
+
+        from restyle_lab.inversion import inverters
+
+        real = inverters.iterate_naive
+
+        def diverging(*args, **kwargs):
+            for step in real(*args, **kwargs):
+                yield dataclasses.replace(step, latent=step.latent * float("nan"))
+
+        monkeypatch.setattr(inverters, "iterate_naive", diverging)
+    elif kind == "tiny_cap":
+        monkeypatch.setattr("restyle_lab.data.MAX_IMAGE_BYTES", 10)
+    elif kind == "stray_latents":
+        shutil.copytree(data, tmp / "stray")
+        (tmp / "stray" / "latents.npz").write_text("my notes, not latents")
+    elif kind == "no_provenance":
+        (tmp / "r" / "provenance.json").unlink()
+    elif kind == "edited_provenance":
+        provenance = json.loads((tmp / "r" / "provenance.json").read_text())
+        (tmp / "r" / "provenance.json").write_text(json.dumps({**provenance, "batch_size": 2}))
+    elif kind in ("text_values", "nan_values"):
+        part = tmp / "r" / "parts" / "single_psp" / "b000000.parquet"
+        rows = pd.read_parquet(part)
+        rows["value"] = rows["value"].astype(str) if kind == "text_values" else float("nan")
+        rows.to_parquet(part)
+    elif kind.startswith("latents_"):
+        path = tmp / "r" / "latents" / "single_psp" / "b000000.npz"
+        if kind == "latents_crc":
+            flip_byte(path)
+        else:
+            edit_latents(path, {"latents_no_names": lambda a: a.pop("names"),
+                                "latents_shape": lambda a: a.update(latents=a["latents"][:, :1]),
+                                "latents_object": lambda a: a.update(names=a["names"].astype(object))}[kind])
+    elif kind == "incomplete":
+        assert main(["evaluate", "--data", str(data), "--out", str(tmp / "r"), "--method", f"single:{ck}/psp.pt",
+                     "--metrics", "mse_pm1", "--batch-size", "2"]) == 0
+        (tmp / "r" / "parts" / "single_psp" / "b000001.parquet").unlink()
+        (tmp / "r" / "latents" / "single_psp" / "b000001.npz").unlink()
 
 
 def snapshot(root: Path) -> dict:
@@ -265,7 +479,7 @@ def test_bad_input(case, world, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RESTYLE_LAB_DATA", str(tmp_path / "cache"))
     if case.setup:
-        _setup(case.setup, tmp_path, ck, data, run)
+        _setup(case.setup, tmp_path, ck, data, run, monkeypatch)
     fill = {"ck": ck, "data": data, "tmp": tmp_path, "run": run}
     argv = [a.format(**fill) for a in case.argv]
     before = {"tmp": snapshot(tmp_path), "run": snapshot(run), "ck": snapshot(ck)}
@@ -281,8 +495,9 @@ def test_bad_input(case, world, tmp_path, capsys, monkeypatch):
     assert case.message.format(**fill) in err, err
     after = {"tmp": snapshot(tmp_path), "run": snapshot(run), "ck": snapshot(ck)}
     new = set(after["tmp"]) - set(before["tmp"])
-    allowed_new = {"every image unreadable (invert)": {"o/errors.csv"},
+    allowed_new = {"every image unreadable (invert)": {"o/errors.csv", "o/.restyle-lab-outputs.json"},
                    "align, no face in any image": {"a/errors.csv"}}.get(case.id, set())
+    assert not (tmp_path / "pwned").exists(), "a parameters file ran code"
     assert new <= allowed_new, f"a refused command wrote {sorted(new - allowed_new)}"
     assert {k: v for k, v in after["tmp"].items() if k in before["tmp"]} == before["tmp"], "a file was changed"
     assert after["run"] == before["run"] and after["ck"] == before["ck"], "stored results were changed"

@@ -106,3 +106,42 @@ def test_a_used_out_is_refused_unless_overwritten(assets, tmp_path):
     run("invert", "--checkpoint", paths["restyle_psp"], "--images", data, "--out", out, "--steps", 2, "--overwrite")
     assert sorted(p.name for p in (out / "inference_results").iterdir()) == ["0", "1"], "stale step folders left"
     assert (out / "notes.txt").read_text() == "mine", "--overwrite removes only invert's own outputs"
+    assert not list(out.glob(".invert-new-*")), "the new outputs were written aside, then moved in"
+
+
+def test_summary_and_export_say_when_a_run_is_incomplete(assets, tmp_path, capsys):
+    from restyle_lab.cli import main
+
+    paths, _ = assets
+    data = write_tiny_images(tmp_path / "data", n=3)  # of this test's own: others add bad files to theirs
+    run_dir = tmp_path / "run"
+    assert main(["evaluate", "--data", str(data), "--out", str(run_dir), "--method", f"single:{paths['psp']}",
+                 "--metrics", "mse_pm1", "--batch-size", "2"]) == 0
+    part = run_dir / "parts" / "single_psp" / "b000001.parquet"
+    part.unlink()
+    (run_dir / "latents" / "single_psp" / "b000001.npz").unlink()
+    capsys.readouterr()
+    assert main(["summary", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "incomplete run: (method, batch) units stored of those planned: single_psp 1 of 2" in out
+    assert main(["export-latents", str(run_dir), "single_psp", str(tmp_path / "l.npy")]) == 2
+    assert main(["export-latents", str(run_dir), "single_psp", str(tmp_path / "l.npy"), "--partial"]) == 0
+    assert len(np.load(tmp_path / "l.npy", allow_pickle=True).item()) == 2
+
+
+def test_values_left_out_of_the_means_are_shown_with_their_reason():
+    import pandas as pd
+
+    from restyle_lab.views import skipped_note, summary_table
+
+    rows = pd.DataFrame([("a.png", 0, "m", 1, "mse_pm1", float("nan"), "skipped: not finite"),
+                         ("b.png", 1, "m", 1, "mse_pm1", float("nan"), "skipped: not finite"),
+                         ("a.png", 0, "m", 1, "psnr_pm1", 20.0, "ok"),
+                         ("b.png", 1, "m", 1, "psnr_pm1", float("nan"), "skipped: not finite"),
+                         ("a.png", 0, "m", 1, "lpips_alex_v0.1", float("nan"), "unavailable: no weights")],
+                        columns=["image", "image_index", "method", "step", "metric", "value", "status"])
+    table = summary_table(rows)
+    assert table.loc[("m", 1), "mse_pm1"] == "skipped: not finite"  # not dropped
+    assert table.loc[("m", 1), "psnr_pm1"] == 20.0 and table.loc[("m", 1), "lpips_alex_v0.1"] == "unavailable"
+    note = skipped_note(rows)
+    assert "m mse_pm1: 2 of 2 images (skipped: not finite)" in note and "m psnr_pm1: 1 of 2 images" in note

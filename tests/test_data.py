@@ -143,3 +143,46 @@ def test_readme_lists_each_domains_files_as_its_record():
         assert data == dom.test_set
         assert re.findall(r"`([^`]+)`", released) == list(dom.files.values()), name
         assert re.findall(r"`([^`]+)`", trained) == list(dom.trained.values()), name
+
+
+def test_special_files_are_skipped_with_their_reason_never_read(messy, tmp_path_factory):
+    """A FIFO would block a reader for ever and /dev/zero never ends: listed, skipped, said why."""
+    import os
+
+    pipe = tmp_path_factory.mktemp("pipes") / "pipe"
+    os.mkfifo(pipe)
+    os.mkfifo(messy / "j_fifo.png")
+    (messy / "k_link_to_fifo.png").symlink_to(pipe)
+    (messy / "l_link_to_zero.jpg").symlink_to("/dev/zero")
+    folder = ImageFolder(messy, input_hw=(32, 32))
+    records = {folder.names[i]: folder.load(i)[1] for i in range(len(folder))}
+    assert records["j_fifo.png"].status.startswith("error: not a regular file: a FIFO (named pipe)")
+    assert records["k_link_to_fifo.png"].status.endswith("a FIFO (named pipe) behind a symlink")
+    assert records["l_link_to_zero.jpg"].status.endswith("a character device behind a symlink")
+    assert records["a_good.png"].status == "ok"
+
+
+def test_the_size_cap_is_recorded_where_applied(messy, monkeypatch):
+    monkeypatch.setattr("restyle_lab.data.MAX_IMAGE_BYTES", 200)
+    folder = ImageFolder(messy, input_hw=(32, 32))
+    record = folder.load(folder.names.index("a_good.png"))[1]
+    assert record.status.startswith("error: over the size cap: ") and "(data.MAX_IMAGE_BYTES)" in record.status
+
+
+def test_a_file_rewritten_with_its_size_and_mtime_kept_is_hashed_again(messy):
+    import os
+
+    folder = ImageFolder(messy, input_hw=(32, 32))
+    first = folder.manifest()
+    path = messy / "a_good.png"
+    st = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-20:] = bytes(20)  # same size, other content
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    again = ImageFolder(messy, input_hw=(32, 32)).manifest(first)
+    index = folder.names.index("a_good.png")
+    assert again[index]["sha256"] != first[index]["sha256"]  # the ctime changed: read again
+    unchanged = folder.names.index("b_gray.png")
+    assert again[unchanged] is first[unchanged]  # an unchanged file is not read again

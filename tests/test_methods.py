@@ -105,3 +105,20 @@ def test_named_specs_follow_the_lab_settings(tmp_path):
     assert named_spec("restyle_e4e", files, NamedSettings(5, 20)) is None  # its checkpoint is missing
     with pytest.raises(KeyError, match="unknown method"):
         named_spec("nope", files, NamedSettings(5, 20))
+
+
+def test_a_checkpoint_path_holding_colons(tmp_path):
+    folder = tmp_path / "run:2024-01-01"
+    folder.mkdir()
+    (folder / "restyle.pt").write_bytes(b"")
+    spec = parse_method(f"restyle:{folder}/restyle.pt:3")
+    assert spec.checkpoint == f"{folder}/restyle.pt" and spec.steps == 3
+    assert parse_method(f"single:{folder}/restyle.pt").checkpoint == f"{folder}/restyle.pt"
+    with pytest.raises(UsageError, match="is not a STEPS count, and there is no file"):
+        parse_method(f"restyle:{tmp_path}/other:dir/restyle.pt")
+
+
+def test_method_names_end_where_they_seem_to(tmp_path):
+    for bad in ("psp\n", "psp\nx", "a" * 101):
+        with pytest.raises(UsageError, match="method name"):
+            parse_method(f"{bad}=single:x.pt")

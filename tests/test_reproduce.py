@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 
 import nbformat
@@ -14,22 +17,75 @@ import pandas as pd
 import pytest
 
 from restyle_lab.analysis import explorer
-from restyle_lab.papermill_runs import execute, failure
+from restyle_lab.cli import sigterm_as_exception
+from restyle_lab.papermill_runs import MAX_SOCKET_BASE, execute, failure, socket_base
 from restyle_lab.reproduce import missing_requirement
 
 
-def test_a_notebook_past_its_limit_is_stopped(tmp_path):
+def _notebook(path, *cells):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("import time\ntime.sleep(600)")]
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in ("x = 1", *cells)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    src = tmp_path / "slow.ipynb"
-    nbformat.write(nb, src)
+    nbformat.write(nb, path)
+    return path
+
+
+def _run_slow_notebook(tmp_path, monkeypatch, timeout: float, signal_after=None):
+    """Run a notebook that sleeps as ``reproduce`` does (SIGTERM raised as an exception), with a temp folder
+    of this test's own; ``signal_after``: send this signal to the process once the kernel is in its cell.
+    Returns what stopped it and the temp folder."""
+    src = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(600)")
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
+
+    def send():
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(private_tmp.glob("restyle-kernel-*/kernel.json")):
+            time.sleep(0.2)
+        time.sleep(2)  # the kernel is in its sleeping cell
+        os.kill(os.getpid(), signal_after)
+
+    if signal_after is not None:
+        threading.Thread(target=send, daemon=True).start()
+    try:
+        with sigterm_as_exception():
+            execute(src, tmp_path / "out.ipynb", {}, tmp_path, timeout)
+    except KeyboardInterrupt as err:
+        return type(err).__name__, private_tmp
+    except Exception as err:  # papermill's error for the cell that ran out of time
+        return " ".join(failure(err, timeout)), private_tmp
+    return "ran", private_tmp
+
+
+def test_a_notebook_past_its_limit_is_stopped_quietly_leaving_nothing(tmp_path, monkeypatch, capfd):
     t0 = time.time()
-    with pytest.raises(Exception) as caught:
-        execute(src, tmp_path / "out.ipynb", {}, tmp_path, timeout=10)
+    stopped, private_tmp = _run_slow_notebook(tmp_path, monkeypatch, timeout=6)
     assert time.time() - t0 < 120
-    status, why = failure(caught.value, 10)
-    assert status == "timed out" and "10 s limit" in why
+    assert stopped.startswith("timed out stopped after the 6 s limit"), stopped
+    err = capfd.readouterr().err  # the kernel's own stderr included (file-descriptor level)
+    assert "Traceback" not in err and "ZMQError" not in err, err  # its shutdown noise goes nowhere
+    assert not list(private_tmp.iterdir()), "the kernel's sockets or connection file were left behind"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_sigterm_or_ctrl_c_shut_the_kernel_down_leaving_nothing(tmp_path, monkeypatch, capfd, sig):
+    stopped, private_tmp = _run_slow_notebook(tmp_path, monkeypatch, timeout=300, signal_after=sig)
+    assert stopped == ("Terminated" if sig == signal.SIGTERM else "KeyboardInterrupt")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "ZMQError" not in err, err
+    assert not list(private_tmp.iterdir()), "the kernel's sockets or connection file were left behind"
+
+
+def test_kernel_sockets_fit_whatever_tmpdir_is(tmp_path, monkeypatch):
+    """A Unix socket path holds 107 bytes: under a long TMPDIR the private folder goes to a short one."""
+    long_tmp = tmp_path / ("t" * 80) / ("u" * 80)
+    long_tmp.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(long_tmp))
+    assert len(socket_base()) <= MAX_SOCKET_BASE
+    src = _notebook(tmp_path / "quick.ipynb", "y = x + 1")
+    execute(src, tmp_path / "out.ipynb", {"x": 2}, tmp_path, timeout=120)
+    assert not list(long_tmp.iterdir())
 
 
 def test_widgets_are_not_built_in_batch_runs(monkeypatch, capsys):

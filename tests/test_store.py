@@ -263,3 +263,127 @@ def test_optimisation_on_a_seeded_subset(setup, tmp_path):
         assert df[df.method == encoder["name"]].image_index.nunique() == df.image_index.nunique() > 2
         picked.append(sorted(optim.image_index.unique()))
     assert picked[0] == picked[1], "the subset is seeded"
+
+
+# ------------------------------------------------------------------ a store that describes itself (issue 21)
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A finished run of one single-pass method: 4 images in 2 batches."""
+    from restyle_lab.inversion.evaluate import evaluate
+
+    root = tmp_path_factory.mktemp("small")
+    paths = write_tiny_checkpoints(root / "ckpt")
+    data = write_tiny_images(root / "data", n=4)
+    method = {"name": "psp", "kind": "single", "checkpoint": str(paths["psp"])}
+    run = evaluate(root / "run", data, [method], metrics=["mse_pm1"], batch_size=2, progress=False,
+                   log=lambda *a: None)
+    return run, data, method
+
+
+def again(small_run, run_dir):
+    """The same evaluation into run_dir: (its log lines, the rows)."""
+    from restyle_lab.inversion.evaluate import evaluate
+
+    _, data, method = small_run
+    lines = []
+    evaluate(run_dir, data, [method], metrics=["mse_pm1"], batch_size=2, progress=False, log=lines.append)
+    return "\n".join(lines), read_results(run_dir)
+
+
+def test_parts_record_their_images_batch_and_setup(small_run):
+    from restyle_lab.parts import read_record
+
+    run, _, _ = small_run
+    record = read_record(run / "parts" / "psp" / "b000001.parquet")
+    assert (record.batch, record.batch_size, record.indices, record.names) == (1, 2, (2, 3),
+                                                                              ("test_0002.png", "test_0003.png"))
+    assert record.setup["batch_size"] == 2 and record.spec["kind"] == "single" and record.spec["family"] == "psp"
+    stored = np.load(run / "latents" / "psp" / "b000001.npz")
+    assert list(stored["indices"]) == [2, 3] and json.loads(str(stored["record"]))["batch"] == 1
+
+
+def test_a_lost_or_damaged_provenance_is_rebuilt_from_the_parts(small_run, tmp_path, capsys):
+    import shutil
+
+    from restyle_lab.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run[0], run)
+    before = read_results(run)
+    for damage in ("", "[]", '{"methods": []}'):
+        path = run / "provenance.json"
+        path.unlink() if not damage else path.write_text(damage)
+        assert main(["summary", str(run)]) == 0
+        assert "the next evaluate into this run rebuilds it" in capsys.readouterr().out
+        log, rows = again(small_run, run)
+        assert "checking this run against the records its parts carry" in log and "computed" not in log
+        pd.testing.assert_frame_equal(rows, before)
+        provenance = json.loads(path.read_text())
+        assert provenance["batch_size"] == 2 and set(provenance["methods"]) == {"psp"}
+
+
+def test_damaged_latents_are_found_on_resume_and_redone(small_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run[0], run)
+    before = comparable(read_results(run))
+    first, second = run / "latents" / "psp" / "b000000.npz", run / "latents" / "psp" / "b000001.npz"
+    arrays = dict(np.load(first))
+    arrays["names"] = arrays["names"].astype(object)  # pickled objects
+    with open(first, "wb") as fh:
+        np.savez(fh, **arrays)
+    raw = bytearray(second.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF  # a flipped bit inside a member: its CRC fails
+    second.write_bytes(bytes(raw))
+    log, rows = again(small_run, run)
+    assert "redoing psp batch 0" in log and "pickled objects" in log
+    assert "redoing psp batch 1" in log and "CRC" in log and "computed 2 (method, batch) unit(s)" in log
+    pd.testing.assert_frame_equal(comparable(rows), before)
+
+
+def test_a_file_rewritten_with_its_mtime_set_back_is_checked_again(small_run, tmp_path):
+    """Units found whole are not read again (checked.json) until their size, mtime or ctime changes."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run[0], run)
+    log, _ = again(small_run, run)  # checks the copied units once, and remembers them
+    assert "computed" not in log and json.loads((run / "checked.json").read_text())
+    path = run / "latents" / "psp" / "b000001.npz"
+    st = path.stat()
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF
+    with open(path, "r+b") as fh:  # in place: same size
+        fh.write(bytes(raw))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_size == st.st_size
+    log, _ = again(small_run, run)
+    assert "redoing psp batch 1" in log and "computed 1 (method, batch) unit(s)" in log
+    (run / "latents" / "psp" / "b000000.npz").unlink()  # a part checked before, its latents gone since
+    log, _ = again(small_run, run)
+    assert "redoing psp batch 0" in log and "b000000.npz: it is missing" in log
+
+
+def test_parts_from_before_unit_records_resume_but_cannot_rebuild_a_provenance(small_run, tmp_path):
+    import shutil
+
+    from restyle_lab.errors import StoreError
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run[0], run)
+    for part in (run / "parts" / "psp").glob("*.parquet"):
+        pd.read_parquet(part).to_parquet(part, index=False)  # as an older restyle-lab wrote them: no record
+    log, _ = again(small_run, run)
+    assert "computed" not in log
+    provenance = json.loads((run / "provenance.json").read_text())
+    (run / "provenance.json").write_text(json.dumps({**provenance, "batch_size": 1}))
+    with pytest.raises(StoreError, match="holds images 0-1 where this run puts images 0"):  # edited: refused
+        from restyle_lab.inversion.evaluate import evaluate
+
+        evaluate(run, small_run[1], [small_run[2]], metrics=["mse_pm1"], batch_size=1, progress=False,
+                 log=lambda *a: None)
+    (run / "provenance.json").unlink()
+    with pytest.raises(StoreError, match="does not record the setup that made it"):
+        again(small_run, run)

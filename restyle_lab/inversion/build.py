@@ -9,14 +9,15 @@ import torch
 
 from ..checkpoints import load_generator, load_network
 from ..errors import EvaluationError
-from ..files import sha256_file
+from ..files import file_problem, sha256_file
 from ..formats import DEFAULT_IMPL
 from ..models import set_impl
+from ..store import LEARNED_KEYS
 from .inverters import EncoderInverter, ReStyleInverter
 from .projector import HybridInverter, Projector
 
 # what building a method's inverter reveals (recorded, and compared on resume when known)
-DERIVED_KEYS = ("family", "head", "loss", "perceptual_unavailable")
+DERIVED_KEYS = LEARNED_KEYS
 
 
 class Inverters:
@@ -89,8 +90,10 @@ def method_identity(spec) -> dict:
     """The provenance entry of a method before anything is loaded: its spec and its files' sha256."""
     entry = spec.to_dict()
     for role, path in spec.files().items():
-        if not Path(path).is_file():
-            raise EvaluationError(f"method {spec.name!r}: {role} {path} not found")
+        problem = file_problem(path)
+        if problem:
+            raise EvaluationError(f"method {spec.name!r}: {role} {path} {problem}" if problem == "not found" else
+                                  f"method {spec.name!r}: {role} {path}: {problem}")
         key = {"checkpoint": "checkpoint_sha256", "generator": "generator_sha256"}.get(role)
         if key:
             entry[key] = sha256_file(path)

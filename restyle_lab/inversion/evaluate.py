@@ -26,7 +26,7 @@ from ..faces.align import FaceAligner, size_for
 from ..methods import check_specs, positive_int
 from ..metrics import METRICS, MetricUnavailable
 from ..notebook_params import DEFAULTS
-from ..store import check_provenance, claim, git_commit, stored_provenance, write_provenance
+from ..store import check_provenance, claim, git_commit, provenance_problem, stored_provenance, write_provenance
 from ..torchrun import torchrun_env
 from .build import DERIVED_KEYS, Inverters, derived, method_identity
 from .units import Computer, plan, true_latents
@@ -79,9 +79,14 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     }
     if aligner is not None:
         provenance["align"] = aligner.describe()
+    truth = true_latents(data_root)
+    if provenance_problem(run_dir) and any((run_dir / "parts").glob("*/b*.parquet")):
+        log(f"{run_dir}: provenance.json is {provenance_problem(run_dir)}; checking this run against the records "
+            "its parts carry (it is rebuilt from them)")
     check_provenance(run_dir, provenance, DERIVED_KEYS)
 
-    work = plan(run_dir, specs, len(folder), batch_size, shard, log)
+    work = plan(run_dir, specs, len(folder), batch_size, shard, log, names=folder.names, provenance=provenance,
+                readable={i for i, e in enumerate(entries) if e["status"] == "ok"})
     inverters = Inverters(specs, dev, weights_dtype, dom, compute=compute, impl=impl)
     metric_objs, unavailable = _build_metrics(metric_names, dev, log) if work.todo else ({}, None)
     _record(run_dir, provenance, inverters, work.pending, unavailable)
@@ -96,7 +101,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     try:
         if work.todo:
             computer = Computer(run_dir, folder, batch_size, inverters, metric_objs, unavailable, save_images,
-                                true_latents(data_root))
+                                truth, provenance)
             done_here = computer.run(work, progress and shard[0] == 0, dom.name)
             log(f"computed {done_here} (method, batch) unit(s) in this process"
                 + ("" if shard[1] == 1 else f" (shard {shard[0]} of {shard[1]})"))
