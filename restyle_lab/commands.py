@@ -19,6 +19,8 @@ from .mini.train import run_preset
 from .papermill_runs import notebook_dir
 from .reproduce import parse_shard, run_reproduce
 from .store import export_official_latents, read_errors, read_results
+from .training.presets import PRESETS as REAL_PRESETS, list_presets as list_real_presets
+from .training.run import run_real
 from .views import summary_table
 
 
@@ -92,6 +94,14 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    if args.preset in REAL_PRESETS:
+        return run_real(args)
+    if args.preset == "list":
+        print("real domains (--generator, --data):\n" + list_real_presets() + "\nmini domain:")
+    return run_preset(args)
+
+
 def cmd_notebooks(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -109,7 +119,7 @@ def cmd_notebooks(args) -> int:
 
 COMMANDS = {"invert": cmd_invert, "evaluate": cmd_evaluate, "summary": cmd_summary, "info": cmd_info,
             "export-latents": cmd_export_latents, "mini-data": cmd_mini_data, "sample": cmd_sample,
-            "train": run_preset, "reproduce": run_reproduce, "notebooks": cmd_notebooks}
+            "train": cmd_train, "reproduce": run_reproduce, "notebooks": cmd_notebooks}
 
 
 def run(args) -> int:

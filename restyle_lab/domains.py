@@ -42,6 +42,9 @@ class Domain:
     subset_seed: int = 0
     faces: bool = False
     description: str = ""
+    # steps the released ReStyle encoders were trained for (the author, restyle-encoder issue #20);
+    # None: not reported (training presets then use the official max_steps default)
+    train_steps: int | None = None
 
     @property
     def n_styles(self) -> int:
@@ -69,14 +72,15 @@ class Domain:
 
 DOMAINS = {
     "faces": Domain("faces", 1024, "ffhq_encode", test_set="CelebA-HQ official test split (2,824 images)",
-                    faces=True, description="FFHQ StyleGAN2 (config-f), IR-SE50 encoders"),
+                    faces=True, description="FFHQ StyleGAN2 (config-f), IR-SE50 encoders", train_steps=110_000),
     "cars": Domain("cars", 512, "cars_encode", CARS_GEOMETRY,
                    test_set="Stanford Cars test folder (8,041 images), a seeded random 1,000",
-                   test_subset=1000, description="Stanford Cars StyleGAN2, 384x512 content in a 512 frame"),
+                   test_subset=1000, description="Stanford Cars StyleGAN2, 384x512 content in a 512 frame",
+                   train_steps=75_000),
     "wild": Domain("wild", 512, "afhq_wild_encode", test_set="AFHQ Wild test (500 images)",
-                   description="AFHQ Wild StyleGAN2 (StyleGAN2-ADA)"),
+                   description="AFHQ Wild StyleGAN2 (StyleGAN2-ADA)", train_steps=40_000),
     "church": Domain("church", 256, "church_encode", test_set="LSUN Church test (300 images)",
-                     description="LSUN Church StyleGAN2 (config-f)"),
+                     description="LSUN Church StyleGAN2 (config-f)", train_steps=150_000),
     "horse": Domain("horse", 256, "horse_encode", test_set="LSUN Horse test (2,215 images)",
                     description="LSUN Horse StyleGAN2 (config-f)"),
     "toonify": Domain("toonify", 1024, "toonify", test_set="CelebA-HQ test (real faces into the toon domain)",
