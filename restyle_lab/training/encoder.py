@@ -148,6 +148,7 @@ class EncoderTrainer:
                  ranks: Ranks = Ranks(), dtype: str = "float32", impl: str = "reference", validator=None, log=print):
         self.cfg, self.source, self.weights = cfg, source, weights or {}
         self.device, self.ranks, self.dtype, self.log = torch.device(device), ranks, dtype, log
+        torch.manual_seed(cfg.seed)  # the new layers' initial weights: the same in every run of this config
         self.net = build_net(cfg, self.device)
         set_impl(self.net.decoder, impl)
         self.ops = {"encoder": "reference (training mode)", "decoder": impl}

@@ -76,8 +76,8 @@ class LatentDiscriminatorTrainer:
                 if fake.ndim == 3:
                     fake = fake[:, 0]
             real_pred, fake_pred = D(real), D(fake)
-            log["d_real_loss"] += float(torch.nn.functional.softplus(-real_pred).mean()) / n
-            log["d_fake_loss"] += float(torch.nn.functional.softplus(fake_pred).mean()) / n
+            log["d_real_loss"] += float(torch.nn.functional.softplus(-real_pred.detach()).mean()) / n
+            log["d_fake_loss"] += float(torch.nn.functional.softplus(fake_pred.detach()).mean()) / n
             (criteria.discriminator_loss(real_pred, fake_pred) / n).backward()
             reals.append(real)
         average_gradients(D, self.ranks)
@@ -91,7 +91,7 @@ class LatentDiscriminatorTrainer:
                 penalty = criteria.r1_penalty(D(real), real)
                 final = self.cfg.r1 / 2 * penalty * self.cfg.d_reg_every
                 (final / n).backward()
-                r1_total += float(final) / n
+                r1_total += float(final.detach()) / n
             average_gradients(D, self.ranks)
             self.opt.step()
             log["discriminator_r1_loss"] = r1_total

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from ..configs import IR_SE50
@@ -93,6 +92,8 @@ def load_arcface(path, device="cpu", backbone=IR_SE50) -> ArcFace:
 
 def load_moco(path, device="cpu") -> nn.Module:
     """MoCo v2's query encoder: torchvision's ResNet-50 without its fc layer, from ``module.encoder_q.*``."""
+    import torchvision
+
     model = torchvision.models.resnet50(weights=None)
     prefix = "module.encoder_q."
     sd = {k[len(prefix):]: v for k, v in _state_dict(path).items()
