@@ -16,7 +16,7 @@ from .schedule import snapshot_schedule
 from .mini.registry import MINI_MODELS
 
 # The official file names (ReStyle / pSp / e4e READMEs). "fpn" variants were never released:
-# train them with the official code (--encoder_type GradualStyleEncoder) and use these names.
+# train them (`restyle-lab train --head fpn`, README "Training on real data") and use these names.
 ENCODER_KEYS = ("restyle_psp", "restyle_e4e", "restyle_psp_fpn", "psp", "e4e")
 
 

@@ -101,7 +101,8 @@ def test_a_killed_run_resumes_to_the_same_weights(tmp_path, generator):
     assert proc.returncode == -signal.SIGKILL and killed_at < steps, "the run ended before it could be killed"
     _run_worker(tmp_path / "killed", generator, "restyle_e4e", steps, 2, 1)
     _run_worker(tmp_path / "whole", generator, "restyle_e4e", steps, 2, 1)
-    resumed, whole = _encoder_weights(tmp_path / "killed" / "state.pt"), _encoder_weights(tmp_path / "whole" / "state.pt")
+    resumed = _encoder_weights(tmp_path / "killed" / "state.pt")
+    whole = _encoder_weights(tmp_path / "whole" / "state.pt")
     assert all(torch.equal(resumed[k], whole[k]) for k in whole)
     a = torch.load(tmp_path / "killed" / "state.pt", weights_only=True)
     b = torch.load(tmp_path / "whole" / "state.pt", weights_only=True)
@@ -131,7 +132,8 @@ def test_frozen_batchnorm_tail_keeps_running_statistics(tmp_path, generator):
     train_encoder(dataclasses.replace(cfg, max_steps=1, freeze_bn_steps=0), tmp_path / "run", images, log=quiet)
     after_one = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
     stats = lambda s: {k: v for k, v in s["encoder"].items() if k.endswith(("running_mean", "running_var"))}  # noqa
-    fresh = {k: (torch.zeros_like(v) if k.endswith("mean") else torch.ones_like(v)) for k, v in stats(after_one).items()}
+    fresh = {k: (torch.zeros_like(v) if k.endswith("mean") else torch.ones_like(v))
+             for k, v in stats(after_one).items()}
     assert any(not torch.equal(v, fresh[k]) for k, v in stats(after_one).items())
     after_two = torch.load(train_encoder(cfg, tmp_path / "run", images, log=quiet), weights_only=True)
     assert after_two["step"] == 2

@@ -32,7 +32,8 @@ def _generator_256(path):
 
 
 def _manifest(reference, name):
-    return [(k, tuple(shape)) for k, shape, _ in json.loads((reference / "manifests" / f"{name}.json").read_text())["tensors"]]
+    tensors = json.loads((reference / "manifests" / f"{name}.json").read_text())["tensors"]
+    return [(k, tuple(shape)) for k, shape, _ in tensors]
 
 
 def test_church_preset_trains_an_official_layout_checkpoint_that_inverts(tmp_path, reference, capsys):

@@ -38,6 +38,8 @@ def start(device: torch.device) -> Ranks:
     ranks = Ranks(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
                   int(os.environ.get("LOCAL_RANK", 0)))
     if ranks.distributed:
+        if device.type == "cuda":  # NCCL's collectives (all_gather_object too) run on the current device
+            torch.cuda.set_device(device)
         if not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         if device.type == "cpu":  # CPU processes on one machine share its cores

@@ -22,6 +22,7 @@ import torch
 
 from ..checkpoints import load_generator, load_network, save_network
 from ..domains import get_domain
+from ..errors import UsageError
 from ..images import grid, save_png
 from ..models.impl import set_impl
 from ..models.precision import autocast
@@ -161,7 +162,8 @@ class EncoderTrainer:
         self.loss = EncoderLoss(cfg, discriminator=None if self.gan is None else self.gan.D,
                                 **frozen_losses(cfg, self.weights, self.device))
         self.order = ShardedOrder(len(source), cfg.batch_size, cfg.accumulate, ranks.world_size, ranks.rank, cfg.seed)
-        self.batch_norms = [m for m in self.net.encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        self.batch_norms = [m for m in self.net.encoder.modules()
+                            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         self.avg = average_image(self.net, float32_cast=False)
         self.validator, self.best = validator, None
         self.fixed = source.load(np.arange(min(4, len(source))))[0].to(self.device)
@@ -193,9 +195,9 @@ class EncoderTrainer:
     def load(self, state: dict) -> None:
         data = state["data"]
         if data["global_batch"] != self.order.global_batch or data["source"] != self.source.identity():
-            raise RuntimeError(f"cannot resume exactly: the run was trained on {data['source']} with global batch "
+            raise UsageError(f"cannot resume exactly: the run was trained on {data['source']} with global batch "
                                f"{data['global_batch']}, this one has {self.source.identity()} and "
-                               f"{self.order.global_batch}")
+                               f"{self.order.global_batch}; use the same data and global batch, or a new --workdir")
         self.net.encoder.load_state_dict(state["encoder"])
         self.opt.load_state_dict(state["opt"])
         self.scaler.load_state_dict(state["scaler"])

@@ -78,6 +78,7 @@ def list_presets() -> str:
     lines = []
     for name, (method, domain) in PRESETS.items():
         dom = DOMAINS[domain]
-        lines.append(f"  {name:24s} {method} on {domain} ({'IR-SE50, ID loss' if dom.faces else 'ResNet34, MoCo loss'}, "
+        what = "IR-SE50, ID loss" if dom.faces else "ResNet34, MoCo loss"
+        lines.append(f"  {name:24s} {method} on {domain} ({what}, "
                      f"{dom.generator_size} px generator, {dom.train_steps or OFFICIAL_MAX_STEPS:,} steps)")
     return "\n".join(lines)
