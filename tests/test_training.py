@@ -170,3 +170,30 @@ def test_bf16_autocast_trains(tmp_path, generator):
     saved = torch.load(state, weights_only=True)
     assert saved["dtype"] == "bf16" and all(torch.isfinite(v).all() for v in saved["encoder"].values()
                                               if v.is_floating_point())
+
+
+def test_ddp_reduces_once_per_step_not_once_per_iteration(tmp_path, generator):
+    """The first n_iters_per_batch - 1 backward passes run under no_sync: each gradient bucket is reduced once."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from restyle_lab.training.encoder import EncoderTrainer
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1)
+    try:
+        trainer = EncoderTrainer(tiny_config("restyle_psp", generator, n_iters_per_batch=3), ArraySource(tiny_images(4)),
+                                 log=quiet)
+        trainer.encoder = DistributedDataParallel(trainer.net.encoder)
+        reduced = []
+
+        def hook(state, bucket):
+            reduced.append(bucket.index())
+            future = torch.futures.Future()
+            future.set_result(bucket.buffer())
+            return future
+
+        trainer.encoder.register_comm_hook(None, hook)
+        trainer.step(0)
+        assert reduced and len(reduced) == len(set(reduced))
+    finally:
+        dist.destroy_process_group()
