@@ -76,6 +76,10 @@ def train_loop(trainer: Trainer, cfg, out_dir, max_minutes: float | None = None,
         trainer.load(state)
         step, elapsed = state["step"], state["elapsed_s"]
         log(f"resumed {state_path} at step {step} ({elapsed / 60:.1f} min so far)")
+        changed = sorted(k for k, v in cfg.as_dict().items() if state["config"].get(k) != v)
+        if changed:
+            log("options changed since the saved state, now in force: " +
+                ", ".join(f"{k}={cfg.as_dict()[k]!r} (was {state['config'].get(k)!r})" for k in changed))
     else:
         trainer.start(log)
     t_start = time.time() - elapsed
