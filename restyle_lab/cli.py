@@ -19,6 +19,9 @@ from .errors import RestyleLabError, Terminated
 from .faces.recipe import SIZES as ALIGN_SIZES
 from .notebook_params import PARAMS
 from .schedule import SNAPSHOTS
+from .training.config import OVERRIDABLE
+from .training.presets import BACKBONES as TRAIN_BACKBONES, HEADS as TRAIN_HEADS, METHODS as TRAIN_METHODS, \
+    list_presets
 
 DESCRIPTION = """\
 restyle-lab: ReStyle / pSp / e4e StyleGAN inversion on CPU or GPU, and the ReStyle paper's analyses.
@@ -27,6 +30,7 @@ common tasks:
   restyle-lab invert --checkpoint restyle_psp_ffhq_encode.pt --images photos/ --out inverted/
   restyle-lab evaluate --domain mini --data DIR --out runs/x --method restyle:ckpt.pt:5 --method single:psp.pt
   restyle-lab reproduce                 regenerate every figure on the embedded mini domain
+  restyle-lab train --preset restyle-psp-faces --generator G.pt --data ffhq/ --test-data celeba_test/
   restyle-lab train --preset mini-restyle-psp      retrain one of the shipped mini models
   restyle-lab align --images photos/ --out aligned/      FFHQ-style face crops (offline)
   restyle-lab convert network-snapshot.pkl generator.pt  an NVlabs generator, without running its pickle
@@ -156,6 +160,55 @@ def _add_align_and_convert(sub):
     p.add_argument("out", help="the generator file to write (.pt; must not exist)")
 
 
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a ReStyle / pSp / e4e encoder (a real domain's preset), or retrain a "
+                       "shipped mini model", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train from a preset: one per official training command (restyle-psp-faces, "
+                       "restyle-e4e-cars, ...; psp-* and e4e-* are the single-pass encoders), or a mini one "
+                       "(mini-restyle-psp, ...). Resumable: run the same command again to continue from the last "
+                       "state in --workdir/PRESET. Several processes: `torchrun --nproc_per_node=N -m "
+                       "restyle_lab.cli train ...` (each rank its shard of every batch).",
+                       epilog="presets of the real domains:\n" + list_presets() + "\n\nTraining options (official "
+                       "names; each also as --name-with-dashes): " + ", ".join(OVERRIDABLE))
+    p.add_argument("--preset", required=True, help="preset name (`restyle-lab train --preset list` lists the mini "
+                   "ones; the real ones are below)")
+    p.add_argument("--generator", help="the frozen StyleGAN2 generator (rosinality .pt; real presets)")
+    p.add_argument("--data", help="folder of training images (real presets)")
+    p.add_argument("--test-data", help="folder of test images: validated every --val-every steps with the "
+                   "evaluation's metrics per ReStyle step; keeps checkpoints/best_model.pt")
+    p.add_argument("--domain", choices=list(DOMAINS), help="input geometry and the per-domain choices (default: "
+                   "the preset's)")
+    p.add_argument("--method", choices=TRAIN_METHODS, help="replace the preset's method")
+    p.add_argument("--head", choices=TRAIN_HEADS, help="simple (BackboneEncoder) or fpn (GradualStyleEncoder; "
+                   "supplementary Table 1's FPN ReStyle encoders)")
+    p.add_argument("--backbone", choices=TRAIN_BACKBONES, help="ir_se (IR-SE50, faces) or resnet (ResNet34)")
+    p.add_argument("--weights", help="folder with the pretrained files (model_ir_se50.pth, "
+                   "moco_v2_800ep_pretrain.pt, resnet34-*.pth, alexnet-owt-7be5be79.pth); torch's cache is "
+                   "searched after it")
+    p.add_argument("--workdir", default=".train", help="runs go to WORKDIR/PRESET (default: .train)")
+    p.add_argument("--max-minutes", type=seconds, help="stop (resumably) after this many minutes")
+    p.add_argument("--iters", type=count, help="override the preset's step count (max_steps)")
+    p.add_argument("--val-every", type=count, help="validate every N steps (default: the preset's val_interval "
+                   "when --test-data is given)")
+    p.add_argument("--dry-run", action="store_true", help="time a few training iterations on --device, print the "
+                   "time per iteration and the estimate for the preset's steps, write nothing")
+    p.add_argument("--export", help="also write the final model here")
+    p.add_argument("--smoke", action="store_true", help="a tiny training set (mini presets; CI smoke runs)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu; under torchrun cuda "
+                   "picks the local rank's GPU)")
+    p.add_argument("--dtype", default="float32", choices=PARAMS["dtype"].choices, help="float32 (default), or bf16 / "
+                   "fp16 autocast (fp16 with loss scaling)")
+    p.add_argument("--impl", default="reference", choices=PARAMS["impl"].choices, help="the generator's ops while "
+                   "training (the encoder trains on the reference ones; default: reference)")
+    for name, kind in OVERRIDABLE.items():
+        flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+        if str(kind) == "bool":
+            p.add_argument(*flags, dest=f"set_{name}", action=argparse.BooleanOptionalAction, default=None,
+                           help=argparse.SUPPRESS)
+        else:
+            p.add_argument(*flags, dest=f"set_{name}", metavar="V", default=None, help=argparse.SUPPRESS)
+
+
 def _add_reproduce(sub):
     p = sub.add_parser("reproduce", help="regenerate the paper's figures and tables (papermill)",
                        description="Run every analysis notebook through papermill into results/<domain>/ "
@@ -208,15 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=count, default=32, help="number of samples (default: 32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=0.7, help="towards w_avg, in (0, 1] (default: 0.7)")
-    p = sub.add_parser("train", help="retrain one of the shipped mini-domain models",
-                       description="Train a shipped mini model from its preset. Resumable: run the same command "
-                       "again to continue from the last checkpoint in --workdir.")
-    p.add_argument("--preset", required=True, help="preset name (`restyle-lab train --preset list` lists them)")
-    p.add_argument("--workdir", default=".train", help="where training states go (default: .train)")
-    p.add_argument("--max-minutes", type=seconds, help="stop (resumably) after this many minutes")
-    p.add_argument("--iters", type=count, help="override the preset's iteration count (smoke runs)")
-    p.add_argument("--export", help="write the final model here (default: only the training state)")
-    p.add_argument("--smoke", action="store_true", help="a tiny training set (CI smoke runs with --iters 2)")
+    _add_train(sub)
     _add_reproduce(sub)
     _add_align_and_convert(sub)
     p = sub.add_parser("notebooks", help="copy the analysis notebooks into a folder, to open in JupyterLab")

@@ -21,6 +21,8 @@ from .papermill_runs import notebook_dir
 from .reproduce import parse_shard, run_reproduce
 from .store import export_official_latents, incomplete_note, provenance_problem, read_errors, read_results
 from .torchrun import torchrun_env
+from .training.presets import PRESETS as REAL_PRESETS, list_presets as list_real_presets
+from .training.run import run_real
 from .views import skipped_note, summary_table
 
 
@@ -101,6 +103,14 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    if args.preset in REAL_PRESETS:
+        return run_real(args)
+    if args.preset == "list":
+        print("real domains (--generator, --data):\n" + list_real_presets() + "\nmini domain:")
+    return run_preset(args)
+
+
 def cmd_notebooks(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -139,7 +149,7 @@ def cmd_convert(args) -> int:
 
 COMMANDS = {"invert": cmd_invert, "evaluate": cmd_evaluate, "summary": cmd_summary, "info": cmd_info,
             "export-latents": cmd_export_latents, "mini-data": cmd_mini_data, "sample": cmd_sample,
-            "train": run_preset, "reproduce": run_reproduce, "notebooks": cmd_notebooks,
+            "train": cmd_train, "reproduce": run_reproduce, "notebooks": cmd_notebooks,
             "align": cmd_align, "convert": cmd_convert}
 
 

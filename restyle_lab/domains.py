@@ -80,6 +80,9 @@ class Domain:
     checkpoint_folder: Path | None = None
     renders_test_set: bool = False
     judge: str | None = None
+    # steps the released ReStyle encoders were trained for (the author, restyle-encoder issue #20);
+    # None: not reported (training presets then use the official max_steps default)
+    train_steps: int | None = None
 
     @property
     def n_styles(self) -> int:
@@ -124,7 +127,7 @@ DOMAINS = {d.name: d for d in (
             "generator": "stylegan2-ffhq-config-f.pt", "restyle_psp_toon": "restyle_psp_toonify.pt"},
            trained=encode_files("ffhq", "restyle_psp_fpn"),
            test_set="CelebA-HQ official test split (2,824 images)", faces=True,
-           editing=EditPairing("interfacegan", "age,smile")),
+           editing=EditPairing("interfacegan", "age,smile"), train_steps=110_000),
     Domain("toonify", 1024, "toonify",
            {"restyle_psp": "restyle_psp_ffhq_encode.pt", "restyle_psp_toon": "restyle_psp_toonify.pt",
             "generator": "stylegan2-ffhq-config-f.pt"},
@@ -137,11 +140,12 @@ DOMAINS = {d.name: d for d in (
            {**encode_files("cars", "restyle_psp", "restyle_e4e", "e4e"), "generator": "stylegan2-car-config-f.pt"},
            trained=encode_files("cars", "restyle_psp_fpn", "psp"), geometry=CARS_GEOMETRY,
            test_set="Stanford Cars test folder (8,041 images), a seeded random 1,000", test_subset=1000,
-           editing=EditPairing("ganspace", "viewpoint:0@0-4,cube:16@3-5,colour:22@9-10")),
+           editing=EditPairing("ganspace", "viewpoint:0@0-4,cube:16@3-5,colour:22@9-10"), train_steps=75_000),
     Domain("church", 256, "church_encode",
            {**encode_files("church", "restyle_psp", "restyle_e4e", "e4e"),
             "generator": "stylegan2-church-config-f.pt"},
-           trained=encode_files("church", "restyle_psp_fpn", "psp"), test_set="LSUN Church test (300 images)"),
+           trained=encode_files("church", "restyle_psp_fpn", "psp"), test_set="LSUN Church test (300 images)",
+           train_steps=150_000),
     # supplementary Fig. 24 shows SeFa's pose and rider edits without naming the eigenvectors: the first
     # two are used, on SeFa's default rows 2-5
     Domain("horse", 256, "horse_encode",
@@ -150,7 +154,8 @@ DOMAINS = {d.name: d for d in (
            test_set="LSUN Horse test (2,215 images)", editing=EditPairing("sefa", "sefa0:0@2-5,sefa1:1@2-5")),
     Domain("wild", 512, "afhq_wild_encode",
            {**encode_files("afhq_wild", "restyle_psp", "restyle_e4e"), "generator": "afhqwild.pt"},
-           trained=encode_files("afhq_wild", "restyle_psp_fpn", "psp", "e4e"), test_set="AFHQ Wild test (500 images)"),
+           trained=encode_files("afhq_wild", "restyle_psp_fpn", "psp", "e4e"), test_set="AFHQ Wild test (500 images)",
+           train_steps=40_000),
     Domain("mini", 64, "mini_encode", {m.key: m.file for m in MINI_MODELS}, geometry=Geometry(64, (64, 64)),
            test_set="procedural cartoon faces rendered from held-out seeds",
            editing=EditPairing("interfacegan_fit", "smile,yaw,hair_length,eye_size"), timeout=HOUR,

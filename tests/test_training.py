@@ -1,66 +1,199 @@
-"""Encoder training mechanics on tiny models: the BatchNorm-frozen tail and its learning-rate schedule."""
+"""The encoder trainer on the real encoder classes at reduced widths: the loop and what it writes, exact
+resumption after a kill, DDP on two gloo ranks against one rank accumulating, the BatchNorm-frozen
+tail, paired toon targets. Random weights: mechanics only, never a metric."""
 
 from __future__ import annotations
 
+import csv
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
-from restyle_lab.configs import PRESETS
-from restyle_lab.mini.dataset import training_images
+from restyle_lab.checkpoints import load_network
+from restyle_lab.mini.dataset import training_images, write_test_set
 from restyle_lab.mini.train import encoder_images
-from restyle_lab.training.encoder import EncoderTrainConfig, learning_rate, train_encoder
+from restyle_lab.training.config import learning_rate
+from restyle_lab.training.data import ArraySource, FolderSource
+from restyle_lab.training.encoder import build_net, train_encoder
+from restyle_lab.training.validate import Validator
 
 from tiny import write_tiny_checkpoints
+from tiny_training import tiny_config, tiny_images
+
+HERE = Path(__file__).resolve().parent
+quiet = lambda *a, **k: None  # noqa: E731
 
 
-def _running_stats(state):
-    return {k: v.clone() for k, v in state["encoder"].items() if k.endswith(("running_mean", "running_var"))}
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory):
+    return write_tiny_checkpoints(tmp_path_factory.mktemp("ckpt"))["generator"]
 
 
-def test_frozen_batchnorm_tail_keeps_running_statistics(tmp_path):
-    paths = write_tiny_checkpoints(tmp_path / "ckpt")
-    cfg = EncoderTrainConfig(family="restyle_psp", encoder=PRESETS["tiny-restyle-psp"], generator=str(paths["generator"]),
-                             batch=2, iters=2, n_iters_per_batch=2, freeze_bn_steps=1, n_train_images=8,
-                             checkpoint_every=1, sample_every=100)
-    quiet = lambda *a: None  # noqa: E731
-    images = training_images("photo", 8, 64, tmp_path / "cache", log=quiet)
-    # step 1 unfrozen, then resume the same run for a frozen step 2
-    first = train_encoder(EncoderTrainConfig(**{**cfg.__dict__, "iters": 1, "freeze_bn_steps": 0}), tmp_path / "run",
-                          images, log=quiet, use_lpips=False)
-    after_one = torch.load(first, weights_only=True)
+def _encoder_weights(state_path) -> dict:
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    return {k: v for k, v in state["encoder"].items() if v.is_floating_point()}
+
+
+def test_e4e_run_writes_its_records_and_official_checkpoints(tmp_path, generator):
+    """ReStyle-e4e with every term on (Ranger, w-norm, delta, latent discriminator with pools and R1,
+    progressive stages), validated with the evaluation's metrics: losses.csv, TensorBoard events, sample
+    strips, best and last checkpoints in the official layout that load back."""
+    cfg = tiny_config("restyle_e4e", generator, val_interval=2)
+    test = FolderSource(write_test_set(tmp_path / "test", n=4), (64, 64))
+    validator = Validator(test, cfg.n_iters_per_batch, 2, "cpu", ["mse_pm1", "psnr_pm1"], log=quiet)
+    state = train_encoder(cfg, tmp_path / "run", ArraySource(tiny_images(8)), validator=validator, val_every=2,
+                          log=quiet)
+    run = tmp_path / "run"
+    rows = list(csv.DictReader((run / "losses.csv").open()))
+    train_names = {r["name"] for r in rows if r["split"] == "train"}
+    assert {"loss", "loss_l2", "loss_w_norm", "total_delta_loss", "encoder_discriminator_loss",
+            "discriminator_loss", "discriminator_r1_loss", "loss_l2_iter3"} <= train_names
+    assert {"loss", "mse_pm1_step1", "mse_pm1_step3", "psnr_pm1_step3"} <= {r["name"] for r in rows
+                                                                             if r["split"] == "test"}
+    assert list((run / "logs").glob("events.out.tfevents.*")) and list((run / "samples").glob("step_*.png"))
+    for name in ("best_model.pt", "last_model.pt"):
+        ckpt = torch.load(run / "checkpoints" / name, map_location="cpu", weights_only=True)
+        assert {"state_dict", "opts", "latent_avg", "discriminator_state_dict"} <= set(ckpt)
+        assert ckpt["opts"]["w_discriminator_lambda"] == 0.1 and ckpt["opts"]["progressive_steps"][:3] == [0, 1, 2]
+        assert ckpt["training"]["ops"]["encoder"].startswith("reference")
+        assert load_network(run / "checkpoints" / name).family == "restyle_e4e"
+    saved = torch.load(state, map_location="cpu", weights_only=True)
+    assert saved["step"] == 4 and saved["ranks"][0]["real_pool"].shape[0] > 0 and "rng" in saved["ranks"][0]
+
+
+def _run_worker(out_dir, generator, family, steps, batch, accumulate, nproc: int = 1, wait=True):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
+    script = [str(HERE / "train_worker.py"), str(out_dir), str(generator), family, str(steps), str(batch),
+              str(accumulate)]
+    if nproc > 1:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port",
+               str(29500 + os.getpid() % 1000)] + script
+    else:
+        cmd = [sys.executable] + script
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if wait:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    return proc
+
+
+def test_a_killed_run_resumes_to_the_same_weights(tmp_path, generator):
+    """SIGKILL at an arbitrary moment after the first saved state, then the same command again: the
+    weights equal an uninterrupted run's (model, Ranger + Lookahead, discriminator, pools, random states,
+    data position all restored)."""
+    steps = 8
+    proc = _run_worker(tmp_path / "killed", generator, "restyle_e4e", steps, 2, 1, wait=False)
+    deadline = time.time() + 300
+    while not (tmp_path / "killed" / "state.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(float(np.random.default_rng().uniform(0.0, 0.5)))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(tmp_path / "killed" / "state.pt", weights_only=True)["step"]
+    assert proc.returncode == -signal.SIGKILL and killed_at < steps, "the run ended before it could be killed"
+    _run_worker(tmp_path / "killed", generator, "restyle_e4e", steps, 2, 1)
+    _run_worker(tmp_path / "whole", generator, "restyle_e4e", steps, 2, 1)
+    resumed = _encoder_weights(tmp_path / "killed" / "state.pt")
+    whole = _encoder_weights(tmp_path / "whole" / "state.pt")
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
+    a = torch.load(tmp_path / "killed" / "state.pt", weights_only=True)
+    b = torch.load(tmp_path / "whole" / "state.pt", weights_only=True)
+    assert all(torch.equal(a["discriminator"][k], b["discriminator"][k]) for k in b["discriminator"])
+    assert torch.equal(a["ranks"][0]["real_pool"], b["ranks"][0]["real_pool"])
+
+
+def test_two_gloo_ranks_equal_one_rank_accumulating_two_batches(tmp_path, generator):
+    """Batch 2 on each of 2 ranks (DDP, no_sync for all but the last backward pass) == batch 2 x 2
+    micro-batches on one rank: same images, same randomness, BatchNorm over 2 images either way."""
+    _run_worker(tmp_path / "ddp", generator, "restyle_psp", 3, 2, 1, nproc=2)
+    _run_worker(tmp_path / "acc", generator, "restyle_psp", 3, 2, 2)
+    ddp, acc = _encoder_weights(tmp_path / "ddp" / "state.pt"), _encoder_weights(tmp_path / "acc" / "state.pt")
+    trained = [k for k in acc if not k.endswith(("running_mean", "running_var"))]
+    for k in trained:
+        torch.testing.assert_close(ddp[k], acc[k], rtol=1e-4, atol=1e-5)
+    opts = torch.load(tmp_path / "ddp" / "checkpoints" / "last_model.pt", weights_only=True)["opts"]
+    assert opts["effective_batch_size"] == 4 and opts["world_size"] == 2
+    torch.manual_seed(0)  # the trainer's initialisation: its seed
+    start = build_net(tiny_config("restyle_psp", generator)).encoder.state_dict()
+    assert sum(not torch.allclose(start[k], acc[k]) for k in trained) > len(trained) // 2, "training moved the weights"
+
+
+def test_frozen_batchnorm_tail_keeps_running_statistics(tmp_path, generator):
+    cfg = tiny_config("restyle_psp", generator, max_steps=2, freeze_bn_steps=1, optim_name="adam")
+    images = ArraySource(tiny_images(8))
+    train_encoder(dataclasses.replace(cfg, max_steps=1, freeze_bn_steps=0), tmp_path / "run", images, log=quiet)
+    after_one = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    stats = lambda s: {k: v for k, v in s["encoder"].items() if k.endswith(("running_mean", "running_var"))}  # noqa
     fresh = {k: (torch.zeros_like(v) if k.endswith("mean") else torch.ones_like(v))
-             for k, v in _running_stats(after_one).items()}
-    assert any(not torch.equal(v, fresh[k]) for k, v in _running_stats(after_one).items()), \
-        "an unfrozen step should move the running statistics"
-    after_two = torch.load(train_encoder(cfg, tmp_path / "run", images, log=quiet, use_lpips=False),
-                           weights_only=True)
+             for k, v in stats(after_one).items()}
+    assert any(not torch.equal(v, fresh[k]) for k, v in stats(after_one).items())
+    after_two = torch.load(train_encoder(cfg, tmp_path / "run", images, log=quiet), weights_only=True)
     assert after_two["step"] == 2
-    stats_one, stats_two = _running_stats(after_one), _running_stats(after_two)
-    assert stats_one and all(torch.equal(stats_one[k], stats_two[k]) for k in stats_one), \
-        "the frozen step changed BatchNorm running statistics"
-    weights_changed = [k for k, v in after_two["encoder"].items()
-                       if v.is_floating_point() and not k.endswith(("running_mean", "running_var"))
-                       and not torch.equal(v, after_one["encoder"][k])]
-    assert weights_changed, "the frozen step did not train the weights"
+    assert all(torch.equal(stats(after_one)[k], stats(after_two)[k]) for k in stats(after_one))
+    assert any(not torch.equal(v, after_one["encoder"][k]) for k, v in after_two["encoder"].items()
+               if v.is_floating_point() and "running" not in k)
 
 
-def test_cosine_ends_where_the_frozen_tail_begins():
-    cfg = EncoderTrainConfig(iters=100, freeze_bn_steps=20, lr=1.0, lr_final_fraction=0.1)
+def test_cosine_ends_where_the_frozen_tail_begins(generator):
+    cfg = tiny_config("restyle_psp", generator, max_steps=100, freeze_bn_steps=20, learning_rate=1.0,
+                      lr_schedule="cosine", lr_final_fraction=0.1)
     assert learning_rate(cfg, 0) == 1.0
     assert abs(learning_rate(cfg, 80) - 0.1) < 1e-12 and abs(learning_rate(cfg, 99) - 0.1) < 1e-12
     assert learning_rate(cfg, 40) > 0.1
+    assert learning_rate(dataclasses.replace(cfg, lr_schedule="constant"), 99) == 1.0
 
 
-def test_paired_toon_targets_are_the_same_faces(tmp_path):
+def test_paired_toon_targets_are_the_same_faces(tmp_path, generator):
     """target_style="toon" trains against the toon render of each input's own face."""
     from restyle_lab.mini.render import render_batch
 
-    paths = write_tiny_checkpoints(tmp_path / "ckpt")
-    cfg = EncoderTrainConfig(family="restyle_psp", encoder=PRESETS["tiny-restyle-psp"], generator=str(paths["generator"]),
-                             batch=2, iters=1, n_iters_per_batch=1, n_train_images=4, target_style="toon",
-                             checkpoint_every=1, sample_every=100)
-    photo, toon = encoder_images(cfg, tmp_path / "cache", log=lambda *a: None)
-    train_encoder(cfg, tmp_path / "run", photo, toon, log=lambda *a: None, use_lpips=False)
+    cfg = tiny_config("restyle_psp", generator, max_steps=1, n_train_images=4, target_style="toon", batch_size=2)
+    photo, toon = encoder_images(cfg, tmp_path / "cache", log=quiet)
+    train_encoder(cfg, tmp_path / "run", ArraySource(photo, toon), log=quiet)
     assert np.array_equal(toon, render_batch("train", range(4), 64, "toon"))
     assert np.array_equal(photo, render_batch("train", range(4), 64, "photo"))
     assert not np.array_equal(photo, toon)
+    assert np.array_equal(training_images("photo", 4, 64, tmp_path / "cache", log=quiet), photo)
+
+
+def test_bf16_autocast_trains(tmp_path, generator):
+    cfg = tiny_config("restyle_psp", generator, max_steps=1, n_iters_per_batch=2)
+    state = train_encoder(cfg, tmp_path / "run", ArraySource(tiny_images(4)), dtype="bf16", log=quiet)
+    saved = torch.load(state, weights_only=True)
+    assert saved["dtype"] == "bf16" and all(torch.isfinite(v).all() for v in saved["encoder"].values()
+                                              if v.is_floating_point())
+
+
+def test_ddp_reduces_once_per_step_not_once_per_iteration(tmp_path, generator):
+    """The first n_iters_per_batch - 1 backward passes run under no_sync: each gradient bucket is reduced once."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from restyle_lab.training.encoder import EncoderTrainer
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'group'}", rank=0, world_size=1)
+    try:
+        trainer = EncoderTrainer(tiny_config("restyle_psp", generator, n_iters_per_batch=3), ArraySource(tiny_images(4)),
+                                 log=quiet)
+        trainer.encoder = DistributedDataParallel(trainer.net.encoder)
+        reduced = []
+
+        def hook(state, bucket):
+            reduced.append(bucket.index())
+            future = torch.futures.Future()
+            future.set_result(bucket.buffer())
+            return future
+
+        trainer.encoder.register_comm_hook(None, hook)
+        trainer.step(0)
+        assert reduced and len(reduced) == len(set(reduced))
+    finally:
+        dist.destroy_process_group()

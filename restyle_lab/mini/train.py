@@ -8,10 +8,13 @@ from pathlib import Path
 from ..configs import FAMILIES
 from ..errors import UsageError
 from ..packing import pack
-from ..training.encoder import EncoderTrainConfig, export_encoder, train_encoder
+from ..training.config import EncoderTrainConfig, with_overrides
+from ..training.data import ArraySource, FolderSource
 from ..training.gan import GanConfig, export_generator, train_gan
+from ..training.run import overrides_from, run_encoder, with_step_count
+from ..training.weights import locate_weights
 from .attributes import AttributeTrainConfig, export_regressor, train_regressor
-from .dataset import training_images
+from .dataset import training_images, write_test_set
 from .presets import MINI_ENCODERS, MINI_GENERATOR
 from .registry import BY_KEY, BY_PRESET, mini_path
 
@@ -26,14 +29,19 @@ def _encoder(key: str, architecture: str | None = None, **kw) -> EncoderTrainCon
     model = BY_KEY[key]
     arch = MINI_ENCODERS[architecture or key]
     restyle = FAMILIES[model.family].restyle
-    defaults = dict(family=model.family, encoder=arch, generator=str(mini_path(model.decoder)),
-                    batch=8, n_iters_per_batch=5 if restyle else 1, lr=3e-4, iters=3600 if restyle else 4500,
-                    checkpoint_every=100, sample_every=250)
+    # L2 only (no pretrained file can be downloaded where they were trained), Adam with a cosine decay,
+    # a random-initialised narrow backbone; no latent discriminator
+    defaults = dict(family=model.family, encoder=arch, generator=str(mini_path(model.decoder)), domain="mini",
+                    dataset_type="mini_encode", backbone_init="random", batch_size=8, test_batch_size=8,
+                    n_iters_per_batch=5 if restyle else 1, optim_name="adam", learning_rate=3e-4,
+                    lr_schedule="cosine", max_steps=3600 if restyle else 4500, l2_lambda=1.0, lpips_lambda=0.0,
+                    id_lambda=0.0, moco_lambda=0.0, save_interval=100, image_interval=250, board_interval=25,
+                    val_interval=None)
     if restyle:
         # 3600 steps with cosine decay, then 600 with BatchNorm statistics frozen (see EncoderTrainConfig)
-        defaults.update(iters=4200, freeze_bn_steps=600)
+        defaults.update(max_steps=4200, freeze_bn_steps=600)
     if arch.progressive:
-        defaults.update(progressive_start=200, progressive_step_every=100)
+        defaults.update(progressive_start=200, progressive_step_every=100, delta_norm_lambda=2e-4)
     defaults.update(kw)
     return EncoderTrainConfig(**defaults)
 
@@ -44,10 +52,10 @@ RECIPES = {
     "mini-toon-gan": lambda: _gan(style="toon", iters=600, freeze_mapping=True, lr=0.001),
     "mini-restyle-psp": lambda: _encoder("restyle_psp"),
     "mini-restyle-psp-fpn": lambda: _encoder("restyle_psp_fpn"),
-    "mini-restyle-e4e": lambda: _encoder("restyle_e4e", iters=2400, freeze_bn_steps=400),
+    "mini-restyle-e4e": lambda: _encoder("restyle_e4e", max_steps=2400, freeze_bn_steps=400),
     "mini-psp": lambda: _encoder("psp"),
     "mini-e4e": lambda: _encoder("e4e"),
-    "mini-restyle-psp-toon": lambda: _encoder("restyle_psp_toon", "restyle_psp", iters=900, freeze_bn_steps=300,
+    "mini-restyle-psp-toon": lambda: _encoder("restyle_psp_toon", "restyle_psp", max_steps=900, freeze_bn_steps=300,
                                               target_style="toon", init_encoder=str(mini_path("restyle_psp"))),
     "mini-attributes": AttributeTrainConfig,
 }
@@ -83,11 +91,11 @@ def run_preset(args) -> int:
                          "(`restyle-lab train --preset list` describes them)")
     model, factory = presets()[args.preset]
     cfg = factory()
+    if model.kind == "encoder":
+        return _run_encoder(args, model, with_overrides(with_step_count(cfg, args.iters), overrides_from(args)))
     if args.iters is not None:
         cfg = dataclasses.replace(cfg, iters=args.iters, checkpoint_every=min(cfg.checkpoint_every, args.iters),
                                   sample_every=min(cfg.sample_every, args.iters))
-        if getattr(cfg, "freeze_bn_steps", 0):
-            cfg = dataclasses.replace(cfg, freeze_bn_steps=min(cfg.freeze_bn_steps, args.iters // 2))
     if args.smoke:
         cfg = dataclasses.replace(cfg, n_train_images=64)
     workdir = Path(args.workdir)
@@ -97,25 +105,34 @@ def run_preset(args) -> int:
         if args.export:
             print(f"exported {args.export} sha256 {export_regressor(state, args.export, note=model.description)}")
         return 0
-    if model.kind == "gan":
-        init = None
-        if args.preset in FINE_TUNES:
-            init = workdir / FINE_TUNES[args.preset] / "state.pt"
-            if not init.exists():
-                raise UsageError(f"{args.preset} fine-tunes the {FINE_TUNES[args.preset]} training state {init}; "
-                                 f"run `restyle-lab train --preset {FINE_TUNES[args.preset]}` first (same --workdir)")
-        images = training_images(cfg.style, cfg.n_train_images, cfg.generator.size, cache)
-        state = train_gan(cfg, workdir / args.preset, images, init_from=init, max_minutes=args.max_minutes)
-        if args.export:
-            print(f"exported {args.export} sha256 {export_generator(state, args.export, note=model.description)}")
-        return 0
+    init = None
+    if args.preset in FINE_TUNES:
+        init = workdir / FINE_TUNES[args.preset] / "state.pt"
+        if not init.exists():
+            raise UsageError(f"{args.preset} fine-tunes the {FINE_TUNES[args.preset]} training state {init}; "
+                             f"run `restyle-lab train --preset {FINE_TUNES[args.preset]}` first (same --workdir)")
+    images = training_images(cfg.style, cfg.n_train_images, cfg.generator.size, cache)
+    state = train_gan(cfg, workdir / args.preset, images, init_from=init, max_minutes=args.max_minutes)
+    if args.export:
+        print(f"exported {args.export} sha256 {export_generator(state, args.export, note=model.description)}")
+    return 0
+
+
+def _run_encoder(args, model, cfg: EncoderTrainConfig) -> int:
+    """A mini encoder preset through the one encoder trainer (training.run)."""
+    if args.smoke:
+        cfg = dataclasses.replace(cfg, n_train_images=64)
     if not Path(cfg.generator).exists():
         raise UsageError(f"generator {cfg.generator} is missing; it ships with the package "
                          "(or train it: restyle-lab train --preset mini-gan)")
-    images, targets = encoder_images(cfg, cache)
-    state = train_encoder(cfg, workdir / args.preset, images, targets, max_minutes=args.max_minutes)
-    if args.export:
-        export_encoder(state, args.export, note=model.description)
-        # shipped form: int8 heads + a reference to the generator file (see restyle_lab/packing.py)
-        print(f"exported {args.export} sha256 {pack(args.export, args.export, cfg.generator)}")
-    return 0
+    locate_weights(cfg, args.weights)  # before the renders are cached
+    workdir = Path(args.workdir)
+    images, targets = encoder_images(cfg, workdir / "cache")
+    source = ArraySource(images, targets, name=f"mini train renders ({cfg.target_style or 'photo'})")
+    test = None
+    if args.test_data or args.val_every:
+        folder = args.test_data or write_test_set(workdir / "cache" / "test_photo_64_100", n=100)
+        test = FolderSource(folder, (cfg.encoder.input_size, cfg.encoder.input_size))
+    # shipped form: int8 heads + a reference to the generator file (see restyle_lab/packing.py)
+    return run_encoder(cfg, source, test, args, workdir / args.preset, export_note=model.description,
+                       after_export=lambda path: pack(path, path, cfg.generator))

@@ -1,238 +1,352 @@
-"""Training ReStyle encoders (and single-pass pSp / e4e baselines) against a frozen generator.
+"""Training ReStyle encoders (and single-pass pSp / e4e ones) against a frozen generator: the one
+encoder trainer, for the real domains' presets and the mini ones alike.
 
-The ReStyle scheme (paper Sec. 4): for every batch, ``n_iters_per_batch`` iterations
-start from (latent_avg, average image); at each the encoder sees [x, y_t] and predicts a
-residual, w_{t+1} = w_t + E([x, y_t]); the loss of every iteration is back-propagated,
-y_t and w_t are detached before the next iteration, and the optimiser steps once per
-batch. A single-pass baseline is the same with one iteration and a 3-channel input.
+The ReStyle scheme (paper Sec. 4, the official coaches): for every batch, ``n_iters_per_batch``
+iterations start from (latent_avg, average image); at each the encoder sees [x, y_t] and predicts a
+residual, w_{t+1} = w_t + E([x, y_t]); each iteration's loss is back-propagated at once (the
+gradients accumulate), y_t and w_t are detached before the next iteration, and the optimiser steps
+once per batch. A single-pass baseline is the same with one iteration and a 3-channel input.
 
-Losses: L2 (+ LPIPS when its pretrained weights are available; the choice is recorded),
-the pSp w-norm regulariser, and for e4e variants progressive training and the delta
-regulariser. Resumable and repeatable: see ``restyle_lab.training.loop``.
+Randomness (flips, the generator's noise, the discriminator's z and pools) is drawn from a seed made of
+(seed, step, micro-batch), so a step computes the same on any number of ranks with the same global
+batch, and a resumed run the same as an uninterrupted one. Resumable: see ``training.loop``.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import ClassVar
+import random
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..checkpoints import load_generator, load_network, save_network
-from ..configs import EncoderConfig, encoder_config_from_dict
-from ..geometry import Geometry
-from ..images import from_uint8, grid, save_png
-from ..metrics.lpips_metric import LpipsUnavailable, load_lpips
+from ..domains import get_domain
+from ..errors import UsageError
+from ..images import grid, save_png
+from ..models.impl import set_impl
+from ..models.precision import autocast
 from ..net import InversionNet
 from ..inversion.loops import average_image
-from .loop import SavedConfig, train_loop
+from . import criteria
+from .config import EncoderTrainConfig, learning_rate, official_opts, progressive_stage, progressive_steps, \
+    trained_rows
+from .data import ShardedOrder
+from .distributed import Ranks, gather, mean_over_ranks, sync_context, wrap
+from .latent_gan import LatentDiscriminatorTrainer
+from .loop import train_loop
+from .ranger import build_optimizer
+from .weights import ALEXNET_FILE, IRSE50_FILE, MOCO_FILE, RESNET34_FILES, init_backbone, load_arcface, \
+    load_lpips_alex, load_moco
+
+# seeds of a micro-batch's random draws, one stream per purpose
+FLIPS, DISCRIMINATOR, ITERATIONS = 0, 1, 2
 
 
-@dataclass
-class EncoderTrainConfig(SavedConfig):
-    family: str = "restyle_psp"
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    generator: str = ""  # path of the (frozen) generator file; training images are always photo renders
-    batch: int = 8
-    iters: int = 3000
-    n_iters_per_batch: int = 5
-    lr: float = 3e-4
-    lr_final_fraction: float = 0.1  # cosine decay from lr to lr * this over the run
-    l2_lambda: float = 1.0
-    lpips_lambda: float = 0.8  # used only when LPIPS weights are available offline
-    w_norm_lambda: float = 0.0
-    delta_norm_lambda: float = 2e-4
-    progressive_start: int | None = None  # e4e: steps before the first offset is trained
-    progressive_step_every: int = 100
-    n_train_images: int = 30000
-    seed: int = 0
-    checkpoint_every: int = 100
-    sample_every: int = 500
-    randomize_noise: bool = True  # as the official coaches (pSp.forward's default)
-    # encoder file whose encoder weights start the run (a new generator's encoder is
-    # fine-tuned from a trained one, as the toonify GAN is fine-tuned from the FFHQ one)
-    init_encoder: str = ""
-    # ReStyle feeds each batch through the encoder n_iters_per_batch times with inputs of different
-    # statistics ([x, average image] first, [x, nearly x] last). BatchNorm's running averages become a
-    # mixture that matches none of them, so eval-mode inference is worse than training at every step
-    # (on mini, 3.5x the MSE at step 1). The last freeze_bn_steps steps train with the running
-    # statistics fixed, as inference uses them; the cosine decay ends where they begin.
-    freeze_bn_steps: int = 0
-    # "": the target is the input. "toon": the target is the toon render of the same face (same
-    # split and index). Only a synthetic domain has such pairs; the mini toon generator, fine-tuned
-    # briefly, can still draw photo-like faces in W+, and an encoder trained to reproduce the photo
-    # learns to do exactly that (see the mini-restyle-psp-toon preset).
-    target_style: str = ""
-    nested: ClassVar[dict] = {"encoder": encoder_config_from_dict}
+def micro_seed(seed: int, step: int, micro: int, purpose: int) -> int:
+    return int(np.random.SeedSequence([seed, step, micro, purpose]).generate_state(1, np.uint64)[0])
 
 
-def build_net(cfg: EncoderTrainConfig) -> InversionNet:
+def build_net(cfg: EncoderTrainConfig, device="cpu") -> InversionNet:
+    """Encoder (fresh) + the frozen generator of ``cfg.generator`` + its latent_avg repeated per style, at
+    the domain's geometry."""
     gen, w_avg, _ = load_generator(cfg.generator)
-    size = gen.config.size
     net = InversionNet(cfg.family, cfg.encoder, gen.config, latent_avg=w_avg.repeat(gen.n_styles, 1),
-                       start_from_latent_avg=True, geometry=Geometry(size, (size, size)))
+                       start_from_latent_avg=cfg.start_from_latent_avg, geometry=get_domain(cfg.domain).geometry)
     net.decoder.load_state_dict(gen.state_dict())
     net.decoder.requires_grad_(False)
-    return net
+    return net.to(device)
 
 
-def learning_rate(cfg: EncoderTrainConfig, step: int) -> float:
-    t = min(step / max(cfg.iters - cfg.freeze_bn_steps, 1), 1.0)
-    return cfg.lr * (cfg.lr_final_fraction + (1 - cfg.lr_final_fraction) * 0.5 * (1 + math.cos(math.pi * t)))
+class EncoderLoss:
+    """The weighted loss of one iteration (official ``calc_loss``), from the frozen networks it needs.
 
+    ReStyle's own e4e coach writes ``loss = id_lambda * ID`` over the adversarial and delta terms it
+    added first (pSp's coach adds them in that order, e4e's own coach sums them); here every term is summed.
+    """
 
-def progressive_stage(cfg: EncoderTrainConfig, step: int) -> int | None:
-    """e4e's schedule: only w_0 until progressive_start, then one more offset every step_every."""
-    if not cfg.encoder.progressive or cfg.progressive_start is None:
-        return None
-    if step < cfg.progressive_start:
-        return 0
-    stage = 1 + (step - cfg.progressive_start) // cfg.progressive_step_every
-    return None if stage >= cfg.encoder.n_styles - 1 else stage
+    def __init__(self, cfg: EncoderTrainConfig, lpips=None, id_loss=None, moco=None, discriminator=None):
+        self.cfg, self.lpips, self.id_loss, self.moco = cfg, lpips, id_loss, moco
+        self.discriminator = discriminator
+        self.progressive = progressive_steps(cfg) is not None
 
-
-class Losses:
-    """The weighted training loss; ``names`` records which terms are active."""
-
-    def __init__(self, cfg: EncoderTrainConfig, lpips_model=None):
-        self.cfg = cfg
-        self.lpips = lpips_model
-        self.names = ["l2"] + (["lpips"] if lpips_model is not None else [])
-        if cfg.w_norm_lambda > 0:
-            self.names.append("w_norm")
-        if cfg.encoder.progressive and cfg.delta_norm_lambda > 0:
-            self.names.append("delta_norm")
-
-    def __call__(self, y_hat, y, latent, latent_avg):
-        parts = {"l2": F.mse_loss(y_hat, y)}
-        total = self.cfg.l2_lambda * parts["l2"]
+    def __call__(self, y_hat, y, x, latent, latent_avg, step: int) -> tuple[torch.Tensor, dict]:
+        cfg, parts = self.cfg, {}
+        total = y_hat.new_zeros(())
+        if self.discriminator is not None:
+            adv = criteria.adversarial_loss(self.discriminator, latent, trained_rows(cfg, step))
+            parts["encoder_discriminator_loss"] = adv
+            total = total + cfg.w_discriminator_lambda * adv
+        if self.progressive and cfg.delta_norm_lambda > 0:
+            stage = progressive_stage(cfg, step)
+            delta = criteria.delta_loss(latent, cfg.encoder.n_styles - 1 if stage is None else stage, cfg.delta_norm)
+            parts["total_delta_loss"] = delta
+            total = total + cfg.delta_norm_lambda * delta
+        if self.id_loss is not None:
+            loss, improvement = self.id_loss(y_hat, y, x)
+            parts["loss_id"], parts["id_improve"] = loss, improvement
+            total = total + cfg.id_lambda * loss
+        if cfg.l2_lambda > 0:
+            parts["loss_l2"] = criteria.l2_loss(y_hat, y)
+            total = total + cfg.l2_lambda * parts["loss_l2"]
         if self.lpips is not None:
-            parts["lpips"] = self.lpips(y_hat, y).mean()
-            total = total + self.cfg.lpips_lambda * parts["lpips"]
-        if "w_norm" in self.names:
-            parts["w_norm"] = (latent - latent_avg).norm(2, dim=(1, 2)).mean() / latent.shape[1]
-            total = total + self.cfg.w_norm_lambda * parts["w_norm"]
-        if "delta_norm" in self.names:
-            parts["delta_norm"] = (latent[:, 1:] - latent[:, :1]).norm(2, dim=2).sum(1).mean()
-            total = total + self.cfg.delta_norm_lambda * parts["delta_norm"]
-        return total, {k: float(v.detach()) for k, v in parts.items()}
+            parts["loss_lpips"] = criteria.lpips_loss(self.lpips, y_hat, y)
+            total = total + cfg.lpips_lambda * parts["loss_lpips"]
+        if cfg.w_norm_lambda > 0:
+            parts["loss_w_norm"] = criteria.w_norm_loss(latent, latent_avg if cfg.start_from_latent_avg else None)
+            total = total + cfg.w_norm_lambda * parts["loss_w_norm"]
+        if self.moco is not None:
+            loss, improvement = self.moco(y_hat, y, x)
+            parts["loss_moco"], parts["id_improve"] = loss, improvement
+            total = total + cfg.moco_lambda * loss
+        parts["loss"] = total
+        return total, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()
+                       if v is not None}
 
 
-def _lpips_if_available(log):
-    try:
-        return load_lpips()
-    except LpipsUnavailable as err:
-        log(f"training without LPIPS: {err.reason}")
-        return None
+def frozen_losses(cfg: EncoderTrainConfig, weights: dict, device) -> dict:
+    """The frozen networks of the losses whose weight is above 0, from the located weight files."""
+    nets = {}
+    if cfg.lpips_lambda > 0:
+        nets["lpips"] = load_lpips_alex(weights[ALEXNET_FILE], device)
+    if cfg.id_lambda > 0:
+        nets["id_loss"] = criteria.IdLoss(load_arcface(weights[IRSE50_FILE], device))
+    if cfg.moco_lambda > 0:
+        nets["moco"] = criteria.MocoLoss(load_moco(weights[MOCO_FILE], device))
+    return nets
+
+
+def rng_state() -> dict:
+    """This process's random states (torch, CUDA, numpy, Python) as tensors and ints (weights_only-safe)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                      "cached": float(cached)},
+            "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss}}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["internal"]), p["gauss"]))
 
 
 class EncoderTrainer:
-    """The ReStyle scheme (module docstring) against a frozen generator; ``images``: uint8 [n, size, size, 3]
-    inputs, ``targets``: what to reproduce (the inputs themselves, or paired renders of the same faces)."""
+    """The ReStyle / pSp / e4e scheme (module docstring) for ``training.loop.train_loop``.
 
-    def __init__(self, cfg: EncoderTrainConfig, images, targets=None, use_lpips: bool = True, log=print):
-        self.cfg, self.images = cfg, images
-        self.targets = images if targets is None else targets
-        self.net = build_net(cfg)
-        self.losses = Losses(cfg, _lpips_if_available(log) if use_lpips else None)
-        self.opt = torch.optim.Adam(self.net.encoder.parameters(), lr=cfg.lr)
-        self.batch_norms = [m for m in self.net.encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        with torch.no_grad():
-            self.avg = average_image(self.net, float32_cast=False)
-        self.fixed = from_uint8(images[:8])
+    source: training images (``training.data``); weights: file name -> path of the pretrained files
+    (``training.weights.locate_weights``); dtype: float32, or bf16 / fp16 autocast; impl: the
+    generator's ops (the encoder trains on the reference ones: the fast path is eval-mode only);
+    validator: a ``training.validate.Validator`` or None.
+    """
+
+    def __init__(self, cfg: EncoderTrainConfig, source, weights: dict | None = None, device="cpu",
+                 ranks: Ranks = Ranks(), dtype: str = "float32", impl: str = "reference", validator=None, log=print):
+        self.cfg, self.source, self.weights = cfg, source, weights or {}
+        self.device, self.ranks, self.dtype, self.log = torch.device(device), ranks, dtype, log
+        torch.manual_seed(cfg.seed)  # the new layers' initial weights: the same in every run of this config
+        self.net = build_net(cfg, self.device)
+        set_impl(self.net.decoder, impl)
+        self.ops = {"encoder": "reference (training mode)", "decoder": impl}
+        self.encoder = wrap(self.net.encoder, ranks, self.device, find_unused=cfg.encoder.progressive)
+        self.opt = build_optimizer(cfg.optim_name, self.net.encoder.parameters(), cfg.learning_rate)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype == "fp16")
+        self.gan = None
+        if cfg.w_discriminator_lambda > 0:
+            self.gan = LatentDiscriminatorTrainer(cfg, self.net.decoder.config.style_dim, self.device, ranks)
+        self.loss = EncoderLoss(cfg, discriminator=None if self.gan is None else self.gan.D,
+                                **frozen_losses(cfg, self.weights, self.device))
+        self.order = ShardedOrder(len(source), cfg.batch_size, cfg.accumulate, ranks.world_size, ranks.rank, cfg.seed)
+        self.batch_norms = [m for m in self.net.encoder.modules()
+                            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        self.avg = average_image(self.net, float32_cast=False)
+        self.validator, self.best = validator, None
+        self.fixed = source.load(np.arange(min(4, len(source))))[0].to(self.device)
+
+    # ------------------------------------------------------------------ loop protocol
 
     def start(self, log):
+        """A fresh run: the backbone from its pretrained file (or another encoder's weights)."""
         if self.cfg.init_encoder:
-            source = load_network(self.cfg.init_encoder)
-            self.net.encoder.load_state_dict(source.encoder.state_dict())
+            self.net.encoder.load_state_dict(load_network(self.cfg.init_encoder).encoder.state_dict())
             log(f"encoder initialised from {self.cfg.init_encoder}")
+        elif self.cfg.backbone_init == "pretrained":
+            kind = self.cfg.encoder.backbone.kind
+            path = self.weights[IRSE50_FILE if kind == "ir_se" else RESNET34_FILES[0]]
+            init_backbone(self.net.encoder, path, self.cfg.seed)
+            log(f"{kind} backbone initialised from {path}")
 
-    def load(self, state):
+    def state(self) -> dict:
+        """Everything a resumed run needs; per-rank parts (random states, pools) of every rank."""
+        per_rank = gather({"rng": rng_state(), **({} if self.gan is None else self.gan.pools())}, self.ranks)
+        out = {"encoder": self.net.encoder.state_dict(), "opt": self.opt.state_dict(),
+               "scaler": self.scaler.state_dict(), "ranks": per_rank, "world_size": self.ranks.world_size,
+               "data": {"source": self.source.identity(), "global_batch": self.order.global_batch},
+               "best": self.best, "ops": self.ops, "dtype": self.dtype}
+        if self.gan is not None:
+            out.update(self.gan.state())
+        return out
+
+    def load(self, state: dict) -> None:
+        data = state["data"]
+        if data["global_batch"] != self.order.global_batch or data["source"] != self.source.identity():
+            raise UsageError(f"cannot resume exactly: the run was trained on {data['source']} with global batch "
+                               f"{data['global_batch']}, this one has {self.source.identity()} and "
+                               f"{self.order.global_batch}; use the same data and global batch, or a new --workdir")
         self.net.encoder.load_state_dict(state["encoder"])
         self.opt.load_state_dict(state["opt"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.best = state["best"]
+        mine = state["ranks"][self.ranks.rank] if state["world_size"] == self.ranks.world_size else None
+        if mine is not None:
+            set_rng_state(mine["rng"])
+        if self.gan is not None:
+            self.gan.load(state, mine, self.device)
 
-    def state(self):
-        return {"encoder": self.net.encoder.state_dict(), "opt": self.opt.state_dict(), "losses": self.losses.names}
-
-    def step(self, step):
+    def step(self, step: int) -> dict:
         cfg, net = self.cfg, self.net
-        rows = np.sort(torch.randint(0, len(self.images), (cfg.batch,)).numpy())
-        x = from_uint8(self.images[rows])
-        y = x if self.targets is self.images else from_uint8(self.targets[rows])
-        flip = torch.rand(cfg.batch) < 0.5
-        x[flip] = x[flip].flip(-1)
-        if y is not x:
-            y[flip] = y[flip].flip(-1)
         net.encoder.progressive_stage = progressive_stage(cfg, step)
-        net.encoder.train()  # sampling switches to eval mode and back
-        if step >= cfg.iters - cfg.freeze_bn_steps:
+        net.encoder.train()
+        if step >= cfg.max_steps - cfg.freeze_bn_steps:
             for module in self.batch_norms:
                 module.eval()
         for group in self.opt.param_groups:
             group["lr"] = learning_rate(cfg, step)
+        batches = [self._micro_batch(step, j) for j in range(cfg.accumulate)]
+        record = {}
+        if self.gan is not None:
+            inputs = []
+            for j, (x, _) in enumerate(batches):
+                inputs.append(torch.cat([x, self._avg_batch(len(x))], 1))
+            torch.manual_seed(micro_seed(cfg.seed, step, self.order.micro_index(0), DISCRIMINATOR))
+            record.update(self.gan.step(step, inputs, net.encoder, net.decoder.style, trained_rows(cfg, step),
+                                        net.decoder.config.style_dim))
         self.opt.zero_grad(set_to_none=True)
-        parts_log = []
-        y_hat, latent = self.avg.unsqueeze(0).repeat(cfg.batch, 1, 1, 1), None
-        for _ in range(cfg.n_iters_per_batch):
-            inp = torch.cat([x, y_hat], 1) if net.is_restyle else x
-            codes = net.encode(inp, latent)
-            y_hat = net.synthesize(codes, resize=True, randomize_noise=cfg.randomize_noise)
-            loss, parts = self.losses(y_hat, y, codes, net.latent_avg)
-            loss.backward()
-            parts_log.append(parts)
-            y_hat, latent = net.to_input(y_hat.detach()), codes.detach()
-        self.opt.step()
-        return {"stage": net.encoder.progressive_stage, "per_iter": parts_log}
+        parts = []
+        for j, (x, y) in enumerate(batches):
+            torch.manual_seed(micro_seed(cfg.seed, step, self.order.micro_index(j), ITERATIONS))
+            parts.append(self._iterations(step, x, y, last_micro=j == cfg.accumulate - 1))
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        # the official log holds the last iteration's losses; the per-iteration L2 shows ReStyle at work
+        last = {k: float(np.mean([p[-1][k] for p in parts])) for k in parts[0][-1]}
+        for t in range(cfg.n_iters_per_batch):
+            if "loss_l2" in parts[0][t]:
+                last[f"loss_l2_iter{t + 1}"] = float(np.mean([p[t]["loss_l2"] for p in parts]))
+        record.update(last)
+        record["lr"] = learning_rate(cfg, step)
+        return mean_over_ranks(record, self.ranks)
 
-    def sample(self, step, record, path):
-        _sample(self.net, self.fixed, self.avg, self.cfg, path)
-        return "l2 per iteration: " + " ".join(f"{p['l2']:.4f}" for p in record["per_iter"])
+    def _micro_batch(self, step: int, j: int):
+        torch.manual_seed(micro_seed(self.cfg.seed, step, self.order.micro_index(j), FLIPS))
+        x, y = self.source.load(self.order.indices(step, j))
+        flip = torch.rand(len(x)) < 0.5
+        x[flip] = x[flip].flip(-1)
+        if y is None:
+            y = x
+        else:
+            y[flip] = y[flip].flip(-1)
+        return x.to(self.device), y.to(self.device)
+
+    def _avg_batch(self, n: int) -> torch.Tensor:
+        return self.avg.unsqueeze(0).repeat(n, 1, 1, 1)
+
+    def _iterations(self, step: int, x, y, last_micro: bool) -> list[dict]:
+        cfg, net = self.cfg, self.net
+        fed, latent, logs = self._avg_batch(len(x)), None, []
+        for t in range(cfg.n_iters_per_batch):
+            sync = last_micro and t == cfg.n_iters_per_batch - 1
+            with sync_context(self.encoder, sync):
+                with autocast(self.device, self.dtype):
+                    inp = torch.cat([x, fed], 1) if net.is_restyle else x
+                    codes = self.encoder(inp)
+                    if net.is_restyle and latent is not None:
+                        codes = codes + latent
+                    elif net.start_from_latent_avg:
+                        codes = codes + net.latent_avg_rows(len(x))
+                    y_hat = net.synthesize(codes, resize=True, randomize_noise=cfg.randomize_noise)
+                y_hat = y_hat.float()
+                loss, parts = self.loss(y_hat, y, x, codes.float(), net.latent_avg, step)
+                self.scaler.scale(loss / cfg.accumulate).backward()
+            logs.append(parts)
+            fed, latent = net.to_input(y_hat.detach()), codes.detach()
+        return logs
+
+    # ------------------------------------------------------------------ pictures, validation, checkpoints
+
+    def sample(self, step: int, record: dict, path: Path) -> str:
+        """Input, then steps 1..n of a few fixed training images, one row each."""
+        net, stage = self.net, self.net.encoder.progressive_stage
+        was = net.encoder.training
+        net.encoder.eval()
+        with torch.no_grad():
+            x, rows = self.fixed, [self.fixed]
+            fed, latent = self._avg_batch(len(x)), None
+            for _ in range(self.cfg.n_iters_per_batch if net.is_restyle else 1):
+                image, latent = net(torch.cat([x, fed], 1) if net.is_restyle else x, latent=latent)
+                fed = net.to_input(image)
+                rows.append(fed)
+        net.encoder.train(was)
+        net.encoder.progressive_stage = stage
+        save_png(grid(torch.stack(rows, 1).flatten(0, 1), len(rows)), path, scale=2 if x.shape[-1] <= 128 else 1)
+        l2 = [f"{record[k]:.4f}" for k in sorted(k for k in record if k.startswith("loss_l2_iter"))]
+        return "loss_l2 per iteration: " + " ".join(l2) if l2 else f"loss {record.get('loss', float('nan')):.4f}"
+
+    def validate(self, step: int) -> dict | None:
+        """The validator's numbers (rank 0), and the best checkpoint when its loss is the lowest so far."""
+        if self.validator is None:
+            return None
+        self.net.encoder.progressive_stage = progressive_stage(self.cfg, step)
+        result = self.validator(self.net, self.avg, self.loss, step)
+        if self.best is None or result["loss"] < self.best["loss"]:
+            self.best = {"step": step, "loss": result["loss"]}
+            result["is_best"] = True
+        return result
+
+    def export(self, path, step: int, best: bool = False, minutes: float | None = None) -> str:
+        """The encoder in the official layout (state_dict, opts, latent_avg) plus restyle-lab's record."""
+        extra = {"global_step": step, "best_val_loss": None if self.best is None else self.best["loss"],
+                 "training": {"trained_steps": step, "train_minutes": minutes, "losses": loss_names(self.cfg),
+                              "ops": self.ops, "dtype": self.dtype, "world_size": self.ranks.world_size,
+                              "train_config": self.cfg.as_dict(), "best": best}}
+        if self.gan is not None:
+            extra["discriminator_state_dict"] = {k: v.cpu() for k, v in self.gan.D.state_dict().items()}
+        opts = official_opts(self.cfg, self.net.decoder.config.size, self.ranks.world_size)
+        return save_network(self.net, path, opts=opts, extra=extra)
 
 
-def train_encoder(cfg: EncoderTrainConfig, out_dir, images, targets=None, max_minutes: float | None = None,
-                  log=print, use_lpips: bool = True) -> Path:
-    """Train (or resume) into ``out_dir``; returns the path of ``state.pt``. ``images`` / ``targets``: see
-    ``EncoderTrainer``."""
-    trainer = EncoderTrainer(cfg, images, targets, use_lpips, log)
-    return train_loop(trainer, cfg, out_dir, max_minutes, log)
+def train_encoder(cfg: EncoderTrainConfig, out_dir, source, weights: dict | None = None, device="cpu",
+                  dtype: str = "float32", impl: str = "reference", validator=None, val_every: int | None = None,
+                  max_minutes: float | None = None, ranks: Ranks = Ranks(), log=print) -> Path:
+    """Train (or resume) into ``out_dir``; returns the path of ``state.pt``. See ``EncoderTrainer``."""
+    trainer = EncoderTrainer(cfg, source, weights, device, ranks, dtype, impl, validator, log)
+    return train_loop(trainer, cfg, out_dir, max_minutes, log, ranks, val_every)
 
 
-def _sample(net, x, avg, cfg, path):
-    was = net.encoder.training
-    net.encoder.eval()
-    stage = net.encoder.progressive_stage
-    with torch.no_grad():
-        rows = [x]
-        y, latent = avg.unsqueeze(0).repeat(len(x), 1, 1, 1), None
-        for _ in range(cfg.n_iters_per_batch if net.is_restyle else 3):
-            inp = torch.cat([x, y], 1) if net.is_restyle else (x if latent is None else y)
-            y, latent = net(inp, latent)
-            rows.append(y)
-    net.encoder.train(was)
-    net.encoder.progressive_stage = stage
-    imgs = torch.stack(rows, 1).flatten(0, 1)
-    save_png(grid(imgs, len(rows)), path, scale=2)
-
-
-def export_encoder(state_path, out_path, note: str = "") -> str:
-    """Ship a trained encoder with its generator in the official checkpoint layout; returns sha256."""
+def export_state(state_path, out_path, note: str = "") -> str:
+    """A training state's encoder with its generator in the official layout; returns the file's sha256."""
     state = torch.load(state_path, map_location="cpu", weights_only=True)
     cfg = EncoderTrainConfig.from_dict(state["config"])
     net = build_net(cfg)
     net.encoder.load_state_dict(state["encoder"])
-    official_like = {"dataset_type": "mini_encode", "n_iters_per_batch": cfg.n_iters_per_batch,
-                     "batch_size": cfg.batch, "learning_rate": cfg.lr, "optim_name": "adam",
-                     "l2_lambda": cfg.l2_lambda,
-                     "lpips_lambda": cfg.lpips_lambda if "lpips" in state["losses"] else 0.0,
-                     "w_norm_lambda": cfg.w_norm_lambda, "max_steps": cfg.iters,
-                     "start_from_latent_avg": True}
-    if cfg.encoder.progressive:
-        official_like.update(delta_norm_lambda=cfg.delta_norm_lambda, progressive_start=cfg.progressive_start,
-                             progressive_step_every=cfg.progressive_step_every)
-    meta = {"trained_steps": state["step"], "train_minutes": state["elapsed_s"] / 60, "losses": state["losses"],
+    meta = {"trained_steps": state["step"], "train_minutes": state["elapsed_s"] / 60, "losses": loss_names(cfg),
+            "ops": state.get("ops"), "dtype": state.get("dtype"), "world_size": state.get("world_size"),
             "train_config": state["config"], "note": note}
-    return save_network(net, out_path, opts=official_like, extra={"training": meta})
+    return save_network(net, out_path, opts=official_opts(cfg, net.decoder.config.size, state.get("world_size", 1)),
+                        extra={"global_step": state["step"], "training": meta})
+
+
+def loss_names(cfg: EncoderTrainConfig) -> list[str]:
+    """The loss terms a config trains with (those whose weight is above 0)."""
+    names = [n for n, w in (("l2", cfg.l2_lambda), ("lpips", cfg.lpips_lambda), ("id", cfg.id_lambda),
+                            ("moco", cfg.moco_lambda), ("w_norm", cfg.w_norm_lambda)) if w > 0]
+    if progressive_steps(cfg) is not None and cfg.delta_norm_lambda > 0:
+        names.append("delta_norm")
+    if cfg.w_discriminator_lambda > 0:
+        names.append("w_discriminator")
+    return names
