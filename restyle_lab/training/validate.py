@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..metrics import METRICS, MetricUnavailable, build_metric
+from ..metrics import METRICS, MetricUnavailable
 from ..models.impl import get_impl, set_impl
 from ..inversion.loops import iterate_naive, iterate_restyle
 
@@ -26,7 +26,7 @@ class Validator:
         self.metrics = {}
         for name in metric_names:
             try:
-                self.metrics[name] = build_metric(name, device)
+                self.metrics[name] = METRICS[name].build(device)
             except MetricUnavailable as err:
                 log(f"validation without {name}: {err.reason}")
 
@@ -67,4 +67,4 @@ class Validator:
 
 def metric_names(domain) -> list[str]:
     """The evaluation's metrics for ``domain`` (restyle_lab.domains.Domain.metrics), known ones only."""
-    return [m for m in domain.metrics() if m in METRICS]
+    return [m for m in domain.metrics if m in METRICS]
