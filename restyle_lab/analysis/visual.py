@@ -3,8 +3,11 @@ each method kind draws itself (``MethodSpec.plot_style``: stars for single passe
 ReStyle, dashed lines for hybrids and optimisation); one seaborn theme.
 
 Statistical plots draw inside ``themed()`` (or are decorated with ``@themed_plot``): seaborn's
-whitegrid style and paper context with the paper's colours as the colour cycle, applied through
-``matplotlib.rc_context`` so that importing or plotting never changes a user's global settings.
+whitegrid style and paper context with the paper's colours as the colour cycle. ``themed()`` sets and
+restores the theme's own rc keys and nothing else, so that importing or plotting never changes a user's
+global settings. It is not ``matplotlib.rc_context``: that restores every key, and the first figure of a
+Jupyter kernel (drawn inside it) is where the inline backend switches interactive mode on; restoring
+``interactive`` switched it off again, and no later figure of that kernel was displayed.
 """
 
 from __future__ import annotations
@@ -34,11 +37,17 @@ def theme_rc() -> dict:
 
 @contextmanager
 def themed():
-    """Draw with the package theme; the global settings are restored afterwards."""
+    """Draw with the package theme; the theme's keys get their values back afterwards, and every other
+    setting (the backend and interactive mode among them) is left as drawing left it."""
     import matplotlib as mpl
 
-    with mpl.rc_context(theme_rc()):
+    rc = theme_rc()
+    saved = {key: mpl.rcParams[key] for key in rc}
+    mpl.rcParams.update(rc)
+    try:
         yield
+    finally:
+        mpl.rcParams.update(saved)
 
 
 def themed_plot(fn):
