@@ -15,10 +15,11 @@ from .inversion.invert import invert_folder
 from .methods import parse_methods
 from .mini.dataset import write_test_set
 from .mini.train import run_preset
+from .notices import notice
 from .papermill_runs import notebook_dir
 from .reproduce import parse_shard, run_reproduce
 from .torchrun import torchrun_env
-from .store import export_official_latents, read_errors, read_results
+from .store import export_official_latents, read_errors, read_provenance, read_results
 from .views import summary_table
 
 
@@ -47,6 +48,8 @@ def cmd_evaluate(args) -> int:
                    shard=parse_shard(args.shard) if args.shard else None)
     if torchrun_env()[0] == 0:
         print(summary_table(read_results(run)).to_string())
+        for metric in read_provenance(run).get("metrics_unavailable") or {}:
+            notice(f"{metric} is unavailable here; why and the fix: {run / 'provenance.json'} (metrics_unavailable)")
         print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
     return 0
 

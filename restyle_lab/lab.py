@@ -176,11 +176,13 @@ class Lab:
             out.update(data_root=str(self.data_root), optim_images=self.optim_images, run_dir=str(self.run_dir))
         return out
 
-    def save_figure(self, fig, name: str, caption: str = ""):
-        return save_figure(fig, self.out_dir, name, caption)
+    # a notebook cell ends with these calls: they return nothing, so no `Out` line lists paths (outputs.json
+    # and parameters.json in out_dir list what was written)
+    def save_figure(self, fig, name: str, caption: str = "") -> None:
+        save_figure(fig, self.out_dir, name, caption)
 
-    def save_table(self, df, name: str, caption: str = ""):
-        return save_table(df, self.out_dir, name, caption)
+    def save_table(self, df, name: str, caption: str = "") -> None:
+        save_table(df, self.out_dir, name, caption)
 
-    def save_parameters(self, provenance: dict | None = None):
-        return save_parameters(self.out_dir, self.parameters(), provenance)
+    def save_parameters(self, provenance: dict | None = None) -> None:
+        save_parameters(self.out_dir, self.parameters(), provenance)

@@ -96,15 +96,6 @@ def test_readme_lists_the_parameter_table():
     assert block == parameters_markdown(), "README's parameter table: paste notebook_params.parameters_markdown()"
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reproduce")
-    env = dict(os.environ, RESTYLE_LAB_DATA=str(out / "data"))
-    res = subprocess.run([sys.executable, "-m", "restyle_lab.cli", "reproduce", "--smoke", "--out", str(out)],
-                         capture_output=True, text=True, timeout=3000, env=env, cwd=out)
-    return out / "mini", res
-
-
 def test_reproduce_smoke_runs_every_notebook(smoke_run):
     root, res = smoke_run
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
