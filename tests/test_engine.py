@@ -75,6 +75,9 @@ def test_projector_lowers_its_loss():
     mse = [((s.image - target) ** 2).mean().item() for s in trace.steps]
     assert [s.step for s in trace.steps] == [1, 25, 150]
     assert mse[2] < 0.5 * mse[0], mse
+    # each snapshot keeps its own latent (not the optimised tensor, which later steps go on changing)
+    latent_mse = [((s.latent - trace.steps[-1].latent) ** 2).mean().item() for s in trace.steps]
+    assert latent_mse[0] > latent_mse[1] > latent_mse[2] == 0, latent_mse
 
 
 def test_projector_names_the_mse_only_variant_when_vgg_is_missing(monkeypatch, tmp_path, capsys):

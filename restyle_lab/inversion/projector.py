@@ -321,7 +321,8 @@ class Projector(Inverter):
                 clock.lap()
                 with torch.no_grad(), autocast(self.device, self.compute_dtype):
                     latent = self._broadcast(w_opt.detach())
-                    records.append((to_host(latent), to_host(render(gen, self.geometry, latent, noises))))
+                    # a copy: on the CPU to_host returns w_opt's own storage, which the next steps change
+                    records.append((to_host(latent).clone(), to_host(render(gen, self.geometry, latent, noises))))
                 clock.resume()
         return start_image, to_host(self._broadcast(start)), records
 
