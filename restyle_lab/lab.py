@@ -28,7 +28,7 @@ from .metric_names import LPIPS
 from .metrics.lpips_metric import load_lpips
 from .mini.dataset import write_test_set
 from .notebook_params import PARAMS, Params, notebook, resolve
-from .store import read_latents, read_provenance, read_results
+from .store import read_latents, read_provenance, read_results, stored_latent_arrays
 
 
 class Lab:
@@ -145,6 +145,17 @@ class Lab:
 
     def latents(self, method: str) -> dict:
         return read_latents(self.run_dir, method)
+
+    def stored_methods(self, names, arrays=()) -> list[str]:
+        """The methods in this notebook's store whose latents cover exactly the images ``names`` (in that
+        order) and hold ``arrays``: what can be shown for those images without running anything."""
+        names = [str(n) for n in names]
+        found = []
+        for method in read_provenance(self.run_dir).get("methods", {}):
+            held = stored_latent_arrays(self.run_dir, method)
+            if held and held[0] == names and set(arrays) <= held[1]:
+                found.append(method)
+        return found
 
     def generator(self, key: str):
         """(Generator, w_avg) from a generator file or the decoder of an encoder checkpoint."""

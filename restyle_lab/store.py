@@ -198,6 +198,20 @@ def read_latents(run_dir, method: str) -> dict:
     return out
 
 
+def stored_latent_arrays(run_dir, method: str) -> tuple[list[str], set[str]] | None:
+    """(image names in stored order, names of the arrays every batch holds) of a method's latents, read
+    without loading the arrays; None when nothing (or something damaged) is stored."""
+    names, arrays = [], None
+    for f in sorted((Path(run_dir) / "latents" / method).glob("b*.npz")):
+        try:
+            with np.load(f) as z:
+                names += [str(n) for n in z["names"]]
+                arrays = set(z.files) if arrays is None else arrays & set(z.files)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+            return None
+    return (names, arrays) if arrays is not None else None
+
+
 def export_official_latents(run_dir, method: str, path) -> Path:
     """The official ``latents.npy``: a pickled dict {image name: [w+ of each step, (n_styles, D)]}.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,6 +88,18 @@ def test_notebooks_read_every_parameter_from_lab_params(name):
         assigned = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
         assert not (read & set(ALL_PARAMS)) - assigned, f"read the parameter global(s) {(read & set(ALL_PARAMS)) - assigned}"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_markdown_maths_is_latex(name):
+    """Formulas in markdown are LaTeX between $ signs (JupyterLab renders them), not raw text like d_{l,t}."""
+    for cell in load(name)["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        assert text.count("$") % 2 == 0, "an unclosed $"
+        prose = re.sub(r"`[^`]*`", "", re.sub(r"\$\$.*?\$\$|\$[^$]*\$", "", text, flags=re.S))
+        assert not re.search(r"[A-Za-z]_\{|\|\||\^2", prose), f"maths outside $...$: {prose[:300]}"
 
 
 def test_readme_lists_the_parameter_table():
