@@ -104,6 +104,13 @@ def texts(messages: list[dict], kind: str) -> list[str]:
     return [m["content"]["text"] for m in messages if m["type"] == "stream" and m["content"]["name"] == kind]
 
 
+def shown_text(messages: list[dict]) -> str:
+    """Everything a cell shows as text: its streams, and the plain-text and HTML forms of its outputs."""
+    parts = [m["content"].get("text", "") for m in messages if m["type"] == "stream"]
+    parts += [m["content"].get("data", {}).get(kind, "") for m in messages for kind in ("text/plain", "text/html")]
+    return "\n".join(parts)
+
+
 def dumps(messages: list[dict]) -> str:
     """A cell's outputs for an assertion message (images shortened)."""
     def short(value):

@@ -127,3 +127,12 @@ def test_the_methods_stored_for_some_images_are_read_without_loading_them(tmp_pa
     assert names == ["img_0.png", "img_1.png"] and set(explorer.NEEDS) <= arrays
     assert not set(explorer.NEEDS) <= stored_latent_arrays(tmp_path, "psp_naive")[1]
     assert stored_latent_arrays(tmp_path, "nothing") is None
+
+
+def test_a_shown_table_says_unavailable_in_one_word():
+    table = pd.DataFrame({"method": ["a"], LPIPS: [np.nan], f"{LPIPS}_status": ["unavailable: the weight file x is "
+                                                                               "not at /y. Copy it there."],
+                          "status": ["ok"]})
+    shown = analysis.brief_statuses(table)
+    assert shown[f"{LPIPS}_status"].tolist() == ["unavailable"] and shown.status.tolist() == ["ok"]
+    assert table[f"{LPIPS}_status"].iloc[0].startswith("unavailable: the weight file"), "the saved table keeps it"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from live_kernel import (PLAIN_PLOT, LiveKernel, dumps, images, is_figure_cell, kernel_environment, parametrised,
-                         smoke_parameters, texts)
+                         shown_text, smoke_parameters, texts)
 from restyle_lab.notebook_params import NOTEBOOKS
 
 
@@ -41,3 +41,6 @@ def test_figures_display_on_every_run(kernel, smoke_store, name):
             f"{name} cell {i} ends with a stray Out value:\n{dumps(outputs)}"
         assert not any("Warning" in text for text in texts(outputs, "stderr")), \
             f"{name} cell {i} shows a Python warning:\n{dumps(outputs)}"
+        # an unavailable metric is a short status or a note; where its weight file is and how to get it is
+        # in the provenance (metrics.weights.missing_message words it)
+        assert "weight file" not in shown_text(outputs), f"{name} cell {i} shows the how-to:\n{dumps(outputs)}"

@@ -28,6 +28,15 @@ def per_step_means(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["method", "step", "metric"]).reset_index(drop=True)
 
 
+def brief_statuses(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as a notebook shows it: each status cut to its first word ('unavailable'); the reason and
+    the fix stay in the saved table and in the provenance."""
+    out = table.copy()
+    for col in [c for c in out.columns if c == "status" or str(c).endswith("_status")]:
+        out[col] = out[col].astype(str).str.split(":").str[0]
+    return out
+
+
 def quality_time_table(df: pd.DataFrame, methods: dict) -> pd.DataFrame:
     """One row per (method, step, metric): mean quality and mean cumulative seconds per image,
     with the method's kind and family (how it is drawn)."""
