@@ -10,6 +10,7 @@ import numpy as np
 
 from .heatmaps import normalise_per_image, normalise_per_step, step_changes
 from .latents import latent_change
+from ..errors import UsageError
 from ..palette import GROUP_COLOURS
 
 # set in a kernel's environment by batch runs (restyle-lab reproduce): the widget is not built
@@ -89,7 +90,8 @@ def build(load, methods: list[str], inputs: np.ndarray, groups: dict, method: st
               "the static view above is saved as a figure")
         return None
     if not methods:
-        raise ValueError("no stored method to explore")
+        raise UsageError("no method stored for these images has per-step images and the latent its steps start "
+                         "from; set the explorer's method to a ReStyle method and run it again")
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display
