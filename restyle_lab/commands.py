@@ -17,9 +17,11 @@ from .inversion.invert import invert_folder
 from .methods import parse_methods
 from .mini.dataset import write_test_set
 from .mini.train import run_preset
+from .notices import notice
 from .papermill_runs import notebook_dir
 from .reproduce import parse_shard, run_reproduce
-from .store import export_official_latents, incomplete_note, provenance_problem, read_errors, read_results
+from .store import (export_official_latents, incomplete_note, provenance_problem, read_errors, read_provenance,
+                    read_results)
 from .torchrun import torchrun_env
 from .training.presets import PRESETS as REAL_PRESETS, list_presets as list_real_presets
 from .training.run import run_real
@@ -51,6 +53,8 @@ def cmd_evaluate(args) -> int:
                    shard=parse_shard(args.shard) if args.shard else None, align=args.align)
     if torchrun_env()[0] == 0:
         print(summary_table(read_results(run)).to_string())
+        for metric in read_provenance(run).get("metrics_unavailable") or {}:
+            notice(f"{metric} is unavailable here; why and the fix: {run / 'provenance.json'} (metrics_unavailable)")
         print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
     return 0
 

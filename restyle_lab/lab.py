@@ -28,7 +28,7 @@ from .metric_names import LPIPS
 from .metrics.lpips_metric import load_lpips
 from .mini.dataset import write_test_set
 from .notebook_params import PARAMS, Params, notebook, resolve
-from .store import read_latents, read_provenance, read_results
+from .store import read_latents, read_provenance, read_results, stored_latent_arrays
 
 
 class Lab:
@@ -146,6 +146,17 @@ class Lab:
     def latents(self, method: str) -> dict:
         return read_latents(self.run_dir, method)
 
+    def stored_methods(self, names, arrays=()) -> list[str]:
+        """The methods in this notebook's store whose latents cover exactly the images ``names`` (in that
+        order) and hold ``arrays``: what can be shown for those images without running anything."""
+        names = [str(n) for n in names]
+        found = []
+        for method in read_provenance(self.run_dir).get("methods", {}):
+            held = stored_latent_arrays(self.run_dir, method)
+            if held and held[0] == names and set(arrays) <= held[1]:
+                found.append(method)
+        return found
+
     def generator(self, key: str):
         """(Generator, w_avg) from a generator file or the decoder of an encoder checkpoint."""
         gen, w_avg, _ = load_generator(self.checkpoints[key], device=self.params.device)
@@ -176,11 +187,13 @@ class Lab:
             out.update(data_root=str(self.data_root), optim_images=self.optim_images, run_dir=str(self.run_dir))
         return out
 
-    def save_figure(self, fig, name: str, caption: str = ""):
-        return save_figure(fig, self.out_dir, name, caption)
+    # a notebook cell ends with these calls: they return nothing, so no `Out` line lists paths (outputs.json
+    # and parameters.json in out_dir list what was written)
+    def save_figure(self, fig, name: str, caption: str = "") -> None:
+        save_figure(fig, self.out_dir, name, caption)
 
-    def save_table(self, df, name: str, caption: str = ""):
-        return save_table(df, self.out_dir, name, caption)
+    def save_table(self, df, name: str, caption: str = "") -> None:
+        save_table(df, self.out_dir, name, caption)
 
-    def save_parameters(self, provenance: dict | None = None):
-        return save_parameters(self.out_dir, self.parameters(), provenance)
+    def save_parameters(self, provenance: dict | None = None) -> None:
+        save_parameters(self.out_dir, self.parameters(), provenance)

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -302,6 +303,20 @@ def read_latents(run_dir, method: str) -> dict:
         if all(key in d for d in loaded):
             out[key] = np.concatenate([d[key] for d in loaded], axis=axis)
     return out
+
+
+def stored_latent_arrays(run_dir, method: str) -> tuple[list[str], set[str]] | None:
+    """(image names in stored order, names of the arrays every batch holds) of a method's latents, read
+    without loading the arrays; None when nothing (or something damaged) is stored."""
+    names, arrays = [], None
+    for f in sorted((Path(run_dir) / "latents" / method).glob("b*.npz")):
+        try:
+            with np.load(f) as z:
+                names += [str(n) for n in z["names"]]
+                arrays = set(z.files) if arrays is None else arrays & set(z.files)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+            return None
+    return (names, arrays) if arrays is not None else None
 
 
 def export_official_latents(run_dir, method: str, path, partial: bool = False, overwrite: bool = False) -> Path:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,24 @@ def fill(reference):
 def _threads():
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     yield
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """``reproduce --smoke`` on mini, once per session: (its domain folder, the finished process). The
+    notebook tests check what it wrote; the live-kernel and browser tests run the notebooks again on its
+    store, so no inversion is computed twice."""
+    out = tmp_path_factory.mktemp("reproduce")
+    env = dict(os.environ, RESTYLE_LAB_DATA=str(out / "data"))
+    res = subprocess.run([sys.executable, "-m", "restyle_lab.cli", "reproduce", "--smoke", "--out", str(out)],
+                         capture_output=True, text=True, timeout=3000, env=env, cwd=out)
+    return out / "mini", res
+
+
+@pytest.fixture(scope="session")
+def smoke_store(smoke_run) -> Path:
+    """The smoke run's domain folder, its store complete (a failed run fails the tests that need it)."""
+    root, res = smoke_run
+    if res.returncode != 0:
+        pytest.fail("the papermill smoke run failed (test_notebooks says why): " + res.stdout[-1500:])
+    return root

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
+from restyle_lab import notices
 from restyle_lab.inversion import loops
 from restyle_lab.images import from_uint8
 from restyle_lab.inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
@@ -72,9 +75,12 @@ def test_projector_lowers_its_loss():
     mse = [((s.image - target) ** 2).mean().item() for s in trace.steps]
     assert [s.step for s in trace.steps] == [1, 25, 150]
     assert mse[2] < 0.5 * mse[0], mse
+    # each snapshot keeps its own latent (not the optimised tensor, which later steps go on changing)
+    latent_mse = [((s.latent - trace.steps[-1].latent) ** 2).mean().item() for s in trace.steps]
+    assert latent_mse[0] > latent_mse[1] > latent_mse[2] == 0, latent_mse
 
 
-def test_projector_names_the_mse_only_variant_when_vgg_is_missing(monkeypatch, tmp_path):
+def test_projector_names_the_mse_only_variant_when_vgg_is_missing(monkeypatch, tmp_path, capsys):
     import restyle_lab.inversion.projector as projector
 
     def offline(device):
@@ -83,9 +89,13 @@ def test_projector_names_the_mse_only_variant_when_vgg_is_missing(monkeypatch, t
         raise MetricUnavailable("lpips_vgg", "the pretrained weight file vgg16-397923af.pth is not at X")
 
     monkeypatch.setattr(projector, "load_lpips_vgg", offline)
+    monkeypatch.setattr(notices, "_SAID", set())  # said once per process: this test must see it said
     net = tiny_net("psp")
-    with pytest.warns(UserWarning, match="MSE-only"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said as the package's one-line note, not as a warning
         proj = Projector(net.decoder, net.latent_avg[0], ProjectorConfig(space="w", record_at=(2,)), geometry=GEO)
+    said = capsys.readouterr().out.strip().splitlines()
+    assert len(said) == 1 and said[0].startswith("note: lpips_vgg is unavailable, so optimisation runs MSE-only")
     assert proj.name == "optim_w_mse" and "vgg16" in proj.unavailable
     assert proj.describe()["perceptual_unavailable"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,20 +90,23 @@ def test_notebooks_read_every_parameter_from_lab_params(name):
         assert not (read & set(ALL_PARAMS)) - assigned, f"read the parameter global(s) {(read & set(ALL_PARAMS)) - assigned}"
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_markdown_maths_is_latex(name):
+    """Formulas in markdown are LaTeX between $ signs (JupyterLab renders them), not raw text like d_{l,t}."""
+    for cell in load(name)["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        text = "".join(cell["source"])
+        assert text.count("$") % 2 == 0, "an unclosed $"
+        prose = re.sub(r"`[^`]*`", "", re.sub(r"\$\$.*?\$\$|\$[^$]*\$", "", text, flags=re.S))
+        assert not re.search(r"[A-Za-z]_\{|\|\||\^2", prose), f"maths outside $...$: {prose[:300]}"
+
+
 def test_readme_lists_the_parameter_table():
     readme = (REPO / "README.md").read_text()
     start = readme.index("<!-- parameters:")
     block = readme[readme.index("\n", start) + 1: readme.index("<!-- /parameters -->")]
     assert block == parameters_markdown(), "README's parameter table: paste notebook_params.parameters_markdown()"
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reproduce")
-    env = dict(os.environ, RESTYLE_LAB_DATA=str(out / "data"))
-    res = subprocess.run([sys.executable, "-m", "restyle_lab.cli", "reproduce", "--smoke", "--out", str(out)],
-                         capture_output=True, text=True, timeout=3000, env=env, cwd=out)
-    return out / "mini", res
 
 
 def test_reproduce_smoke_runs_every_notebook(smoke_run):

@@ -17,7 +17,7 @@ from ..images import to_uint8
 from ..metric_names import LPIPS, LUMA_LOWPASS16
 from ..metrics.lpips_metric import lpips_distance
 from ..palette import GREY, RED
-from .visual import themed_plot
+from .visual import panels_figsize, themed_plot
 
 SIMILARITIES = {
     LUMA_LOWPASS16: ("Pearson correlation of the two images' luminance, average-pooled to 16x16 "
@@ -119,7 +119,7 @@ def plot_alignment_scores(scores: pd.DataFrame, summary: pd.DataFrame):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    fig, ax = plt.subplots(figsize=(4.4, 3.0))
+    fig, ax = plt.subplots(figsize=panels_figsize())
     bins = np.linspace(scores.value.min(), scores.value.max(), 25)
     sns.histplot(data=scores, x="value", hue="pair", hue_order=["shuffled", "same_w"], bins=bins, stat="density",
                  common_norm=False, palette={"shuffled": GREY, "same_w": RED}, alpha=0.6, ax=ax)

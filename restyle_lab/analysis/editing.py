@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..images import to_uint8
-from .visual import CI, CI_SEED, method_label, method_style, themed_plot
+from .visual import CI, CI_SEED, method_label, method_style, panels_figsize, themed_plot
 
 
 def inversion_label(method: str, methods: dict | None = None) -> str:
@@ -100,7 +100,7 @@ def plot_edit_success(per_image: pd.DataFrame, methods: list[str], labels: dict 
     palette = {labels.get(m, method_label(m)): styles[m]["color"] for m in methods}
     markers = [styles[m]["marker"] for m in methods if m in set(data.method)]
     measures = [m for m in measures if data[m].notna().any()]
-    fig, axes = plt.subplots(1, len(measures), figsize=(4.3 * len(measures), 3.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(measures), figsize=panels_figsize(len(measures), 4.3, 3.5), squeeze=False)
     for ax, measure in zip(axes[0], measures):
         sns.stripplot(data=data, x="edit", y=measure, hue="inversion", hue_order=order, palette=palette, dodge=True,
                       alpha=0.25, size=2.5, jitter=0.15, legend=False, ax=ax)
@@ -137,3 +137,25 @@ def edit_success_view(summary: pd.DataFrame, methods: list[str], labels: dict | 
                 row[measure] = "n/a"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def comparison_view(comparison: pd.DataFrame, labels: dict | None = None, digits: int = 3) -> pd.DataFrame:
+    """The paired comparison (``editing.compare``) narrow enough for a notebook page: per method and measure,
+    both means, their ratio and the mean difference with its 95% CI in one column (the saved table keeps
+    every number in its own column)."""
+    labels = labels or {}
+    if comparison.empty:
+        return comparison
+    reference = labels.get(comparison.reference.iloc[0], method_label(comparison.reference.iloc[0]))
+    g = f".{digits}g"
+    return pd.DataFrame({
+        "inversion": comparison.method.map(lambda m: labels.get(m, method_label(m))),
+        "measure": comparison.measure,
+        "mean": comparison.method_mean.map(lambda v: f"{v:{g}}"),
+        f"{reference} mean": comparison.reference_mean.map(lambda v: f"{v:{g}}"),
+        "ratio": comparison.ratio.map(lambda v: f"{v:{g}}"),
+        "difference [95% CI]": [f"{d:{g}} [{lo:{g}}, {hi:{g}}]" for d, lo, hi in
+                                zip(comparison.difference, comparison.difference_ci95_low,
+                                    comparison.difference_ci95_high)],
+        "images": comparison.n_images,
+    })

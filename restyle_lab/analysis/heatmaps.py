@@ -21,6 +21,13 @@ def normalise_per_image(changes: np.ndarray) -> np.ndarray:
     return changes / np.where(peak > 0, peak, 1)[:, None, None, None]
 
 
+def normalise_per_step(changes: np.ndarray) -> np.ndarray:
+    """Each map divided by its own maximum, so every step of every image spans [0, 1] (the explorer's
+    per-step view: where a late, small step changes the image): [N, S, H, W]."""
+    peak = changes.max(axis=(2, 3), keepdims=True)
+    return changes / np.where(peak > 0, peak, 1)
+
+
 def mean_heatmaps(changes: np.ndarray) -> np.ndarray:
     """Test-set average per step, normalised globally across the steps: [S, H, W] in [0, 1]."""
     mean = changes.mean(axis=0)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..palette import GROUP_COLOURS
-from .visual import themed_plot
+from .visual import panels_figsize, themed_plot
 
 
 def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list[int]]) -> tuple:
@@ -36,14 +36,14 @@ def latent_change(latents: np.ndarray, start: np.ndarray, groups: dict[str, list
 def plot_latent_change(per_group: pd.DataFrame, title: str = ""):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    fig, ax = plt.subplots(figsize=panels_figsize())
     for group, rows in per_group.groupby("group", sort=False):
         ax.plot(rows.step, rows.value, marker="o", label=group, color=GROUP_COLOURS.get(group))
-    ax.set_xlabel("step")
-    ax.set_ylabel("mean change of the group's inputs (Eq. 2)")
+    ax.set_xlabel("step $t$")
+    ax.set_ylabel(r"$v_{l,t}$, mean over the group's inputs $l$ (Eq. 2)")
     ax.set_xticks(sorted(per_group.step.unique()))
     ax.set_yscale("log")
-    ax.legend()
+    ax.legend(title="style group")
     ax.grid(True, alpha=0.3)
     if title:
         ax.set_title(title, fontsize=9)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pandas as pd
 
 from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LPIPS, MSE, SECONDS, TIME_METRICS
-from .visual import CI, CI_SEED, method_style, metric_label, themed_plot
+from .visual import (CI, CI_SEED, method_style, metric_label, note_unavailable, panels_figsize, themed_plot,
+                     unavailable)
 
 
 def per_step_means(df: pd.DataFrame) -> pd.DataFrame:
@@ -29,6 +28,15 @@ def per_step_means(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["method", "step", "metric"]).reset_index(drop=True)
 
 
+def brief_statuses(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as a notebook shows it: each status cut to its first word ('unavailable'); the reason and
+    the fix stay in the saved table and in the provenance."""
+    out = table.copy()
+    for col in [c for c in out.columns if c == "status" or str(c).endswith("_status")]:
+        out[col] = out[col].astype(str).str.split(":").str[0]
+    return out
+
+
 def quality_time_table(df: pd.DataFrame, methods: dict) -> pd.DataFrame:
     """One row per (method, step, metric): mean quality and mean cumulative seconds per image,
     with the method's kind and family (how it is drawn)."""
@@ -46,19 +54,16 @@ def quality_time_table(df: pd.DataFrame, methods: dict) -> pd.DataFrame:
 
 @themed_plot
 def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | None = None):
-    """Log-log quality against time per image, one panel per metric."""
+    """Log-log quality against time per image, one panel per available metric (a metric unavailable here
+    gets a line under the figure, not a panel)."""
     import matplotlib.pyplot as plt
 
     metrics = metrics or [m for m in [MSE, LPIPS, IDENTITY] if m in set(table.metric)]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    missing = unavailable(table, metrics)
+    shown = [m for m in metrics if m not in missing] or metrics[:1]
+    fig, axes = plt.subplots(1, len(shown), figsize=panels_figsize(len(shown), 4.6, 4.0), squeeze=False)
+    for ax, metric in zip(axes[0], shown):
         sub = table[table.metric == metric]
-        if sub["mean"].isna().all():
-            status = sub.status.iloc[0] if len(sub) else "no rows"
-            ax.text(0.5, 0.5, metric_label(metric) + "\n" + textwrap.fill(_first_sentence(status), 48),
-                    ha="center", va="center", fontsize=7, transform=ax.transAxes)
-            ax.set_axis_off()
-            continue
         for method, rows in sub.groupby("method", sort=False):
             rows = rows.sort_values("step")
             ax.plot(rows.seconds_per_image, rows["mean"], **method_style(method, methods.get(method, {}), methods))
@@ -67,14 +72,16 @@ def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | N
         ax.set_xlabel(metric_label(CUMULATIVE_SECONDS))
         ax.set_ylabel(metric_label(metric))
         ax.grid(True, which="both", alpha=0.3)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes[0][1:]:
-        h, lab = ax.get_legend_handles_labels()
-        handles += [x for x, y in zip(h, lab) if y not in labels]
-        labels += [y for y in lab if y not in labels]
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, -0.02 - 0.05 * (len(labels) // 5)))
-    fig.tight_layout(rect=(0, 0.08 + 0.05 * (len(labels) // 5), 1, 1))
+    handles, labels = [], []
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    # beside the panels, one entry per line: as many methods as there are, the labels stay whole
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize=8, frameon=False)
+    fig.tight_layout()
+    note_unavailable(fig, missing)
     return fig
 
 
@@ -110,8 +117,12 @@ def plot_step_curves(table: pd.DataFrame, methods: dict, pairs: list[tuple], met
     import matplotlib.pyplot as plt
 
     sub = table[table.metric == metric]
+    if unavailable(table, [metric]):  # nothing to draw: the figure is its note
+        fig = plt.figure(figsize=(panels_figsize()[0], 0.3))
+        note_unavailable(fig, [metric])
+        return fig
     pairs = [p for p in pairs if any(m in set(sub.method) for m in p)]  # a domain may lack a pair's checkpoints
-    fig, axes = plt.subplots(1, max(len(pairs), 1), figsize=(4.4 * max(len(pairs), 1), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, max(len(pairs), 1), figsize=panels_figsize(max(len(pairs), 1)), squeeze=False)
     for ax, pair in zip(axes[0], pairs):
         for j, method in enumerate(pair):
             if method not in set(sub.method):
@@ -152,26 +163,18 @@ def _per_image_steps(ax, rows: pd.DataFrame, method: str, metric: str, style: di
 
 @themed_plot
 def plot_table(table: pd.DataFrame, columns: list[str], label: str = "method"):
-    """One bar panel per column (Table 1 at a glance); unavailable columns say so."""
+    """One bar panel per column (Table 1 at a glance); a column unavailable here gets a line under the
+    figure, not a panel."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 2.8), squeeze=False)
-    for ax, col in zip(axes[0], columns):
-        values = table[col]
-        if values.isna().all():
-            status = table.get(f"{col}_status", pd.Series(["no values"])).iloc[0]
-            ax.text(0.5, 0.5, f"{metric_label(col)}\n{_first_sentence(str(status))}", ha="center", va="center",
-                    fontsize=7, wrap=True, transform=ax.transAxes)
-            ax.set_axis_off()
-            continue
-        ax.bar(table[label].astype(str), values, color=["#d62728" if "fpn" not in m else "#8c1a1a"
-                                                         for m in table[label]])
+    missing = unavailable(table, columns)
+    shown = [c for c in columns if c not in missing] or columns[:1]
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.0), squeeze=False)
+    for ax, col in zip(axes[0], shown):
+        ax.bar(table[label].astype(str), table[col], color=["#d62728" if "fpn" not in m else "#8c1a1a"
+                                                            for m in table[label]])
         ax.set_title(metric_label(col), fontsize=9)
         ax.tick_params(axis="x", labelsize=8)
     fig.tight_layout()
+    note_unavailable(fig, missing)
     return fig
-
-
-def _first_sentence(status: str) -> str:
-    """A panel has room for what is missing, not the whole how-to (that is in the table's status column)."""
-    return status.split(". ")[0].split(" and could not")[0][:200]

@@ -88,7 +88,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     work = plan(run_dir, specs, len(folder), batch_size, shard, log, names=folder.names, provenance=provenance,
                 readable={i for i, e in enumerate(entries) if e["status"] == "ok"})
     inverters = Inverters(specs, dev, weights_dtype, dom, compute=compute, impl=impl)
-    metric_objs, unavailable = _build_metrics(metric_names, dev, log) if work.todo else ({}, None)
+    metric_objs, unavailable = _build_metrics(metric_names, dev) if work.todo else ({}, None)
     _record(run_dir, provenance, inverters, work.pending, unavailable)
     with claim(run_dir, None, wait=True):
         write_provenance(run_dir, provenance)
@@ -144,15 +144,15 @@ def _record(run_dir, provenance: dict, inverters, pending: dict, unavailable) ->
     provenance["metrics_unavailable"] = unavailable
 
 
-def _build_metrics(names, dev, log) -> tuple[dict, dict]:
-    """(name -> metric, name -> why it is unavailable); an unavailable metric is recorded on every row."""
+def _build_metrics(names, dev) -> tuple[dict, dict]:
+    """(name -> metric, name -> why it is unavailable); an unavailable metric is recorded on every row and in
+    the provenance, and said where it is used (a figure's note, a table's status), not here."""
     objs, unavailable = {}, {}
     for m in names:
         try:
             objs[m] = METRICS[m].build(dev)
         except MetricUnavailable as err:
             unavailable[m] = err.reason
-            log(f"metric {m} unavailable: {err.reason}")
     return objs, unavailable
 
 

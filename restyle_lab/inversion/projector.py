@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import math
 import threading
-import warnings
 from dataclasses import asdict, replace
 
 import torch
@@ -37,6 +36,7 @@ from ..metrics.weights import MetricUnavailable
 from ..models.impl import set_impl
 from ..models.precision import autocast
 from ..net import render
+from ..notices import notice
 from ..schedule import ProjectorConfig
 from .inverters import Inverter, compute_dtype_for
 from .trace import StepClock, Trace, TraceStep, to_host
@@ -198,7 +198,8 @@ class Projector(Inverter):
                 self.perceptual = perceptual_model or load_lpips_vgg(self.device)
             except MetricUnavailable as err:
                 self.unavailable = err.reason
-                warnings.warn(f"projector: {err}; running the MSE-only variant", stacklevel=2)
+                notice(f"{err.name} is unavailable, so optimisation runs MSE-only (methods named *_mse); the "
+                       "reason and the fix are in the provenance (perceptual_unavailable)")
         loss_name = "lpipsvgg" if self.perceptual is not None else "mse"
         if self.perceptual is not None and config.mse_weight > 0:
             loss_name += "+mse"
@@ -320,7 +321,8 @@ class Projector(Inverter):
                 clock.lap()
                 with torch.no_grad(), autocast(self.device, self.compute_dtype):
                     latent = self._broadcast(w_opt.detach())
-                    records.append((to_host(latent), to_host(render(gen, self.geometry, latent, noises))))
+                    # a copy: on the CPU to_host returns w_opt's own storage, which the next steps change
+                    records.append((to_host(latent).clone(), to_host(render(gen, self.geometry, latent, noises))))
                 clock.resume()
         return start_image, to_host(self._broadcast(start)), records
 
