@@ -23,7 +23,7 @@ import torch
 from PIL import Image, ImageOps
 
 from .errors import DatasetError, SkippedInput, UsageError
-from .files import (SpecialFile, TooLarge, atomic_save_npz, atomic_write_json, atomic_write_text, first_line, megabytes,
+from .files import (SpecialFile, TooLarge, atomic_save_npz, atomic_write_text, first_line, megabytes,
                     open_regular, record_outputs)
 from .images import save_png, to_uint8
 
@@ -244,18 +244,6 @@ def to_rgb(img: Image.Image) -> Image.Image:
 def image_folder_for_domain(root, domain, strict=False, limit=None, prepare=None) -> ImageFolder:
     return ImageFolder(root, input_hw=domain.input_hw, strict=strict, select=domain.select_test_files, limit=limit,
                        prepare=prepare)
-
-
-def write_manifest(path, root, entries: list[dict]) -> None:
-    atomic_write_json(path, {"root": str(root), "files": entries}, indent=0)
-
-
-def read_manifest(path) -> list | None:
-    try:
-        files = json.loads(Path(path).read_text())["files"]
-        return files if isinstance(files, list) else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 @torch.no_grad()

@@ -5,36 +5,43 @@ the notebook's parameters through the table in ``restyle_lab.notebook_params`` (
 checks, smoke caps) into ``lab.params``, which the notebook reads every value from; it finds
 the domain's checkpoints (its ``Domain`` record says which files, and where a domain that
 ships its own keeps them) and the test set (a domain that renders its own renders it), and
-opens a run store shared by all notebooks with the same settings, so inversions one notebook
-stored are reused by the next.
+keeps each method's inversions in a store of its own (``store/<method>-<key>``, the key naming what
+makes its results: the method, its files, the domain's metrics, dtype, ops and device), shared by every
+notebook: what one notebook stored, any other that runs the same method reads back, for any subset of
+the images (``restyle_lab.store`` matches images by name and content).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .analysis.output import save_figure, save_parameters, save_table
-from .catalog import GENERATOR_PAIRS, named_spec, resolve_checkpoints
+from .catalog import GENERATOR_PAIRS, NAMED_METHODS, named_spec, resolve_checkpoints
 from .checkpoints import load_generator
-from .data import decode_image
+from .data import decode_image, image_folder_for_domain
 from .domains import get_domain
 from .errors import UsageError
+from .inversion.build import method_identity
 from .inversion.evaluate import evaluate
 from .methods import NamedSettings
 from .metric_names import LPIPS
 from .metrics.lpips_metric import load_lpips
 from .mini.dataset import write_test_set
 from .notebook_params import PARAMS, Params, notebook, resolve
-from .store import read_latents, read_provenance, read_results, stored_latent_arrays
+from .store import (MANIFEST_NAME, by_content, read_latents, read_manifest, read_provenance, read_results, stored_images,
+                    stored_latent_arrays)
 
 
 class Lab:
     """Settings, inputs and outputs of one notebook run (see the module docstring)."""
 
-    def __init__(self, name: str, params: Params, run_dir=None):
+    def __init__(self, name: str, params: Params, store_root=None):
         self.name, self.params = name, params
         self.notebook = notebook(name)
         self.domain = get_domain(params.domain)
@@ -45,9 +52,9 @@ class Lab:
         # the optimisation baselines invert a seeded subset when the test set is larger (None: all images)
         subset = self._setting("optim_images")
         self.optim_images = subset if subset and subset < params.n_images else None
-        self.run_dir = (Path(run_dir) if run_dir else self.out_dir.parent / "store" / self._store_tag()) \
-            if self.inverts else None
+        self.store_root = Path(store_root) if store_root else self.out_dir.parent / "store"
         self.methods: list[str] = []
+        self._entries = None
 
     @classmethod
     def from_parameters(cls, name: str, namespace: dict | None = None, **params) -> "Lab":
@@ -60,19 +67,13 @@ class Lab:
         return lab
 
     def _setting(self, key: str):
-        """A setting of the store: this notebook's parameter, else the table's default (smoke-capped)."""
+        """A setting of the methods: this notebook's parameter, else the table's default (smoke-capped)."""
         if key in self.params:
             return self.params[key]
         if key == "optim_images":  # a notebook without optimisation baselines has no subset
             return None
         default, cap = PARAMS[key].default, PARAMS[key].smoke_cap
         return min(default, cap) if self.params.smoke and cap else default
-
-    def _store_tag(self) -> str:
-        p = self.params
-        subset = f"_oi{self.optim_images}" if self.optim_images else ""
-        return (f"n{p.n_images}_s{p.steps}_o{self._setting('optim_steps')}{subset}_b{p.batch_size}_{p.dtype}_{p.impl}_"
-                f"{p.device.split(':')[0]}")
 
     # ------------------------------------------------------------------ inputs
     def _resolve_data(self, given):
@@ -121,6 +122,35 @@ class Lab:
             specs[m] = spec
         return specs
 
+    def store(self, spec) -> Path:
+        """The folder holding a method's inversions: its name and a key over what makes its results (the
+        method and the files it reads, those it runs on, the domain and its metrics, dtype, ops, device
+        type, whether times had a warm-up pass), never over which images or how many."""
+        p = self.params
+        identity = {"method": _identity(spec), "needs": [_identity(self.spec(m)) for m in spec.needs()],
+                    "domain": self.domain.name, "metrics": list(self.domain.metrics), "dtype": p.dtype,
+                    "impl": p.impl, "device_type": p.device.split(":")[0], "warmup": self.warmup}
+        key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
+        return self.store_root / f"{spec.name}-{key}"
+
+    @property
+    def warmup(self) -> bool:
+        """Time inversions after a warm-up pass: not in smoke runs, where times are not results."""
+        return not self.params.smoke
+
+    def entries(self) -> list[dict]:
+        """The manifest entries (name, sha256, status, ...) of this notebook's test images, in folder order;
+        files the stores have hashed before, unchanged since, are not read again (cached per Lab)."""
+        if self._entries is None:
+            folder = image_folder_for_domain(self.data_root, self.domain, limit=self.params.n_images)
+            previous = [e for d in sorted(self.store_root.glob("*/")) for e in read_manifest(d / MANIFEST_NAME) or []]
+            self._entries = folder.manifest(previous)
+        return self._entries
+
+    def images(self) -> dict:
+        """name -> (index, sha256) of this notebook's readable test images."""
+        return {e["name"]: (i, e["sha256"]) for i, e in enumerate(self.entries()) if e["status"] == "ok"}
+
     def compute(self, methods: list[str] | None = None, progress: bool = True, shard: tuple | None = None) -> list:
         """Store the inversions of the named methods (default: this notebook's) that are not stored yet;
         returns the methods that can run. ``shard`` = (k, n): only that shard of the batches (see
@@ -130,30 +160,53 @@ class Lab:
         if not specs:
             raise UsageError(f"none of {methods} can run: {self.describe_missing()}")
         p = self.params
-        evaluate(self.run_dir, self.data_root, list(specs.values()), domain=self.domain.name, batch_size=p.batch_size,
-                 n_images=p.n_images, device=p.device, dtype=p.dtype, impl=p.impl, progress=progress, shard=shard)
+        for spec in specs.values():
+            evaluate(self.store(spec), self.data_root, [spec], helpers=[specs[m] for m in spec.needs()],
+                     domain=self.domain.name, batch_size=p.batch_size, n_images=p.n_images, device=p.device,
+                     dtype=p.dtype, impl=p.impl, warmup=self.warmup, progress=progress, shard=shard)
         return [m for m in methods if m in specs]
 
     def evaluate(self, methods: list[str] | None = None, progress: bool = True):
         """Run (or reuse) the named methods (default: this notebook's) on the test set: (rows DataFrame,
-        provenance dict). ``self.methods`` lists those that ran."""
+        provenance dict: the run's settings, and every method's entry). ``self.methods`` lists those that ran."""
         t0 = time.monotonic()
         self.methods = self.compute(methods, progress)
-        rows = read_results(self.run_dir, methods=self.methods)
+        images = self.images()
+        rows, provenance = [], {}
+        for m in self.methods:
+            store = self.store(self.spec(m))
+            rows.append(read_results(store, methods=[m], images=images))
+            stored = read_provenance(store)
+            provenance = {**stored, **provenance, "methods": {**provenance.get("methods", {}), m: stored["methods"][m]},
+                          "stores": {**provenance.get("stores", {}), m: str(store)}}
+            if stored.get("metrics_unavailable"):
+                provenance["metrics_unavailable"] = {**stored["metrics_unavailable"],
+                                                     **provenance.get("metrics_unavailable", {})}
+        for key in ("requested", "rebuilt_from_parts"):
+            provenance.pop(key, None)
         print(f"inversions of {', '.join(self.methods)} ready in {time.monotonic() - t0:.1f} s")
-        return rows, read_provenance(self.run_dir)
+        return pd.concat(rows, ignore_index=True), provenance
 
     def latents(self, method: str) -> dict:
-        return read_latents(self.run_dir, method)
+        """A method's stored latents of this notebook's images (``restyle_lab.store.read_latents``)."""
+        return read_latents(self.store(self.spec(method)), method, self.images())
 
     def stored_methods(self, names, arrays=()) -> list[str]:
-        """The methods in this notebook's store whose latents cover exactly the images ``names`` (in that
-        order) and hold ``arrays``: what can be shown for those images without running anything."""
+        """The named methods stored with this notebook's settings whose latents cover the images ``names`` and
+        hold ``arrays``: what can be shown for those images without running anything."""
         names = [str(n) for n in names]
+        images = self.images()
+        current = {n: images[n][1] for n in names if n in images}
         found = []
-        for method in read_provenance(self.run_dir).get("methods", {}):
-            held = stored_latent_arrays(self.run_dir, method)
-            if held and held[0] == names and set(arrays) <= held[1]:
+        for method in NAMED_METHODS:
+            spec = self.spec(method)
+            store = self.store(spec) if spec is not None else None
+            if store is None or not store.is_dir():
+                continue
+            held = stored_images(store, method, current)
+            stored_arrays = stored_latent_arrays(store, method)
+            if len(current) == len(names) and all(n in held for n in names) and stored_arrays \
+                    and set(arrays) <= stored_arrays[1]:
                 found.append(method)
         return found
 
@@ -184,7 +237,7 @@ class Lab:
         out = {"name": self.name, **self.params, "checkpoint_files": {k: str(v) for k, v in self.checkpoints.items()},
                "missing": {k: str(v) for k, v in self.missing.items()}}
         if self.inverts:
-            out.update(data_root=str(self.data_root), optim_images=self.optim_images, run_dir=str(self.run_dir))
+            out.update(data_root=str(self.data_root), optim_images=self.optim_images, store_root=str(self.store_root))
         return out
 
     # a notebook cell ends with these calls: they return nothing, so no `Out` line lists paths (outputs.json
@@ -197,3 +250,10 @@ class Lab:
 
     def save_parameters(self, provenance: dict | None = None) -> None:
         save_parameters(self.out_dir, self.parameters(), provenance)
+
+
+
+def _identity(spec) -> dict:
+    """A method's identity for its store's key: its entry with files by content, without what only picks its
+    images (a subset of a method's images is the same method)."""
+    return by_content(method_identity(spec))

@@ -14,6 +14,7 @@ import contextlib
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from traitlets.config import Config
 
 from .analysis.explorer import BATCH_ENV
 from .errors import UsageError
+from .progress import ENV as PROGRESS_ENV, read_progress
 from .torchrun import TORCHRUN_VARIABLES
 
 # room left in a Unix socket path (107 bytes) for "<base>/restyle-kernel-XXXXXXXX/k-NNNNN"
@@ -47,10 +49,13 @@ def notebook_dir() -> Path:
 
 
 @contextlib.contextmanager
-def kernel_environment():
-    """Kernels started inside see BATCH_ENV (no widgets are built) and none of torchrun's variables."""
+def kernel_environment(progress_file=None):
+    """Kernels started inside see BATCH_ENV (no widgets are built), none of torchrun's variables, and where
+    to report their progress (``restyle_lab.progress``)."""
     saved = dict(os.environ)
     os.environ[BATCH_ENV] = "1"
+    if progress_file is not None:
+        os.environ[PROGRESS_ENV] = str(progress_file)
     for key in TORCHRUN_VARIABLES:
         os.environ.pop(key, None)
     try:
@@ -81,13 +86,15 @@ def _quiet_kernel_manager():
     return QuietKernelManager
 
 
-def execute(src: Path, dst: Path, parameters: dict, cwd: Path, timeout: float) -> None:
+def execute(src: Path, dst: Path, parameters: dict, cwd: Path, timeout: float, on_progress=None) -> None:
     """One notebook through papermill, stopped after ``timeout`` seconds in all (nbclient's per-cell limit is
-    set to what is left of it). The kernel listens on IPC sockets in a private folder, not on TCP ports."""
+    set to what is left of it). The kernel listens on IPC sockets in a private folder, not on TCP ports.
+    ``on_progress(state)``: called about every second with what the notebook reports running."""
     import papermill as pm
 
     deadline = time.monotonic() + timeout
-    with tempfile.TemporaryDirectory(prefix="restyle-kernel-", dir=socket_base()) as private, kernel_environment():
+    with tempfile.TemporaryDirectory(prefix="restyle-kernel-", dir=socket_base()) as private, \
+            kernel_environment(Path(private) / "progress.json"), _watch(Path(private) / "progress.json", on_progress):
         # configured, not handed over as a ready KernelManager: nbclient ignores its time limits for the latter
         config = Config({"KernelManager": {"transport": "ipc", "ip": str(Path(private) / "k"),
                                            "connection_file": str(Path(private) / "kernel.json")},
@@ -95,6 +102,29 @@ def execute(src: Path, dst: Path, parameters: dict, cwd: Path, timeout: float) -
         pm.execute_notebook(str(src), str(dst), parameters=parameters, kernel_name="python3", cwd=str(cwd),
                             progress_bar=False, log_output=False, config=config, execution_timeout=max(1, int(timeout)),
                             timeout_func=lambda cell: max(1, int(deadline - time.monotonic())))
+
+
+@contextlib.contextmanager
+def _watch(path: Path, on_progress):
+    """Pass the progress a kernel writes to ``path`` to ``on_progress`` from a thread, every second."""
+    if on_progress is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def poll():
+        while not stop.wait(1.0):
+            state = read_progress(path)
+            if state is not None:
+                on_progress(state)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def failure(err: Exception, timeout: float) -> tuple[str, str]:
@@ -106,10 +136,11 @@ def failure(err: Exception, timeout: float) -> tuple[str, str]:
     return "failed", f"{kind}: {lines[-1][:300] if lines else ''}"
 
 
-def run_notebook(src: Path, dst: Path, name: str, parameters: dict, cwd: Path, timeout: float) -> Outcome:
+def run_notebook(src: Path, dst: Path, name: str, parameters: dict, cwd: Path, timeout: float,
+                 on_progress=None) -> Outcome:
     t0 = time.time()
     try:
-        execute(src, dst, parameters, cwd, timeout)
+        execute(src, dst, parameters, cwd, timeout, on_progress)
         return Outcome(name, "ran", time.time() - t0)
     except Exception as err:  # papermill wraps the cell's error; the other notebooks go on
         status, why = failure(err, timeout)

@@ -43,10 +43,17 @@ REQUIRED_MEMBERS = ("names", "steps", "latents")
 CHECKED_NAME = "checked.json"
 
 
+def unit_name(batch: int, images_key: str = "") -> str:
+    """The name of a unit: its batch number, and the key of the request it was computed for."""
+    return f"b{batch:06d}" + (f"-{images_key}" if images_key else "")
+
+
 @dataclass(frozen=True)
 class UnitRecord:
     """Which images a unit holds and what made it. ``indices`` / ``names``: every image the batch asked
-    for (readable or not); ``setup``: the run's identity settings; ``spec``: the method's identity."""
+    for (readable or not), ``sha256``: their contents (an image is reused only while its content is the
+    same); ``setup``: the run's identity settings; ``spec``: the method's identity. ``images_key``: what
+    the unit's name holds beside its batch number (the request it was computed for; '' for a first fill)."""
 
     method: str
     batch: int
@@ -56,6 +63,7 @@ class UnitRecord:
     names: tuple
     setup: dict | None = None
     spec: dict | None = None
+    sha256: tuple | None = None
 
     def to_json(self) -> str:
         return json.dumps({"format": RECORD_FORMAT, **asdict(self)}, default=list)
@@ -67,7 +75,14 @@ class UnitRecord:
             raise ValueError("not a unit record")
         data.pop("format")
         data["indices"], data["names"] = tuple(data["indices"]), tuple(data["names"])
+        if data.get("sha256") is not None:
+            data["sha256"] = tuple(data["sha256"])
         return cls(**data)
+
+    @property
+    def unit(self) -> str:
+        """The unit's file name (without extension) in parts/<method>/ and latents/<method>/."""
+        return unit_name(self.batch, self.images_key)
 
     def geometry(self) -> tuple:
         return (self.method, self.batch, self.batch_size, self.images_key, tuple(self.indices), tuple(self.names))

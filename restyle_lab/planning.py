@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .data import image_folder_for_domain
 from .devices import device_name, parse_device, weights_and_compute
 from .inversion.build import Inverters
-from .inversion.units import image_list, plan
+from .inversion.units import plan
 
 
 @dataclass
@@ -44,25 +44,25 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
     """The cost of every method the Labs' notebooks run, one row per (store, method); ``probe``: time the
     methods that still have work (``probe_images`` images: default the batch size on a GPU, where time per
     image depends on it, and 1 on a CPU, where it hardly does)."""
-    stores = {}
+    stores = {}  # a method's store, shared by every notebook that runs it, with the images each asks for
     for lab in (lab for lab in labs if lab.inverts):
-        entry = stores.setdefault(str(lab.run_dir), {"lab": lab, "specs": {}})
-        entry["specs"].update(lab.specs())
+        entries = lab.entries()
+        for name, spec in lab.specs().items():
+            entry = stores.setdefault(str(lab.store(spec)), {"lab": lab, "spec": spec, "missing": set(), "n": 0})
+            work = plan(lab.store(spec), {name: spec}, entries, lab.params.batch_size, log=lambda *a: None)
+            entry["missing"] |= {entries[i]["name"] for g in work.groups for c in g.chunks for i in c}
+            entry["n"] = max(entry["n"], len(work.wanted[name]))
     costs, measured, nets = [], {}, {}  # probe times and networks shared by every store
     for store, entry in stores.items():
-        lab, specs = entry["lab"], entry["specs"]
-        folder = image_folder_for_domain(lab.data_root, lab.domain, limit=lab.params.n_images)
-        n = len(folder)
-        work = plan(store, specs, n, lab.params.batch_size, log=lambda *a: None)
-        rows = {}
-        for name, spec in specs.items():
-            images = image_list(spec, n)
-            remaining = sum(len(images.batch(b, lab.params.batch_size)) for b in work.pending[name])
-            rows[name] = MethodCost(store, name, spec.kind, len(images.indices), n, spec.total_steps, remaining,
-                                    lab.params.batch_size)
-        if probe and any(r.remaining for r in rows.values()):
-            _probe(lab, folder, specs, rows, probe_images, log, measured, nets)
-        costs += rows.values()
+        lab, spec = entry["lab"], entry["spec"]
+        n = lab.params.n_images
+        row = MethodCost(store, spec.name, spec.kind, entry["n"], n, spec.total_steps, len(entry["missing"]),
+                         lab.params.batch_size)
+        if probe and row.remaining:
+            folder = image_folder_for_domain(lab.data_root, lab.domain, limit=n)
+            specs = {**{m: lab.spec(m) for m in spec.needs()}, spec.name: spec}
+            _probe(lab, folder, specs, {spec.name: row}, probe_images, log, measured, nets)
+        costs.append(row)
     return costs
 
 
@@ -75,7 +75,7 @@ def _probe(lab, folder, specs, rows, probe_images, log, measured: dict, nets: di
     _, x, _ = folder.load_batch(list(range(min(k, len(folder)))))
     if x is None:
         return
-    todo = [m for m in specs if rows[m].remaining]
+    todo = [m for m in rows if rows[m].remaining]
     weights, compute = weights_and_compute(p.dtype)
     keys = {m: _probe_key(specs, m, lab, x.shape[0]) for m in todo}
     new = [m for m in todo if keys[m] not in measured]

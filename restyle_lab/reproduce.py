@@ -29,6 +29,7 @@ from .lab import Lab
 from .notebook_params import NOTEBOOKS, params_from_file
 from .papermill_runs import Outcome, notebook_dir, run_notebook
 from .planning import format_plan, method_costs
+from .progress import describe_progress
 from .torchrun import torchrun_env, under_torchrun
 
 
@@ -158,8 +159,12 @@ def _run_notebooks(args, out_root: Path, todo: list, skipped: dict, timeout: flo
     bar = tqdm(todo, desc=f"reproduce {args.domain}", unit="notebook")
     for name, params in bar:
         bar.set_postfix_str(name)
+
+        def show(state, name=name):  # what the notebook runs inside, from its kernel (restyle_lab.progress)
+            bar.set_postfix_str(f"{name}: {describe_progress(state)}")
+
         outcomes.append(run_notebook(src / f"{name}.ipynb", out_root / "notebooks" / f"{name}.ipynb", name, params,
-                                     out_root, timeout))
+                                     out_root, timeout, on_progress=show))
     names = [n for n in NOTEBOOKS if n in {o.name for o in outcomes}]
     outcomes.sort(key=lambda o: names.index(o.name))
     index = write_index(out_root, outcomes, args, timeout)

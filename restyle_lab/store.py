@@ -9,9 +9,12 @@ Layout of a run directory::
     errors/b000012.parquet           files of that batch that could not be read
     locks/b000012.lock               held while a process computes that batch
 
-A method that inverts a seeded subset of the test set (the optimisation baselines at real
-size) counts its batches within that subset; its errors and locks carry the subset's key
-(``s64-0_b000003``).
+Results are kept per image. An evaluation asks for some images (the first n of a folder, or the
+seeded subset an optimisation baseline inverts); the images a method has stored already, with the
+same content (sha256), are read back, and only the others are computed, in batches of the batch
+size. A first fill names its units ``b000012``; a later one, computing what an earlier request left
+out, ``b000012-<key>`` (the key names that request). So a smaller ``--n-images`` or any subset of
+the stored images reuses their rows, and a larger one computes only the new images.
 
 A unit is complete when its Parquet part and its latents read back whole and hold what
 they should (``restyle_lab.parts``: columns, dtypes, values against their status, npz
@@ -49,33 +52,32 @@ from .parts import (COLUMNS, CheckedFiles, UnitRecord, latents_problem, load_lat
 
 ERROR_COLUMNS = ["image", "image_index", "status"]
 # settings that make two runs different experiments: a resume must match them all
-IDENTITY_KEYS = ("domain", "dataset_manifest_sha256", "n_images", "metrics", "batch_size", "dtype", "impl",
-                 "device_type", "package_version", "align")
+# (the images are matched one by one, by name and content; the batch size only groups the work)
+IDENTITY_KEYS = ("domain", "metrics", "dtype", "impl", "device_type", "package_version", "align", "warmup")
 # what only building a method reveals (``inversion.build.derived``): compared only where both sides know it
 LEARNED_KEYS = ("family", "head", "loss", "perceptual_unavailable")
 MAX_PROVENANCE_BYTES = 64 << 20
+MANIFEST_NAME = "dataset_manifest.json"
+# what picks a method's images without changing what it computes for each (methods.ProjectorMixin)
+SELECTION_KEYS = ("images", "subset_seed")
 
 
-def _unit(batch: int) -> str:
-    return f"b{batch:06d}"
+def part_path(run_dir, method: str, unit: str) -> Path:
+    return Path(run_dir) / "parts" / method / f"{unit}.parquet"
 
 
-def unit_name(batch: int, images_key: str = "") -> str:
-    """The name of a batch of an image list ('' = the whole test set) in errors/ and locks/."""
-    return f"{images_key}_{_unit(batch)}" if images_key else _unit(batch)
+def latents_path(run_dir, method: str, unit: str) -> Path:
+    return Path(run_dir) / "latents" / method / f"{unit}.npz"
 
 
-def part_path(run_dir, method: str, batch: int) -> Path:
-    return Path(run_dir) / "parts" / method / f"{_unit(batch)}.parquet"
+def stored_units(run_dir, method: str) -> list[str]:
+    """The names of a method's stored units (its parts), in order."""
+    return sorted(p.stem for p in (Path(run_dir) / "parts" / method).glob("b*.parquet"))
 
 
-def latents_path(run_dir, method: str, batch: int) -> Path:
-    return Path(run_dir) / "latents" / method / f"{_unit(batch)}.npz"
-
-
-def write_part(run_dir, method: str, batch: int, rows: pd.DataFrame, record: UnitRecord | None = None) -> Path:
+def write_part(run_dir, method: str, unit: str, rows: pd.DataFrame, record: UnitRecord | None = None) -> Path:
     """The rows of one unit (an empty frame: every file of the batch was unreadable), with its record."""
-    return atomic_write(part_path(run_dir, method, batch), lambda tmp: write_part_file(tmp, rows, record))
+    return atomic_write(part_path(run_dir, method, unit), lambda tmp: write_part_file(tmp, rows, record))
 
 
 def write_errors(run_dir, unit: str, rows: pd.DataFrame) -> None:
@@ -83,7 +85,7 @@ def write_errors(run_dir, unit: str, rows: pd.DataFrame) -> None:
     atomic_write(path, lambda tmp: rows[ERROR_COLUMNS].to_parquet(tmp, index=False))
 
 
-def write_latents(run_dir, method: str, batch: int, names, steps, latents, images=None, start_image=None,
+def write_latents(run_dir, method: str, unit: str, names, steps, latents, images=None, start_image=None,
                   start_latent=None, indices=None, record: UnitRecord | None = None) -> Path:
     """latents [S, N, n_styles, D] float32; images uint8 [S, N, h, w, 3]; start_image uint8 [N, h, w, 3];
     start_latent [N, n_styles, D]: the code the first step started from; indices [N]: test-set indices."""
@@ -99,7 +101,7 @@ def write_latents(run_dir, method: str, batch: int, names, steps, latents, image
         arrays["start_image"] = np.asarray(start_image, dtype=np.uint8)
     if start_latent is not None:
         arrays["start_latent"] = np.asarray(start_latent, dtype=np.float32)
-    return atomic_save_npz(latents_path(run_dir, method, batch), compress=True, **arrays)
+    return atomic_save_npz(latents_path(run_dir, method, unit), compress=True, **arrays)
 
 
 # --------------------------------------------------------------------------- completeness
@@ -107,9 +109,9 @@ def write_latents(run_dir, method: str, batch: int, names, steps, latents, image
 MISSING, DONE = "missing", "done"
 
 
-def unit_state(run_dir, method: str, batch: int, expected: UnitRecord | None = None,
+def unit_state(run_dir, method: str, unit: str, expected: UnitRecord | None = None,
                readable: set | None = None, checked: CheckedFiles | None = None) -> str:
-    """MISSING, DONE, or 'damaged: <why>' (the caller redoes it and says so) for one (method, batch).
+    """MISSING, DONE, or 'damaged: <why>' (the caller redoes it and says so) for one (method, unit).
 
     ``expected``: the unit this run would write there. A part recording another setup, method or
     images raises StoreError (it is never overwritten, nor mixed with this run's rows). A part from before
@@ -117,7 +119,7 @@ def unit_state(run_dir, method: str, batch: int, expected: UnitRecord | None = N
     ``checked``: files found whole before and unchanged since are not read again (their record is).
     """
     run_dir = Path(run_dir)
-    part, latents = part_path(run_dir, method, batch), latents_path(run_dir, method, batch)
+    part, latents = part_path(run_dir, method, unit), latents_path(run_dir, method, unit)
     if not part.exists():
         return MISSING
     if checked is not None and checked.fresh(part):
@@ -150,6 +152,8 @@ def save_checked(run_dir, checked: CheckedFiles) -> None:
 
 def _check_record(run_dir, part: Path, record: UnitRecord | None, expected: UnitRecord, rows, readable) -> None:
     where = f"{run_dir}: {part.relative_to(run_dir)}"
+    if record is None and not expected.indices:  # written before unit records, looked at for its setup only
+        return
     if record is None:  # written before unit records: its rows must hold exactly this batch's readable images
         want = {i for i in expected.indices if readable is None or i in readable}
         held = set(rows["image_index"].tolist())
@@ -159,7 +163,7 @@ def _check_record(run_dir, part: Path, record: UnitRecord | None, expected: Unit
                              "(edited?). Its rows are kept; restore provenance.json, or evaluate into a new --out")
         return
     diffs = []
-    if record.geometry() != expected.geometry():
+    if expected.indices and record.geometry() != expected.geometry():
         diffs.append(f"images {_span(record.indices)} at batch size {record.batch_size} vs now "
                      f"{_span(expected.indices)} at batch size {expected.batch_size}")
     if record.setup is not None and expected.setup is not None:
@@ -167,7 +171,7 @@ def _check_record(run_dir, part: Path, record: UnitRecord | None, expected: Unit
                   for k in sorted(set(record.setup) | set(expected.setup))
                   if _canon(record.setup.get(k)) != _canon(expected.setup.get(k))]
     if record.spec is not None and expected.spec is not None and not same_method(record.spec, expected.spec):
-        diffs.append(f"method: {_short(_by_content(record.spec))} vs now {_short(_by_content(expected.spec))}")
+        diffs.append(f"method: {_short(by_content(record.spec))} vs now {_short(by_content(expected.spec))}")
     if diffs:
         raise StoreError(f"{where} was made by a different setup ({'; '.join(diffs)}), whatever provenance.json "
                          "says. Its rows are kept; write to a new --out directory (or restore provenance.json if "
@@ -181,26 +185,60 @@ def _span(indices) -> str:
     return f"{values[0]}-{values[-1]}" if values == list(range(values[0], values[-1] + 1)) else str(values[:6])
 
 
-def planned_units(provenance: dict) -> dict:
-    """method -> the number of (method, batch) units its run plans (its image subset counted)."""
-    n, size = provenance.get("n_images"), provenance.get("batch_size")
-    if not isinstance(n, int) or not isinstance(size, int) or size < 1:
-        return {}
-    out = {}
-    for name, spec in provenance.get("methods", {}).items():
-        k = spec.get("images") if isinstance(spec, dict) else None
-        out[name] = math.ceil((min(k, n) if isinstance(k, int) else n) / size)
-    return out
+def write_manifest(run_dir, root, entries: list[dict]) -> None:
+    """The run's dataset manifest: this evaluation's images (in their folder order), then those of earlier
+    ones it did not ask for (their stored rows are still read back by name and content)."""
+    names = {e["name"] for e in entries}
+    older = [e for e in read_manifest(Path(run_dir) / MANIFEST_NAME) or [] if e.get("name") not in names]
+    atomic_write_json(Path(run_dir) / MANIFEST_NAME, {"root": str(root), "files": entries + older}, indent=0)
+
+
+def read_manifest(path) -> list | None:
+    """The file entries of a dataset manifest (name, sha256, size, times, status), None when unreadable."""
+    try:
+        files = json.loads(read_regular(path, MAX_PROVENANCE_BYTES))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return [e for e in files if isinstance(e, dict) and isinstance(e.get("name"), str)] \
+        if isinstance(files, list) else None
+
+
+def stored_images(run_dir, method: str, current: dict | None = None) -> dict:
+    """image name -> the unit holding it, for every image a method has stored whose content is the same as
+    ``current`` says (name -> sha256; None: the run's dataset manifest). A unit recorded before contents
+    were kept counts where the manifest it was made with has the same content."""
+    manifest = {e["name"]: e.get("sha256") for e in read_manifest(Path(run_dir) / MANIFEST_NAME) or []
+                if isinstance(e, dict) and "name" in e}
+    current = manifest if current is None else current
+    held = {}
+    for unit in stored_units(run_dir, method):
+        path = part_path(run_dir, method, unit)
+        record = read_record(path)
+        # a part without a record (written before records, or rewritten): the images its rows name
+        names = record.names if record is not None else tuple(dict.fromkeys(_read_part(path)["image"].tolist()))
+        shas = (record.sha256 if record is not None else None) or tuple(manifest.get(n) for n in names)
+        for name, sha in zip(names, shas):
+            if name not in held and sha is not None and current.get(name) == sha:
+                held[name] = unit
+    return held
 
 
 def completeness(run_dir) -> dict:
-    """method -> (units stored, units planned) for every method of a run's provenance."""
-    planned = planned_units(read_provenance(run_dir))
-    return {m: (len(list((Path(run_dir) / "parts" / m).glob("b*.parquet"))), n) for m, n in planned.items()}
+    """method -> (images stored, images its last evaluation asked for) for every method of a run's provenance."""
+    prov = read_provenance(run_dir)
+    asked = prov.get("requested") or {}
+    out = {}
+    for method in prov.get("methods", {}):
+        wanted = asked.get(method)
+        if isinstance(wanted, list):
+            held = stored_images(run_dir, method)
+            out[method] = (sum(1 for n in wanted if n in held), len(wanted))
+    return out
 
 
 def incomplete_note(run_dir, methods=None) -> str:
-    """'' when every method (of ``methods``) has all its units, else a line saying which do not."""
+    """'' when every method (of ``methods``) has all the images it was asked for, else a line saying which
+    do not."""
     try:
         done = {m: v for m, v in completeness(run_dir).items() if methods is None or m in methods}
     except StoreError as err:
@@ -208,7 +246,7 @@ def incomplete_note(run_dir, methods=None) -> str:
     short = [f"{m} {have} of {want}" for m, (have, want) in done.items() if have < want]
     if not short:
         return ""
-    return (f"incomplete run: (method, batch) units stored of those planned: {', '.join(short)}; run the same "
+    return (f"incomplete run: images stored of those asked for: {', '.join(short)}; run the same "
             "`restyle-lab evaluate` command again to finish it")
 
 
@@ -252,19 +290,30 @@ def _read_errors(path: Path) -> pd.DataFrame:
                      "run's dataset_manifest.json)") from None
 
 
-def read_results(run_dir, methods=None) -> pd.DataFrame:
-    """Every row of a run (all shards), sorted; raises if a unit was written twice or is damaged."""
+def read_results(run_dir, methods=None, images: dict | None = None) -> pd.DataFrame:
+    """The rows of a run (all shards), one set per image, sorted; raises if a unit is damaged.
+
+    ``images``: name -> (index, sha256) of the images wanted (their rows get these indices); None: every
+    image of the run's dataset manifest. An image's rows come from the first unit holding its current
+    content."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise StoreError(f"{run_dir}: no such run directory")
-    parts = sorted((run_dir / "parts").glob("*/b*.parquet"))
-    if methods is not None:
-        parts = [p for p in parts if p.parent.name in set(methods)]
-    if not parts:
+    wanted = _wanted(run_dir, images)
+    names = sorted(p.name for p in (run_dir / "parts").glob("*") if p.is_dir())
+    names = [m for m in names if methods is None or m in set(methods)]
+    frames = []
+    for method in names:
+        held = stored_images(run_dir, method, {n: sha for n, (_, sha) in wanted.items()})
+        for unit in sorted(set(held.values())):
+            rows = _read_part(part_path(run_dir, method, unit))
+            mine = [n for n, u in held.items() if u == unit]
+            frames.append(rows[rows["image"].isin(mine)])
+    if not frames:
         raise StoreError(f"{run_dir}: no result parts yet (run `restyle-lab evaluate` first)")
-    frames = [_read_part(p) for p in parts]
     df = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True).astype(
         {"image_index": "int64", "step": "int64", "value": "float64"})
+    df["image_index"] = df["image"].map(lambda n: wanted[n][0]).astype("int64")
     key = ["image_index", "method", "step", "metric"]
     dup = df.duplicated(key)
     if dup.any():
@@ -272,36 +321,56 @@ def read_results(run_dir, methods=None) -> pd.DataFrame:
     return df.sort_values(key, kind="stable").reset_index(drop=True)
 
 
+def _wanted(run_dir, images: dict | None) -> dict:
+    """name -> (index, sha256): ``images``, or the run's dataset manifest."""
+    if images is not None:
+        return images
+    entries = read_manifest(Path(run_dir) / MANIFEST_NAME) or []
+    return {e["name"]: (i, e.get("sha256")) for i, e in enumerate(entries) if isinstance(e, dict) and "name" in e}
+
+
 def read_errors(run_dir) -> pd.DataFrame:
-    """The input files a run skipped, with the reason (image, image_index, status)."""
-    parts = sorted((Path(run_dir) / "errors").glob("*.parquet"))
-    if not parts:
-        return pd.DataFrame(columns=ERROR_COLUMNS)
-    errors = pd.concat([_read_errors(p) for p in parts], ignore_index=True)
-    return errors.drop_duplicates("image_index").sort_values("image_index", ignore_index=True)
+    """The input files a run skipped, with the reason (image, image_index, status): those its dataset manifest
+    lists as unreadable, and those found unreadable while a batch was read (errors/)."""
+    manifest = read_manifest(Path(run_dir) / MANIFEST_NAME) or []
+    frames = [pd.DataFrame([(e["name"], i, e.get("status")) for i, e in enumerate(manifest)
+                            if str(e.get("status", "ok")) != "ok"], columns=ERROR_COLUMNS)]
+    frames += [_read_errors(p) for p in sorted((Path(run_dir) / "errors").glob("*.parquet"))]
+    errors = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    return errors.drop_duplicates("image").sort_values("image_index", ignore_index=True)
 
 
-def read_latents(run_dir, method: str) -> dict:
-    """Merged npz content of a method: names [N], steps [S], latents [S, N, ...], images, start_image."""
-    files = sorted((Path(run_dir) / "latents" / method).glob("b*.npz"))
-    if not files:
+def read_latents(run_dir, method: str, images: dict | None = None) -> dict:
+    """A method's stored latents, one entry per image in index order (``images`` as for ``read_results``):
+    names [N], steps [S], latents [S, N, ...], and where stored images [S, N, h, w, 3], start_image,
+    start_latent."""
+    wanted = _wanted(run_dir, images)
+    held = stored_images(run_dir, method, {n: sha for n, (_, sha) in wanted.items()})
+    if not held:
         raise StoreError(f"{run_dir}: no stored latents for method {method!r}")
-    loaded = []
-    for f in files:
-        arrays, problem = load_latents(f)
+    loaded, where = {}, {}
+    for unit in sorted(set(held.values())):
+        f = latents_path(run_dir, method, unit)
+        arrays, problem = load_latents(f) if f.exists() else (None, "it is missing")
         if problem:
             raise StoreError(f"{f} is damaged: {problem}; run the same `restyle-lab evaluate` command again: it "
                              "redoes damaged units")
-        loaded.append(arrays)
-    shapes = {d["latents"].shape[2:] for d in loaded}
-    if len(shapes) > 1 or len({tuple(d["steps"]) for d in loaded}) > 1:
-        raise StoreError(f"{run_dir}: the latents files of {method!r} disagree in steps or shapes ({sorted(shapes)}); "
-                         "the store mixes runs: evaluate into a new --out")
-    out = {"names": np.concatenate([d["names"] for d in loaded]), "steps": loaded[0]["steps"],
-           "latents": np.concatenate([d["latents"] for d in loaded], axis=1)}
+        loaded[unit] = arrays
+        for k, n in enumerate(arrays["names"].tolist()):
+            if held.get(n) == unit:
+                where[n] = (unit, k)
+    order = sorted(where, key=lambda n: wanted[n][0])
+    first = loaded[where[order[0]][0]]
+    if any(d["latents"].shape[2:] != first["latents"].shape[2:] or tuple(d["steps"]) != tuple(first["steps"])
+           for d in loaded.values()):
+        raise StoreError(f"{run_dir}: the latents files of {method!r} disagree in steps or shapes; the store mixes "
+                         "runs: evaluate into a new --out")
+    out = {"names": np.array(order), "steps": first["steps"],
+           "latents": np.stack([loaded[u]["latents"][:, k] for u, k in (where[n] for n in order)], axis=1)}
     for key, axis in (("images", 1), ("start_image", 0), ("start_latent", 0)):
-        if all(key in d for d in loaded):
-            out[key] = np.concatenate([d[key] for d in loaded], axis=axis)
+        if all(key in d for d in loaded.values()):
+            pick = [np.take(loaded[u][key], k, axis=axis) for u, k in (where[n] for n in order)]
+            out[key] = np.stack(pick, axis=axis)
     return out
 
 
@@ -334,9 +403,9 @@ def export_official_latents(run_dir, method: str, path, partial: bool = False, o
     data = read_latents(run_dir, method)
     have, want = completeness(run_dir).get(method, (0, 0))
     if have < want and not partial:
-        raise StoreError(f"{run_dir}: method {method!r} has {have} of its {want} (method, batch) units stored "
-                         f"({len(data['names'])} images); finish the run with the same `restyle-lab evaluate` "
-                         "command, or add --partial to export the images stored")
+        raise StoreError(f"{run_dir}: method {method!r} has {have} of the {want} images it was asked for stored; "
+                         "finish the run with the same `restyle-lab evaluate` command, or add --partial to export "
+                         "the images stored")
     out = {str(name): [data["latents"][s, i] for s in range(len(data["steps"]))]
            for i, name in enumerate(data["names"])}
     return atomic_save_npy(path, out)
@@ -452,17 +521,19 @@ def check_provenance(run_dir, provenance: dict, learned_keys=()) -> None:
 
 
 def same_method(a: dict, b: dict, learned_keys=LEARNED_KEYS) -> bool:
-    """Two method entries describe one method: equal by content (``_by_content``), ``learned_keys`` compared
+    """Two method entries describe one method: equal by content (``by_content``), ``learned_keys`` compared
     only where both know them."""
-    a, b = _by_content(a), _by_content(b)
+    a, b = by_content(a), by_content(b)
     keys = [k for k in set(a) | set(b) if k not in learned_keys or (k in a and k in b)]
     return all(_canon(a.get(k)) == _canon(b.get(k)) for k in keys)
 
 
-def _by_content(spec: dict) -> dict:
+def by_content(spec: dict) -> dict:
     """A method entry with file paths dropped where their sha256 is recorded: the same checkpoint moved
-    to another folder (or checkout) is the same method."""
-    out = {k: v for k, v in spec.items() if not (k in ("checkpoint", "generator") and f"{k}_sha256" in spec)}
+    to another folder (or checkout) is the same method; and without the keys that only pick its images
+    (``SELECTION_KEYS``): a subset of a method's images is the same method."""
+    out = {k: v for k, v in spec.items() if not (k in ("checkpoint", "generator") and f"{k}_sha256" in spec)
+           and k not in SELECTION_KEYS}
     boot = out.get("bootstrap")
     if isinstance(boot, dict) and "sha256" in boot:
         out["bootstrap"] = {k: v for k, v in boot.items() if k != "checkpoint"}

@@ -140,9 +140,6 @@ CASES = [
     Case("another setup in the run dir", ("evaluate", "--data", "{data}", "--out", "{run}", "--method",
                                           "single:{ck}/psp.pt", "--batch-size", "2"),
          "holds results of a different setup", "run"),
-    Case("another test set in the run dir", ("evaluate", "--data", "{tmp}/other", "--out", "{run}", "--method",
-                                             "single:{ck}/psp.pt", "--metrics", "mse_pm1"),
-         "dataset_manifest_sha256", "run_and_other_data"),
     Case("other ops in the run dir", ("evaluate", "--data", "{data}", "--out", "{run}", "--method",
                                       "single:{ck}/psp.pt", "--metrics", "mse_pm1", "--impl", "reference"),
          'impl: stored "fast" vs now "reference"', "run"),
@@ -263,13 +260,13 @@ CASES = [
                                            "single:{ck}/psp.pt"), "not the true latents `restyle-lab sample` writes",
          "stray_latents"),
     # run stores: self-describing parts, damaged files found, incomplete runs said
-    Case("resume without provenance.json, another batch size", ("evaluate", "--data", "{data}", "--out", "{tmp}/r",
-                                                                 "--method", "single:{ck}/psp.pt", "--metrics",
-                                                                 "mse_pm1", "--batch-size", "2"),
-         "(batch_size: stored 8 vs now 2)", "no_provenance"),
+    Case("resume without provenance.json, another dtype", ("evaluate", "--data", "{data}", "--out", "{tmp}/r",
+                                                           "--method", "single:{ck}/psp.pt", "--metrics", "mse_pm1",
+                                                           "--dtype", "float64"),
+         '(dtype: stored "float32" vs now "float64")', "no_provenance"),
     Case("resume with provenance.json edited", ("evaluate", "--data", "{data}", "--out", "{tmp}/r", "--method",
-                                                "single:{ck}/psp.pt", "--metrics", "mse_pm1", "--batch-size", "2"),
-         "was made by a different setup (images 0-2 at batch size 8 vs now 0-1 at batch size 2", "edited_provenance"),
+                                                "single:{ck}/psp.pt", "--metrics", "mse_pm1", "--dtype", "float64"),
+         'was made by a different setup (dtype: "float32" vs now "float64")', "edited_provenance"),
     Case("a part with text values", ("summary", "{tmp}/r"), "its columns or their types are not the result columns",
          "text_values"),
     Case("a part with NaN values marked ok", ("summary", "{tmp}/r"), "it holds non-finite values marked 'ok'",
@@ -283,7 +280,7 @@ CASES = [
     Case("latents with a bad CRC", ("export-latents", "{tmp}/r", "single_psp", "{tmp}/l.npy"),
          "Bad CRC-32", "latents_crc"),
     Case("export of an incomplete run", ("export-latents", "{tmp}/r", "single_psp", "{tmp}/l.npy"),
-         "has 1 of its 2 (method, batch) units stored (2 images); finish the run", "incomplete"),
+         "has 2 of the 3 images it was asked for stored; finish the run", "incomplete"),
 ]
 
 
@@ -333,10 +330,8 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=No
         (tmp / "bad" / "a.png").write_text("text, not a png")
         (tmp / "bad" / "b.jpg").write_bytes(b"\xff\xd8\xff" + b"\0" * 20)
         (tmp / "bad" / "c.png").symlink_to(tmp / "bad" / "gone.png")
-    elif kind in ("run", "run_and_other_data"):
-        if kind == "run_and_other_data":
-            shutil.copytree(data, tmp / "other")
-            (tmp / "other" / "test_0000.png").unlink()
+    elif kind == "run":
+        pass
     elif kind.endswith("_yaml"):
         payload = f'"+str(__import__("os").system("touch {tmp}/pwned"))+"'.encode()
         text = {"bad_yaml": "n_images: [1, 2", "typo_yaml": "n_imagse: 4", "negative_yaml": "n_images: -1",
@@ -434,7 +429,7 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=No
         (tmp / "r" / "provenance.json").unlink()
     elif kind == "edited_provenance":
         provenance = json.loads((tmp / "r" / "provenance.json").read_text())
-        (tmp / "r" / "provenance.json").write_text(json.dumps({**provenance, "batch_size": 2}))
+        (tmp / "r" / "provenance.json").write_text(json.dumps({**provenance, "dtype": "float64"}))
     elif kind in ("text_values", "nan_values"):
         part = tmp / "r" / "parts" / "single_psp" / "b000000.parquet"
         rows = pd.read_parquet(part)

@@ -123,7 +123,7 @@ def test_summary_and_export_say_when_a_run_is_incomplete(assets, tmp_path, capsy
     capsys.readouterr()
     assert main(["summary", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "incomplete run: (method, batch) units stored of those planned: single_psp 1 of 2" in out
+    assert "incomplete run: images stored of those asked for: single_psp 2 of 3" in out
     assert main(["export-latents", str(run_dir), "single_psp", str(tmp_path / "l.npy")]) == 2
     assert main(["export-latents", str(run_dir), "single_psp", str(tmp_path / "l.npy"), "--partial"]) == 0
     assert len(np.load(tmp_path / "l.npy", allow_pickle=True).item()) == 2

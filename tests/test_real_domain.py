@@ -27,7 +27,7 @@ def cars_run(tmp_path_factory):
     photos = write_photos(root / "photos", 2, (340, 256))  # Stanford Cars-like aspect, resized to 192x256
     params = root / "smoke.json"
     # 2 projector steps in both notebooks that optimise (at 512 px a step costs seconds per image on a CPU;
-    # the smoke cap is 20), so they share one store (the optimisation subset: test_store)
+    # the smoke cap is 20), so they share optim_w's store
     params.write_text(json.dumps({"n_images": 2, "steps": 2, "batch_size": 2, "quality_time": {"optim_steps": 2},
                                   "editing": {"optim_steps": 2, "n_show": 1, "strengths": "0,2"}}))
     env = dict(os.environ, RESTYLE_LAB_DATA=str(root / "cache"))
@@ -80,7 +80,7 @@ def test_figures_exist_and_the_crops_are_cars(cars_run):
                            ("naive_vs_restyle", "naive_vs_restyle"), ("explorer", "explorer_snapshot"),
                            ("editing", "edit_grid_viewpoint"), ("editing", "edit_grid_cube")]:
         assert (out / folder / f"{figure}.png").stat().st_size > 1000, figure
-    store = next((out / "store").iterdir())
+    store = next((out / "store").glob("restyle_psp-*"))  # each method keeps its own store
     stored = read_latents(store, "restyle_psp")
     assert stored["images"].shape == (2, 2, 192, 256, 3)  # pooled 256 and cropped to rows 32:224
     assert stored["latents"].shape == (2, 2, 16, 512) and np.isfinite(stored["latents"]).all()

@@ -86,7 +86,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_rows(setup, reference_run):
     done = len(list(out.glob("parts/*/*.parquet")))
     assert 4 <= done < 12, f"the kill should land mid-run, found {done} of 12 parts"
     resumed = run_ok(eval_args(data, out, mfile))
-    assert "resuming" in resumed.stdout + resumed.stderr
+    assert "reusing stored images" in resumed.stdout + resumed.stderr
     df = read_results(out)  # raises on duplicate rows
     a, b = comparable(df), comparable(reference_run)
     pd.testing.assert_frame_equal(a, b)
@@ -114,11 +114,38 @@ def test_a_different_setup_is_refused_and_rows_are_kept(setup, reference_run):
     root, data, mfile = setup
     out = root / "straight"
     before = sorted(p.stat().st_mtime_ns for p in out.glob("parts/*/*.parquet"))
-    res = subprocess.run(eval_args(data, out, mfile, batch=4), capture_output=True, text=True, env=env1(),
-                         timeout=300)
+    res = subprocess.run(eval_args(data, out, mfile) + ["--impl", "reference"], capture_output=True, text=True,
+                         env=env1(), timeout=300)
     assert res.returncode == 2
-    assert "holds results of a different setup" in res.stderr and "batch_size" in res.stderr
+    assert "holds results of a different setup" in res.stderr and "impl" in res.stderr
     assert sorted(p.stat().st_mtime_ns for p in out.glob("parts/*/*.parquet")) == before
+
+
+def test_fewer_images_or_another_batch_size_read_back_the_stored_ones(setup, reference_run, tmp_path):
+    """Images are stored one by one: a run asking for a subset of the stored images, in other batches,
+    computes nothing and reads back the same rows; one asking for more computes only the new ones."""
+    root, data, mfile = setup
+    out = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(root / "straight", out)
+    before = {p: p.stat().st_mtime_ns for p in out.glob("parts/*/*.parquet")}
+    res = run_ok(eval_args(data, out, mfile, batch=4) + ["--n-images", "5"])
+    assert "reusing stored images: restyle_psp 5 of 5" in res.stdout and "computed" not in res.stdout
+    assert {p: p.stat().st_mtime_ns for p in out.glob("parts/*/*.parquet")} == before
+    first5 = reference_run[reference_run.image_index < 5].reset_index(drop=True)
+    stored = read_results(out)
+    pd.testing.assert_frame_equal(comparable(stored), comparable(reference_run))
+    small = tmp_path / "small"
+    run_ok(eval_args(data, small, mfile) + ["--n-images", "3"])
+    res = run_ok(eval_args(data, small, mfile))
+    assert "reusing stored images: restyle_psp 3 of 8" in res.stdout
+    names = sorted(p.name for p in (small / "parts" / "psp_naive").glob("*.parquet"))
+    assert "b000000.parquet" in names and any(n.startswith("b000000-") for n in names)  # the new images, keyed
+    a, b = comparable(read_results(small)), comparable(reference_run)  # other batches: float32 rounding apart
+    pd.testing.assert_frame_equal(a.drop(columns="value"), b.drop(columns="value"))
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-4, atol=1e-6)
+    assert len(first5) == len(reference_run[reference_run.image_index < 5])
 
 
 def test_latents_and_official_export(setup, reference_run, tmp_path):
@@ -298,7 +325,8 @@ def test_parts_record_their_images_batch_and_setup(small_run):
     record = read_record(run / "parts" / "psp" / "b000001.parquet")
     assert (record.batch, record.batch_size, record.indices, record.names) == (1, 2, (2, 3),
                                                                               ("test_0002.png", "test_0003.png"))
-    assert record.setup["batch_size"] == 2 and record.spec["kind"] == "single" and record.spec["family"] == "psp"
+    assert record.setup["dtype"] == "float32" and record.spec["kind"] == "single" and record.spec["family"] == "psp"
+    assert record.sha256 and len(record.sha256) == 2 and all(len(h) == 64 for h in record.sha256)
     stored = np.load(run / "latents" / "psp" / "b000001.npz")
     assert list(stored["indices"]) == [2, 3] and json.loads(str(stored["record"]))["batch"] == 1
 
@@ -377,13 +405,6 @@ def test_parts_from_before_unit_records_resume_but_cannot_rebuild_a_provenance(s
         pd.read_parquet(part).to_parquet(part, index=False)  # as an older restyle-lab wrote them: no record
     log, _ = again(small_run, run)
     assert "computed" not in log
-    provenance = json.loads((run / "provenance.json").read_text())
-    (run / "provenance.json").write_text(json.dumps({**provenance, "batch_size": 1}))
-    with pytest.raises(StoreError, match="holds images 0-1 where this run puts images 0"):  # edited: refused
-        from restyle_lab.inversion.evaluate import evaluate
-
-        evaluate(run, small_run[1], [small_run[2]], metrics=["mse_pm1"], batch_size=1, progress=False,
-                 log=lambda *a: None)
     (run / "provenance.json").unlink()
-    with pytest.raises(StoreError, match="does not record the setup that made it"):
+    with pytest.raises(StoreError, match="does not record the setup that made it"):  # lost: not rebuilt, refused
         again(small_run, run)

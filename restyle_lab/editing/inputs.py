@@ -21,7 +21,7 @@ def final_codes(lab, methods: list[str]) -> tuple[dict, list[str]]:
         stored = lab.latents(m)
         got = [str(n) for n in stored["names"]]
         if names is not None and got != names:
-            raise ValueError(f"{m} holds other images than {methods[0]} in the store {lab.run_dir}")
+            raise ValueError(f"{m} holds other images than {methods[0]} in its store {lab.store(lab.spec(m))}")
         names = got
         codes[m] = torch.from_numpy(stored["latents"][-1]).float()
     return codes, names or []

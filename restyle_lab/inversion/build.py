@@ -24,11 +24,11 @@ class Inverters:
     """Inverters built on demand; every checkpoint is loaded at most once."""
 
     def __init__(self, specs: dict, device, dtype, domain, nets: dict | None = None, compute: str | None = None,
-                 impl: str = DEFAULT_IMPL):
+                 impl: str = DEFAULT_IMPL, warmup: bool = True):
         """``dtype``: the weights' dtype; ``compute``: bf16 / fp16 autocast or None; ``impl``: the ops
         (models/impl.py); ``nets``: a path -> network cache to share with other Inverters."""
         self.specs, self.device, self.dtype, self.domain = specs, device, dtype, domain
-        self.compute, self.impl = compute, impl
+        self.compute, self.impl, self.warmup = compute, impl, warmup
         # a CPU optimises a batch in parts, one per core, side by side (1.3x on mini; same results)
         self.workers = torch.get_num_threads() if torch.device(device).type == "cpu" else 1
         self._nets = {} if nets is None else nets
@@ -48,7 +48,9 @@ class Inverters:
 
     def __getitem__(self, name: str):
         if name not in self._built:
-            self._built[name] = self.specs[name].build(self)
+            inverter = self.specs[name].build(self)
+            inverter.warmup = self.warmup  # a smoke run times nothing worth a warm-up pass
+            self._built[name] = inverter
         return self._built[name]
 
     def _encoder_net(self, spec, path, restyle: bool):

@@ -18,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from .. import __version__
-from ..data import count_reasons, image_folder_for_domain, manifest_hash, read_manifest, skipped, write_manifest
+from ..data import count_reasons, image_folder_for_domain, manifest_hash, skipped
 from ..devices import check_impl, device_name, parse_device, weights_and_compute
 from ..domains import get_domain
 from ..errors import DatasetError, StoreError, UsageError
@@ -26,7 +26,8 @@ from ..faces.align import FaceAligner, size_for
 from ..methods import check_specs, positive_int
 from ..metrics import METRICS, MetricUnavailable
 from ..notebook_params import DEFAULTS
-from ..store import check_provenance, claim, git_commit, provenance_problem, stored_provenance, write_provenance
+from ..store import (MANIFEST_NAME, check_provenance, claim, git_commit, provenance_problem, read_manifest,
+                     stored_provenance, write_manifest, write_provenance)
 from ..torchrun import torchrun_env
 from .build import DERIVED_KEYS, Inverters, derived, method_identity
 from .units import Computer, plan, true_latents
@@ -37,7 +38,8 @@ TIMING = "warm-up excluded, device synchronised, seconds per image per step (bat
 def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, metrics: list[str] | None = None,
              batch_size: int = DEFAULTS.batch_size, n_images: int | None = None, device: str = DEFAULTS.device,
              dtype: str = DEFAULTS.dtype, impl: str = DEFAULTS.impl, save_images: bool = True, strict: bool = False,
-             progress: bool = True, shard: tuple | None = None, align: bool = False, log=print) -> Path:
+             progress: bool = True, shard: tuple | None = None, align: bool = False, warmup: bool = True,
+             helpers: list | None = None, log=print) -> Path:
     """Run (or resume) an evaluation into ``run_dir``; returns it. Rows: see ``restyle_lab.store``.
 
     ``methods``: specs or their dicts (``restyle_lab.methods``). ``shard`` = (k, n): compute only
@@ -45,6 +47,13 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     ``UsageError`` for a setting that cannot be honoured, ``StoreError`` when run_dir holds
     another setup, both before anything is written. ``align``: each image becomes the FFHQ crop of its
     largest face first (``restyle_lab.faces``; recorded in the provenance and ``alignment.csv``).
+    ``warmup``: time each inverter after an unrecorded first pass (off in smoke runs, where times are not
+    results; recorded). ``helpers``: methods the ``methods`` run on (a hybrid's encoder) that are built
+    but not stored here.
+
+    Images are stored one by one (``restyle_lab.store``): those a method has stored already with the same
+    content are read back, so a smaller ``n_images`` or a subset reuses them and a larger one computes only
+    the new ones.
     """
     rank, world, local_rank, _ = torchrun_env()
     distributed = shard is None and world > 1
@@ -58,13 +67,14 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     dev = parse_device(device, local_rank)
     weights_dtype, compute = weights_and_compute(dtype)
     check_impl(impl)
-    specs = {s.name: s for s in check_specs(methods)}
+    helpers = check_specs(list(helpers or []))
+    specs = {s.name: s for s in check_specs(helpers + list(methods))[len(helpers):]}
     if not specs:
         raise UsageError("give at least one method")
     metric_names = _metric_names(dom, metrics)
     aligner = FaceAligner(size_for(dom.input_hw), dev) if align else None
     folder = image_folder_for_domain(data_root, dom, strict=strict, limit=n_images, prepare=aligner)
-    entries = folder.manifest(read_manifest(run_dir / "dataset_manifest.json"))
+    entries = folder.manifest(read_manifest(run_dir / MANIFEST_NAME))
     bad = skipped(entries)
     if len(bad) == len(entries):
         raise DatasetError(f"{folder.root}: none of its {len(entries)} image files could be read "
@@ -75,7 +85,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
         "metrics": metric_names, "batch_size": batch_size, "dtype": dtype, "impl": impl, "device_type": dev.type,
         "device": device_name(dev), "threads": torch.get_num_threads(), "world_size": shard[1],
         "package_version": __version__, "git_commit": git_commit(), "torch_version": torch.__version__,
-        "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timing": TIMING,
+        "host": socket.gethostname(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "warmup": bool(warmup),
+        "timing": TIMING if warmup else TIMING.replace("warm-up excluded", "no warm-up pass (a smoke run)"),
     }
     if aligner is not None:
         provenance["align"] = aligner.describe()
@@ -85,16 +96,19 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
             "its parts carry (it is rebuilt from them)")
     check_provenance(run_dir, provenance, DERIVED_KEYS)
 
-    work = plan(run_dir, specs, len(folder), batch_size, shard, log, names=folder.names, provenance=provenance,
-                readable={i for i, e in enumerate(entries) if e["status"] == "ok"})
-    inverters = Inverters(specs, dev, weights_dtype, dom, compute=compute, impl=impl)
+    work = plan(run_dir, specs, entries, batch_size, shard, log, provenance)
+    provenance["requested"] = {m: [entries[i]["name"] for i in wanted] for m, wanted in work.wanted.items()}
+    inverters = Inverters({**{h.name: h for h in helpers}, **specs}, dev, weights_dtype, dom, compute=compute,
+                          impl=impl, warmup=warmup)
     metric_objs, unavailable = _build_metrics(metric_names, dev) if work.todo else ({}, None)
-    _record(run_dir, provenance, inverters, work.pending, unavailable)
+    _record(run_dir, provenance, inverters, [m for m, n in work.missing.items() if n], unavailable)
     with claim(run_dir, None, wait=True):
         write_provenance(run_dir, provenance)
-        write_manifest(run_dir / "dataset_manifest.json", folder.root, entries)
-    if work.todo < work.total:
-        log(f"resuming: {work.total - work.todo} of {work.total} (method, batch) units already stored in {run_dir}")
+        write_manifest(run_dir, folder.root, entries)
+    reused = {m: len(h) for m, h in work.held.items() if h and work.wanted[m]}
+    if reused:
+        log("reusing stored images: " + ", ".join(f"{m} {min(n, len(work.wanted[m]))} of {len(work.wanted[m])}"
+                                                  for m, n in reused.items()))
     if distributed:
         _share_cores(world, dev)
     group = _init_group(dev) if distributed else False  # every rank joins, also one with nothing left to do
@@ -126,10 +140,10 @@ def _metric_names(dom, metrics) -> list[str]:
     return names
 
 
-def _record(run_dir, provenance: dict, inverters, pending: dict, unavailable) -> None:
-    """Add what building the pending methods and metrics revealed to ``provenance``, refusing (before any
-    write) a store whose rows were made by different methods or with other metrics available."""
-    found = {m: derived(inverters[m]) for m, todo in pending.items() if todo}
+def _record(run_dir, provenance: dict, inverters, todo: list, unavailable) -> None:
+    """Add what building the methods with work left and the metrics revealed to ``provenance``, refusing
+    (before any write) a store whose rows were made by different methods or with other metrics available."""
+    found = {m: derived(inverters[m]) for m in todo}
     check_provenance(run_dir, {**provenance, "methods": {m: {**provenance["methods"][m], **d}
                                                          for m, d in found.items()}}, DERIVED_KEYS)
     for m, d in found.items():

@@ -23,6 +23,11 @@ class Inverter:
         results, as in ``restyle-lab invert``)."""
         self._warm = None
         self.warmup = warmup
+        self.on_step = None  # a step callback (done, total, images): progress of long inversions
+
+    def observe(self, callback) -> None:
+        """``callback(steps done, steps in all, images)`` after each optimiser step of a long inversion."""
+        self.on_step = callback
 
     def invert(self, x: torch.Tensor) -> Trace:
         if self.warmup and self._warm != tuple(x.shape):  # kernels are chosen per shape; the warm-up is not recorded

@@ -223,7 +223,7 @@ class Projector(Inverter):
 
     def invert(self, x: torch.Tensor, seeds=None) -> Trace:
         """``optimize`` after a warm-up per input shape; seeds: one key per image (see the module doc)."""
-        if self._warm != tuple(x.shape):
+        if self.warmup and self._warm != tuple(x.shape):
             self._warmup(x)
             self._warm = tuple(x.shape)
         return self.optimize(x, seeds=seeds)
@@ -313,6 +313,8 @@ class Projector(Inverter):
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
             opt.step()
+            if self.on_step is not None:
+                self.on_step(i + 1, cfg.n_steps, n)
             with torch.no_grad():
                 for buf in noises:
                     buf -= buf.mean(dim=(1, 2, 3), keepdim=True)
@@ -346,8 +348,12 @@ class HybridInverter(Inverter):
         self.compute_dtype = projector.compute_dtype
         self.name = name or f"{encoder.name}+{projector.name}"
 
+    def observe(self, callback) -> None:
+        super().observe(callback)
+        self.projector.observe(callback)  # its steps are the long part
+
     def invert(self, x: torch.Tensor, seeds=None) -> Trace:
-        if self._warm != tuple(x.shape):
+        if self.warmup and self._warm != tuple(x.shape):
             self._warmup(x)
             self._warm = tuple(x.shape)
         return self._run(x, seeds)

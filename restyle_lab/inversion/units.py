@@ -1,9 +1,12 @@
-"""The work of an evaluation in units of (method, batch): which images each method inverts, which units
-are still to do, and computing them under a lock so concurrent processes never do one twice."""
+"""The work of an evaluation in units of (method, batch): which images each method inverts, which of them
+are stored already (by name and content: those are read back), how the others are batched, and computing
+them under a lock so concurrent processes never do one twice."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import zipfile
 import zlib
@@ -13,101 +16,135 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import DatasetError
 from ..files import is_regular
 from ..images import to_uint8
 from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
 from ..metrics import latent_mse
-from ..parts import CheckedFiles, UnitRecord
+from ..parts import CheckedFiles, UnitRecord, unit_name
+from ..progress import Progress
 from ..store import (COLUMNS, DONE, ERROR_COLUMNS, IDENTITY_KEYS, MISSING, claim, latents_path, part_path, save_checked,
-                     unit_name, unit_state, write_errors, write_latents, write_part)
+                     stored_images, stored_units, unit_state, write_errors, write_latents, write_part)
 
 
 @dataclass(frozen=True)
 class ImageList:
-    """The test images (folder indices) a group of methods inverts. key '' is the whole test set;
-    's64-0' a subset of 64 drawn with seed 0."""
+    """The test images (folder indices) a method inverts: all of them, or the seeded subset its spec asks
+    for (``images``, ``subset_seed``: the optimisation baselines at real size)."""
 
-    key: str
     indices: tuple
-
-    def batch(self, b: int, size: int) -> list[int]:
-        return list(self.indices[b * size: (b + 1) * size])
-
-    def n_batches(self, size: int) -> int:
-        return -(-len(self.indices) // size)
 
 
 def image_list(spec, n: int) -> ImageList:
     """All n images, or the seeded subset a spec asks for (``images``, ``subset_seed``)."""
     k = getattr(spec, "images", None)
     if k is None or k >= n:
-        return ImageList("", tuple(range(n)))
+        return ImageList(tuple(range(n)))
     chosen = np.random.default_rng(spec.subset_seed).choice(n, size=k, replace=False)
-    return ImageList(f"s{k}-{spec.subset_seed}", tuple(int(i) for i in np.sort(chosen)))
+    return ImageList(tuple(int(i) for i in np.sort(chosen)))
+
+
+@dataclass(frozen=True)
+class Group:
+    """Methods that still need the same images, and how they are split into units: ``chunks`` of image
+    indices, batch b of them stored as unit ``unit_name(b, key)`` of each method."""
+
+    key: str
+    methods: tuple
+    chunks: tuple
+
+    def unit(self, b: int) -> str:
+        return unit_name(b, self.key)
 
 
 @dataclass
 class Plan:
-    """lists: image-list key -> ImageList; methods: key -> its methods; pending: method -> batches to
-    compute (this process's share); mine: method -> this process's share of all batches; expect: the
-    unit record each (method, batch) is written with and checked against (empty: not checked)."""
+    """groups: the work, by the images it needs; pending: group index -> its batches this process
+    computes (its shard); wanted: method -> the images it was asked for; held: method -> image name ->
+    the stored unit already holding it; expect: (method, unit) -> the record a computed unit gets."""
 
-    lists: dict
-    methods: dict
+    groups: list
     pending: dict
-    mine: dict
+    wanted: dict
+    held: dict
     expect: dict = field(default_factory=dict)
     readable: set | None = None
     checked: CheckedFiles | None = None
 
-    def record(self, method: str, b: int) -> UnitRecord | None:
-        return self.expect.get((method, b))
+    def record(self, method: str, unit: str) -> UnitRecord | None:
+        return self.expect.get((method, unit))
 
     @property
     def todo(self) -> int:
-        return sum(len(b) for b in self.pending.values())
+        """(method, unit) pairs this process computes."""
+        return sum(len(self.groups[g].methods) * len(bs) for g, bs in self.pending.items())
 
     @property
-    def total(self) -> int:
-        return sum(len(b) for b in self.mine.values())
+    def missing(self) -> dict:
+        """method -> how many of its images are still to compute (all shards)."""
+        out = {m: 0 for m in self.wanted}
+        for g in self.groups:
+            for m in g.methods:
+                out[m] = sum(len(c) for c in g.chunks)
+        return out
 
 
-def plan(run_dir, specs: dict, n_images: int, batch_size: int, shard: tuple = (0, 1), log=print,
-         names: list | None = None, provenance: dict | None = None, readable: set | None = None) -> Plan:
+def plan(run_dir, specs: dict, entries: list, batch_size: int, shard: tuple = (0, 1), log=print,
+         provenance: dict | None = None) -> Plan:
     """What is left to do in run_dir for this process (``shard`` = (k, n): batches b with b % n == k).
 
-    Given the test set's ``names`` (and ``provenance``: the run's identity; ``readable``: the indices of
-    readable images), every stored unit is checked against the one this run would write: a unit made by
-    another setup raises StoreError, a damaged one is redone and said so."""
+    ``entries``: the test set's manifest entries (name, sha256, status), in folder order. Each method wants
+    its images (``image_list``) among the readable ones; those it has stored already with the same content
+    are read back, the others are split into batches. Methods needing the same images share the batches (an
+    image is read once for all of them). Every stored unit is checked against this run (``provenance``): one
+    made by another setup raises StoreError, a damaged one is set aside (its files removed) and its images
+    computed again, and said so."""
     k, n = shard
-    lists, methods, mine, pending, expect = {}, {}, {}, {}, {}
+    names = [e["name"] for e in entries]
+    shas = [e.get("sha256") for e in entries]
+    readable = {i for i, e in enumerate(entries) if e.get("status") == "ok"}
+    current = dict(zip(names, shas))
+    setup = {key: provenance.get(key) for key in IDENTITY_KEYS} if provenance else None
     checked = CheckedFiles(run_dir)
+    wanted, held, needs = {}, {}, {}
     for name, spec in specs.items():
-        images = image_list(spec, n_images)
-        lists.setdefault(images.key, images)
-        methods.setdefault(images.key, []).append(name)
-        mine[name] = [b for b in range(images.n_batches(batch_size)) if b % n == k]
-        if names is not None:
-            setup = {key: provenance.get(key) for key in IDENTITY_KEYS} if provenance else None
-            entry = provenance["methods"].get(name) if provenance else None
-            for b in mine[name]:
-                wanted = images.batch(b, batch_size)
-                expect[(name, b)] = UnitRecord(name, b, batch_size, images.key, tuple(wanted),
-                                               tuple(names[i] for i in wanted), setup, entry)
-    for name in specs:
-        pending[name] = []
-        for b in mine[name]:
-            state = unit_state(run_dir, name, b, expect.get((name, b)), readable, checked)
-            if state not in (DONE, MISSING):
-                log(f"redoing {name} batch {b}: its stored unit in {run_dir} is {state}")
-            if state != DONE:
-                pending[name].append(b)
-    if names is not None and Path(run_dir).is_dir():  # an evaluation, not a plan's look (a dry run writes nothing)
+        entry = provenance["methods"].get(name) if provenance else None
+        _set_aside_damaged(run_dir, name, setup, entry, readable, checked, log)
+        wanted[name] = [i for i in image_list(spec, len(entries)).indices if i in readable]
+        held[name] = stored_images(run_dir, name, current)
+        needs[name] = tuple(i for i in wanted[name] if names[i] not in held[name])
+    groups, pending, expect = [], {}, {}
+    for need in dict.fromkeys(v for v in needs.values() if v):
+        methods = tuple(m for m in specs if needs[m] == need)
+        first_fill = not any(stored_units(run_dir, m) for m in methods)
+        key = "" if first_fill else hashlib.sha256(json.dumps(
+            [[names[i], shas[i]] for i in need] + [batch_size]).encode()).hexdigest()[:8]
+        chunks = tuple(tuple(need[c:c + batch_size]) for c in range(0, len(need), batch_size))
+        group = Group(key, methods, chunks)
+        pending[len(groups)] = [b for b in range(len(chunks)) if b % n == k]
+        groups.append(group)
+        for m in methods:
+            entry = provenance["methods"].get(m) if provenance else None
+            for b, chunk in enumerate(chunks):
+                expect[(m, group.unit(b))] = UnitRecord(m, b, batch_size, key, chunk, tuple(names[i] for i in chunk),
+                                                        setup, entry, tuple(shas[i] for i in chunk))
+    if provenance is not None and Path(run_dir).is_dir():  # an evaluation, not a plan's look (a dry run)
         save_checked(run_dir, checked)
-    return Plan(lists, methods, pending, mine, expect, readable, checked)
+    return Plan(groups, pending, wanted, held, expect, readable, checked)
+
+
+def _set_aside_damaged(run_dir, method: str, setup, entry, readable, checked, log) -> None:
+    """Check every stored unit of a method against this run's setup and method (StoreError when another
+    made it); remove a damaged one, saying so: the images it held are computed again."""
+    expected = UnitRecord(method, 0, 0, "", (), (), setup, entry) if setup is not None else None
+    for unit in stored_units(run_dir, method):
+        state = unit_state(run_dir, method, unit, expected, readable, checked)
+        if state not in (DONE, MISSING):
+            log(f"redoing {method} batch {int(unit[1:7])} (its images): its stored unit {unit} in {run_dir} is "
+                f"{state}")
+            for path in (part_path(run_dir, method, unit), latents_path(run_dir, method, unit)):
+                path.unlink(missing_ok=True)
 
 
 def trace_rows(trace, names, indices, metric_objs, prepared, unavailable, true_latents=None) -> pd.DataFrame:
@@ -167,66 +204,89 @@ class Computer:
 
     def run(self, plan: Plan, show: bool, label: str) -> int:
         """Every batch of the plan not held by another process, then those (once free, if left undone);
-        returns how many units this process computed."""
-        work = [(key, b) for key, images in plan.lists.items()
-                for b in sorted({b for m in plan.methods[key] for b in plan.pending[m]})]
+        returns how many (method, unit) pairs this process computed. Progress counts images per method
+        (the optimisation baselines move with their steps) on a bar and, for ``reproduce``, in its file."""
+        work = [(g, b) for g, batches in plan.pending.items() for b in batches]
+        total = sum(len(plan.groups[g].chunks[b]) * len(plan.groups[g].methods) for g, b in work)
         held_elsewhere, computed = [], 0
-        try:
-            for key, b in tqdm(work, desc=f"evaluate {label}", unit="batch", disable=not show):
-                with claim(self.run_dir, unit_name(b, key)) as mine:
-                    if mine:
-                        computed += self.batch(plan, key, b)
-                    else:
-                        held_elsewhere.append((key, b))
-            for key, b in held_elsewhere:  # another process is on them: wait, then do what it left undone
-                with claim(self.run_dir, unit_name(b, key), wait=True):
-                    computed += self.batch(plan, key, b)
-        finally:
-            if plan.checked is not None:  # what this process wrote is whole: no need to read it back
-                save_checked(self.run_dir, plan.checked)
+        with Progress(f"evaluate {label}", total, "image", show=show) as self.progress:
+            try:
+                for g, b in work:
+                    with claim(self.run_dir, plan.groups[g].unit(b)) as mine:
+                        if mine:
+                            computed += self.batch(plan, g, b)
+                        else:
+                            held_elsewhere.append((g, b))
+                for g, b in held_elsewhere:  # another process is on them: wait, then do what it left undone
+                    with claim(self.run_dir, plan.groups[g].unit(b), wait=True):
+                        computed += self.batch(plan, g, b)
+            finally:
+                if plan.checked is not None:  # what this process wrote is whole: no need to read it back
+                    save_checked(self.run_dir, plan.checked)
         return computed
 
-    def batch(self, plan: Plan, key: str, b: int) -> int:
-        methods = [m for m in plan.methods[key] if b in plan.pending[m]
-                   and unit_state(self.run_dir, m, b, plan.record(m, b), plan.readable, plan.checked) != DONE]
+    def _invert(self, m: str, images, what: str):
+        """One method on one batch, its steps counted in the progress as fractions of its images."""
+        progress, moved = self.progress, [0.0]
+        progress.describe(f"{m} {what}")
+
+        def step(done, total, k):
+            moved[0] += k / total
+            progress.advance(k / total)
+
+        inverter = self.inverters[m]
+        inverter.observe(step)
+        try:
+            trace = inverter.invert(images)
+        finally:
+            inverter.observe(None)
+        progress.advance(images.shape[0] - moved[0])
+        return trace
+
+    def batch(self, plan: Plan, g: int, b: int) -> int:
+        group = plan.groups[g]
+        unit = group.unit(b)
+        methods = [m for m in group.methods
+                   if unit_state(self.run_dir, m, unit, plan.record(m, unit), plan.readable, plan.checked) != DONE]
         if not methods:
             return 0
-        wanted = plan.lists[key].batch(b, self.size)
+        wanted = list(group.chunks[b])
         indices, images, records = self.folder.load_batch(wanted)
         errors = [(r.name, i, r.status) for i, r in zip(wanted, records) if r.status != "ok"]
-        if errors:
-            write_errors(self.run_dir, unit_name(b, key), pd.DataFrame(errors, columns=ERROR_COLUMNS))
+        if errors:  # a file that changed or vanished since the run listed it
+            write_errors(self.run_dir, unit, pd.DataFrame(errors, columns=ERROR_COLUMNS))
         if images is None:
             for m in methods:  # an empty part marks the unit done: every file of this batch is unreadable
-                write_part(self.run_dir, m, b, pd.DataFrame(columns=COLUMNS), self._record(plan, m, b))
+                write_part(self.run_dir, m, unit, pd.DataFrame(columns=COLUMNS), self._record(plan, m, unit))
             return len(methods)
         names = [self.folder.names[i] for i in indices]
         prepared = {m: obj.prepare(images) for m, obj in self.metric_objs.items()}
         truth = self.truth
         gt = torch.stack([truth[n] for n in names]) if truth and all(n in truth for n in names) else None
+        what = f"images {wanted[0]}-{wanted[-1]}" if len(wanted) > 1 else f"image {wanted[0]}"
         for m in methods:
-            trace = self.inverters[m].invert(images)
+            trace = self._invert(m, images, what)
             if gt is not None and tuple(gt.shape) != tuple(trace.steps[0].latent.shape):
                 raise DatasetError(f"the true latents in the test folder's latents.npz have shape "
                                    f"{tuple(gt.shape[1:])}, method {m!r} gives {tuple(trace.steps[0].latent.shape[1:])}:"
                                    " they belong to another generator; move that latents.npz out of the folder")
             keep_start = self.save_images and trace.start_image is not None
-            record = self._record(plan, m, b)
-            write_latents(self.run_dir, m, b, names, [s.step for s in trace.steps],
+            record = self._record(plan, m, unit)
+            write_latents(self.run_dir, m, unit, names, [s.step for s in trace.steps],
                           np.stack([s.latent.numpy() for s in trace.steps]),
                           np.stack([to_uint8(s.image) for s in trace.steps]) if self.save_images else None,
                           to_uint8(trace.start_image) if keep_start else None,
                           trace.start_latent.numpy() if trace.start_latent is not None else None, indices, record)
-            write_part(self.run_dir, m, b, trace_rows(trace, names, indices, self.metric_objs, prepared,
-                                                      self.unavailable, gt), record)
+            write_part(self.run_dir, m, unit, trace_rows(trace, names, indices, self.metric_objs, prepared,
+                                                         self.unavailable, gt), record)
             if plan.checked is not None:
-                plan.checked.add(latents_path(self.run_dir, m, b))
-                plan.checked.add(part_path(self.run_dir, m, b))
+                plan.checked.add(latents_path(self.run_dir, m, unit))
+                plan.checked.add(part_path(self.run_dir, m, unit))
         return len(methods)
 
-    def _record(self, plan: Plan, m: str, b: int) -> UnitRecord | None:
+    def _record(self, plan: Plan, m: str, unit: str) -> UnitRecord | None:
         """The unit's record, with what building the method revealed (its family...) in its entry."""
-        record = plan.record(m, b)
+        record = plan.record(m, unit)
         if record is None or self.provenance is None:
             return record
         return dataclasses.replace(record, spec=self.provenance["methods"].get(m, record.spec))
