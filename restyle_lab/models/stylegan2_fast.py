@@ -80,9 +80,10 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
 def _cached(module, name: str, source: torch.Tensor, make):
     """``make()``, kept on ``module`` while ``source`` is the same unchanged tensor (storage, version, dtype).
 
-    Not kept while ``source`` takes part in autograd (training changes it every step).
+    Not kept while ``source`` takes part in autograd (training changes it every step), nor
+    inside ``torch.compile`` (which traces the computation instead).
     """
-    if torch.is_grad_enabled() and source.requires_grad:
+    if (torch.is_grad_enabled() and source.requires_grad) or torch.compiler.is_compiling():
         return make()
     key = (source.data_ptr(), source._version, source.dtype, source.device, tuple(source.shape))
     hit = module.__dict__.get(name)
@@ -235,19 +236,15 @@ def upsample_skip(up, skip: torch.Tensor) -> torch.Tensor:
     weights 1/4, 3/4 (align_corners=False); a zero border added first and cropped
     after gives ``upfirdn2d``'s zero padding instead of bilinear's edge clamping.
     """
-    if up.factor == 2 and up.pad == (2, 1) and torch.equal(up.kernel.to(torch.float32).cpu(), _bilinear_kernel()):
+    if not torch.compiler.is_compiling() and _cached(up, "_fast_is_bilinear", up.kernel, lambda: _is_bilinear(up)):
         big = F.interpolate(F.pad(skip, (1, 1, 1, 1)), scale_factor=2, mode="bilinear", align_corners=False)
         return big[:, :, 2:-2, 2:-2]
     return upfirdn2d_fast(skip, up.kernel, up=up.factor, pad=up.pad)
 
 
-_BILINEAR = {}
-
-
-def _bilinear_kernel() -> torch.Tensor:
-    if "k" not in _BILINEAR:
-        _BILINEAR["k"] = make_kernel(_BILINEAR_TAPS) * 4
-    return _BILINEAR["k"]
+def _is_bilinear(up) -> bool:
+    bilinear = make_kernel(_BILINEAR_TAPS) * 4
+    return up.factor == 2 and up.pad == (2, 1) and torch.equal(up.kernel.detach().to("cpu", torch.float32), bilinear)
 
 
 def to_rgb(layer, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | None) -> torch.Tensor:
