@@ -217,6 +217,33 @@ def test_kept_weight_statistics_follow_in_place_changes():
     _close(a, b, torch.float64, "after an in-place weight change")
 
 
+def test_generator_weight_gradients_match_with_shared_noise():
+    """Training-like: the generator's own parameters need gradients and one noise map serves the batch."""
+    torch.manual_seed(0)
+    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), torch.float64)
+    w = torch.randn(2, ref.n_latent, 32, generator=torch.Generator().manual_seed(16), dtype=torch.float64)
+    grads = []
+    for g in (ref, fast):
+        img, _ = g([w], input_is_latent=True, randomize_noise=False)
+        img.pow(2).mean().backward()
+        grads.append({name: p.grad for name, p in g.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any("noise.weight" in k for k in grads[0])
+    for name in grads[0]:
+        _close(grads[0][name], grads[1][name], torch.float64, name)
+
+
+def test_activation_node_gradcheck():
+    """StyledConv's activation as one autograd node: every input's gradient, noise per image or shared."""
+    gen = torch.Generator().manual_seed(17)
+    for noise_batch, layout in [(2, torch.contiguous_format), (1, torch.channels_last)]:
+        y = torch.randn(2, 3, 4, 5, generator=gen, dtype=torch.float64).contiguous(memory_format=layout)
+        args = (y.requires_grad_(True), torch.rand(2, 3, generator=gen, dtype=torch.float64).requires_grad_(True),
+                torch.randn(3, generator=gen, dtype=torch.float64).requires_grad_(True),
+                torch.randn(noise_batch, 1, 4, 5, generator=gen, dtype=torch.float64).requires_grad_(True),
+                torch.rand(1, generator=gen, dtype=torch.float64).requires_grad_(True))
+        assert torch.autograd.gradcheck(stylegan2_fast._Activation.apply, args)
+
+
 def test_style_scales_are_float32_under_autocast():
     conv = StyledConv(16, 16, 3, 8).conv
     with autocast("cpu", "bf16"):

@@ -182,30 +182,91 @@ def modulated_conv(conv, x: torch.Tensor, style: torch.Tensor, gain: float = 1.0
         return y.view(n, conv.out_ch, *y.shape[-2:])
     # a batch sharing one weight (on a CPU also where folding would pay: grouped convolutions
     # want the images' channels side by side, which channels_last does not give)
-    with torch.autocast(x.device.type, enabled=False):
-        w_shared = (_base_weight(conv, s.dtype, conv.upsample) * conv.scale).to(cdt)
-    x = x * s.to(cdt)[:, :, None, None]
-    if conv.upsample:
-        y = _up_conv(conv, x, w_shared, None)
-    else:
-        y = F.conv2d(x, w_shared, padding=conv.padding)
+    y = _shared_conv(conv, x, s, cdt)
     scale = out_scale.to(cdt)[:, :, None, None]
     if torch.is_grad_enabled():  # autograd needs y as it is for the scale's gradient
         return y * scale if b is None else torch.addcmul(b.view(1, -1, 1, 1), y, scale)
     return y.mul_(scale) if b is None else torch.addcmul(b.view(1, -1, 1, 1), y, scale, out=y)
 
 
-def _add_noise_(out: torch.Tensor, noise: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
-    """out += strength * noise in place; noise [N or 1, 1, H, W] broadcast over the channels."""
+def _shared_conv(conv, x: torch.Tensor, s: torch.Tensor, cdt) -> torch.Tensor:
+    """conv(x * s, w * scale), blur included: the modulated convolution before demodulation, with
+    one weight for the batch. x: [N, in, H, W] in ``cdt``; s: [N, in]."""
+    with torch.autocast(x.device.type, enabled=False):
+        w_shared = (_base_weight(conv, s.dtype, conv.upsample) * conv.scale).to(cdt)
+    x = x * s.to(cdt)[:, :, None, None]
+    if conv.upsample:
+        return _up_conv(conv, x, w_shared, None)
+    return F.conv2d(x, w_shared, padding=conv.padding)
+
+
+def _pixels(t: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] -> a [N, H*W, C] view (either memory layout)."""
+    n, c, h, w = t.shape
+    if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        return t.permute(0, 2, 3, 1).reshape(n, h * w, c)
+    return t.reshape(n, c, h * w).transpose(1, 2)
+
+
+class _Activation(torch.autograd.Function):
+    """leaky_relu(y * scale + bias + strength * noise, 0.2): StyledConv after its shared-weight
+    convolution, under autograd, as one node.
+
+    Forward: one new tensor in y's layout, then in place. Backward: each gradient from
+    the [pixels, channels] views, so that nothing mixes layouts or copies a view's
+    gradient (autograd's own graph for these ops did both on channels_last tensors).
+    y: [N, C, H, W]; scale: [N, C]; bias: [C]; noise: [N or 1, 1, H, W]; strength: [1].
+    """
+
+    @staticmethod
+    def forward(ctx, y, scale, bias, noise, strength):
+        out = torch.empty_like(y)
+        torch.addcmul(bias.view(1, -1, 1, 1), y, scale[:, :, None, None], out=out)
+        out = F.leaky_relu_(_add_noise(out, noise, strength), 0.2)
+        ctx.save_for_backward(y, out, scale, noise, strength)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, out, scale, noise, strength = ctx.saved_tensors
+        if out.is_contiguous(memory_format=torch.channels_last):
+            grad = grad.contiguous(memory_format=torch.channels_last)
+        g = torch.ops.aten.leaky_relu_backward(grad, out, 0.2, True)  # the slope where out <= 0
+        need = ctx.needs_input_grad
+        grad_y = g * scale[:, :, None, None] if need[0] else None
+        gp = _pixels(g)
+        grad_scale = (gp * _pixels(y)).sum(1) if need[1] else None
+        grad_bias = gp.sum((0, 1)) if need[2] else None
+        grad_noise = grad_strength = None
+        if need[3] or need[4]:
+            per_pixel = gp.sum(2).view(g.shape[0], 1, *g.shape[2:])  # summed over the channels
+            if need[3]:
+                grad_noise = per_pixel * strength
+                if noise.shape[0] != g.shape[0]:  # one map broadcast over the batch
+                    grad_noise = grad_noise.sum(0, keepdim=True)
+            if need[4]:
+                grad_strength = (per_pixel * noise).sum().reshape(strength.shape)
+        return grad_y, grad_scale, grad_bias, grad_noise, grad_strength
+
+
+def _add_noise(out: torch.Tensor, noise: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """out + strength * noise, noise [N or 1, 1, H, W] broadcast over the channels; in place
+    without autograd, a new tensor with it (an in-place add to a view costs copies in backward)."""
     noise = noise.to(out.dtype)
+    inplace = not torch.is_grad_enabled()
     if _nhwc(out) and out.is_contiguous(memory_format=torch.channels_last):
         # as [pixels, channels] + [pixels, 1]: broadcasting over the innermost (channel) stride is
         # several times faster than the 4-d broadcast over a channels_last tensor
         n, c, h, w = out.shape
         flat = out.permute(0, 2, 3, 1).reshape(n, h * w, c)
-        flat.add_(noise.reshape(noise.shape[0], h * w, 1) * strength.to(out.dtype))
-        return out
-    return out.addcmul_(noise, strength.to(out.dtype))
+        column = noise.reshape(noise.shape[0], h * w, 1) * strength.to(out.dtype)
+        if inplace:
+            flat.add_(column)
+            return out
+        return (flat + column).view(n, h, w, c).permute(0, 3, 1, 2)
+    if inplace:
+        return out.addcmul_(noise, strength.to(out.dtype))
+    return torch.addcmul(out, noise, strength.to(out.dtype))
 
 
 def _noise_for(out: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
@@ -216,9 +277,19 @@ def _noise_for(out: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
 
 
 def styled_conv(layer, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-    """StyledConv: leaky_relu(modconv(x) + noise_weight * noise + bias) * sqrt(2), in two passes after the conv."""
+    """StyledConv: leaky_relu(modconv(x) + noise_weight * noise + bias) * sqrt(2), in two passes after the conv.
+
+    Under autograd (the projector, training): a shared weight, and the rest as one node (``_Activation``).
+    """
+    if torch.is_grad_enabled():
+        conv = layer.conv
+        cdt = _compute_dtype(x)
+        s, out_scale = style_scales(conv, style, SQRT2)
+        y = _shared_conv(conv, _layout(x.to(cdt)), s, cdt)
+        return _Activation.apply(y, out_scale.to(cdt), (layer.activate.bias * SQRT2).to(cdt),
+                                 _noise_for(y, noise).to(cdt), (layer.noise.weight * SQRT2).to(cdt))
     out = modulated_conv(layer.conv, x, style, gain=SQRT2, bias=layer.activate.bias * SQRT2)
-    _add_noise_(out, _noise_for(out, noise), layer.noise.weight * SQRT2)
+    out = _add_noise(out, _noise_for(out, noise), layer.noise.weight * SQRT2)
     return F.leaky_relu_(out, 0.2)
 
 
@@ -251,14 +322,20 @@ def to_rgb(layer, x: torch.Tensor, style: torch.Tensor, skip: torch.Tensor | Non
     """ToRGB: modconv 1x1 (no demodulation) + bias (+ the upsampled skip). Returns [N, 3, H, W] contiguous.
 
     The 1x1 convolution with per-sample weights is a batched matrix product
-    ([N, 3, in] @ [N, in, H*W]), which beats a grouped 1x1 convolution on CPUs; a
-    channels_last x is read in place as the transposed operand.
+    ([N, 3, in] @ [N, in, H*W]), which beats a grouped 1x1 convolution on CPUs. A
+    channels_last x is read in place as [N, H*W, in] @ [N, in, 3], so that its gradient
+    (the projector's) comes back channels_last too instead of mixing layouts.
     """
     conv = layer.conv
     n, c_in, h, w = x.shape
     cdt = _compute_dtype(x)
     wm, sdt = _rgb_weight(conv, style, cdt)
-    out = torch.bmm(wm, x.to(cdt).reshape(n, c_in, h * w)).view(n, conv.out_ch, h, w)
+    x = x.to(cdt)
+    if _nhwc(x) and x.is_contiguous(memory_format=torch.channels_last):
+        pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c_in)  # a view
+        out = torch.bmm(pixels, wm.transpose(1, 2)).transpose(1, 2).reshape(n, conv.out_ch, h, w)
+    else:
+        out = torch.bmm(wm, x.reshape(n, c_in, h * w)).view(n, conv.out_ch, h, w)
     # the three-channel skip branch accumulates over every resolution: keep it in the statistics dtype
     out = out.to(sdt).add_(layer.bias.to(sdt))
     if skip is not None:
@@ -343,10 +420,10 @@ def _tiled_block(conv_up, conv, to_rgb_layer, x, styles, noises, skip, keep_outp
             i0, i1 = max((c0 - k_t + 2) // 2, 0), min((c1 - 1) // 2 + 1, h)
             y = F.conv_transpose2d(x[i: i + 1, :, i0:i1], w_up[i], stride=2)  # rows [2 i0, 2 i1 + k_t - 2)
             up = _conv_rows(blur, y, 2 * i0, ua, ub, size + 1, k_b, p_b)
-            _add_noise_(up, noise_up[:, :, ua:ub], g_up)
+            _add_noise(up, noise_up[:, :, ua:ub], g_up)
             F.leaky_relu_(up, 0.2)
             z = _conv_rows(conv3, up, ua, a, b, size, mc.kernel_size, p_c)
-            _add_noise_(z, noise_c[:, :, a:b], g_c)
+            _add_noise(z, noise_c[:, :, a:b], g_c)
             F.leaky_relu_(z, 0.2)
             if out is not None:
                 out[i, :, a:b] = z[0]
