@@ -269,6 +269,14 @@ def _add_noise(out: torch.Tensor, noise: torch.Tensor, strength: torch.Tensor) -
     return torch.addcmul(out, noise, strength.to(out.dtype))
 
 
+def _autograd(module, *tensors) -> bool:
+    """Whether autograd records: grad mode on, and a tensor or a parameter of ``module`` needs a gradient."""
+    if not torch.is_grad_enabled():
+        return False
+    return any(t is not None and t.requires_grad for t in tensors) or \
+        any(p.requires_grad for p in module.parameters())
+
+
 def _noise_for(out: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
     if noise is None:
         n, _, h, w = out.shape
@@ -281,7 +289,7 @@ def styled_conv(layer, x: torch.Tensor, style: torch.Tensor, noise: torch.Tensor
 
     Under autograd (the projector, training): a shared weight, and the rest as one node (``_Activation``).
     """
-    if torch.is_grad_enabled():
+    if _autograd(layer, x, style, noise):
         conv = layer.conv
         cdt = _compute_dtype(x)
         s, out_scale = style_scales(conv, style, SQRT2)
@@ -350,9 +358,9 @@ def _band_rows(layer, n: int, width: int) -> int:
     return max(MIN_BAND_ROWS, BAND_BYTES // per_row)
 
 
-def _tiles(x: torch.Tensor, conv_up) -> bool:
+def _tiles(x: torch.Tensor, conv_up, autograd: bool) -> bool:
     """Run this block in bands: CPU inference with large activations (see the module doc)."""
-    if not _nhwc(x) or torch.is_grad_enabled():
+    if not _nhwc(x) or autograd:
         return False
     pad = conv_up.conv.blur.pad
     side = 2 * x.shape[-2]
@@ -439,6 +447,7 @@ def synthesize(gen, latent: torch.Tensor, noise: list) -> torch.Tensor:
     first block that runs in bands (``_tiles``) on, the batch goes image by image, so
     that the activations passed from block to block are one image's too.
     """
+    autograd = _autograd(gen, latent, *noise)
     out = gen.input(latent)
     out = styled_conv(gen.conv1, out, latent[:, 0], noise[0])
     skip = to_rgb(gen.to_rgb1, out, latent[:, 1], None)
@@ -446,7 +455,7 @@ def synthesize(gen, latent: torch.Tensor, noise: list) -> torch.Tensor:
     for k, (conv_up, conv, rgb_layer) in enumerate(blocks):
         styles = latent[:, 2 * k + 1: 2 * k + 4].unbind(1)
         x = _layout(out.to(_compute_dtype(out)))
-        if _tiles(x, conv_up):
+        if _tiles(x, conv_up, autograd):
             return _tiled_tail(blocks[k:], x, latent[:, 2 * k + 1:], noise[2 * k + 1:], skip)
         out = styled_conv(conv_up, x, styles[0], noise[2 * k + 1])
         out = styled_conv(conv, out, styles[1], noise[2 * k + 2])
