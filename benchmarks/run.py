@@ -12,6 +12,9 @@ What is timed (seeded random weights, ``benchmarks/setups.py``):
 Protocol: every implementation gets its own copy of the network; each is warmed up
 (not recorded), then the implementations run in interleaved rounds so that a machine's
 slow moments hit all of them alike; every timed call ends with a device synchronisation.
+``--clock cpu`` times the process's CPU time instead of the wall clock (the projector's
+own step clock too): with ``--threads 1`` a steadier measure on a loaded machine, where
+other processes stretch wall time; with more threads it counts threads waiting.
 Reported: median, quartiles, min and max over rounds, per image. Memory: peak allocated
 on CUDA (per call); on a CPU peak RSS is per process, so ``--memory`` measures each cell
 in a fresh subprocess (one warm-up and one call) and reports its peak RSS.
@@ -48,7 +51,7 @@ from restyle_lab.inversion.loops import average_image, iterate_restyle  # noqa: 
 WHATS = ("restyle", "inverter", "generator", "encoder", "projector")
 COLUMNS = ["timestamp", "host", "cpu", "logical_cores", "gpu", "device", "torch", "threads", "malloc", "config",
            "what", "steps", "batch", "dtype", "impl", "rounds", "median_ms", "p25_ms", "p75_ms", "min_ms", "max_ms",
-           "unit", "peak_mem_mb", "mem_kind", "load1_start", "load1_end"]
+           "unit", "peak_mem_mb", "mem_kind", "load1_start", "load1_end", "clock"]
 
 
 def cpu_model() -> str:
@@ -106,9 +109,14 @@ def make_call(what: str, net, x: torch.Tensor, dtype: torch.dtype, steps: int, a
     raise ValueError(f"what must be one of {WHATS}. Got: {what!r}")
 
 
-def time_call(call, device) -> float:
-    """Seconds of one call (its own clock when it reports one), device synchronised."""
+def time_call(call, device, clock: str = "wall") -> float:
+    """Seconds of one call (its own clock when it reports one), device synchronised; ``clock="cpu"``:
+    the process's CPU seconds."""
     synchronize(device)
+    if clock == "cpu":
+        start = time.process_time()
+        call()
+        return time.process_time() - start
     start = time.perf_counter()
     own = call()
     synchronize(device)
@@ -129,7 +137,10 @@ def run_cell(nets: dict, what: str, batch: int, dtype, args, device) -> list[dic
         for impl, call in calls.items():
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
-            per_image[impl].append(time_call(call, device) / batch)
+            seconds = time_call(call, device, args.clock)
+            if args.clock == "cpu" and what == "projector":
+                seconds /= args.projector_steps  # the call runs them all; its own clock reports one step
+            per_image[impl].append(seconds / batch)
             if device.type == "cuda":
                 peak[impl] = max(peak[impl], torch.cuda.max_memory_allocated(device) / 2 ** 20)
     load_end = os.getloadavg()[0]
@@ -144,7 +155,7 @@ def run_cell(nets: dict, what: str, batch: int, dtype, args, device) -> list[dic
                      "max_ms": ms[-1], "unit": UNITS[what],
                      "peak_mem_mb": round(peak[impl], 1) if device.type == "cuda" else "",
                      "mem_kind": "cuda_max_allocated" if device.type == "cuda" else "",
-                     "load1_start": round(load_start, 2), "load1_end": round(load_end, 2)})
+                     "load1_start": round(load_start, 2), "load1_end": round(load_end, 2), "clock": args.clock})
     return rows
 
 
@@ -205,14 +216,24 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="cpu: process CPU time (steadier on a loaded machine with --threads 1)")
     parser.add_argument("--malloc", default="default", choices=["default", "reuse"],
                         help="reuse: keep freed host memory (restyle_lab.models.host_memory), process-wide")
     parser.add_argument("--memory", action="store_true", help="CPU: peak RSS per cell, each in a subprocess")
     parser.add_argument("--out", default="", help="append rows to this CSV")
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    threads = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
+    try:
+        return _run(parser, args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(parser, args) -> list[dict]:
     if args.malloc == "reuse" and not reuse_freed_memory():
         parser.error("--malloc reuse needs glibc")
     device = torch.device(args.device)
@@ -221,7 +242,7 @@ def main(argv=None) -> list[dict]:
         return []
     info = machine(device, args.malloc)
     print(f"{info['cpu']} ({info['logical_cores']} logical cores) {info['gpu']}, torch {info['torch']}, "
-          f"{info['threads']} threads, malloc {args.malloc}, load {os.getloadavg()[0]:.2f}")
+          f"{info['threads']} threads, malloc {args.malloc}, {args.clock} clock, load {os.getloadavg()[0]:.2f}")
     rows = []
     for config in args.config:
         base = build_net(config).to(device)

@@ -28,3 +28,17 @@ def test_benchmark_smoke(tmp_path, capsys):
     assert written[0]["cpu"] and written[0]["torch"] and written[0]["config"] == "mini"
     printed = capsys.readouterr().out
     assert "ratio" in printed and "appended 10 rows" in printed
+
+
+def test_cpu_clock_and_operator_times(capsys):
+    run = _load_runner()
+    rows = run.main(["--config", "mini", "--what", "generator,projector", "--rounds", "1", "--projector-steps", "2",
+                     "--threads", "1", "--clock", "cpu"])
+    assert all(r["clock"] == "cpu" and r["median_ms"] > 0 for r in rows)
+    spec = importlib.util.spec_from_file_location("benchmarks_op_times", REPO / "benchmarks" / "op_times.py")
+    op_times = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(op_times)
+    report = op_times.main(["--config", "mini", "--what", "generator", "--top", "5"])
+    printed = capsys.readouterr().out
+    assert report["cpu_s"] > 0 and report["minor_faults"] >= 0
+    assert any(k.startswith("convolution") for k in report["operators"]) and "MB faulted" in printed

@@ -23,8 +23,9 @@ from restyle_lab.models.encoders import GradualStyleBlock
 from restyle_lab.models.encoders_fast import style_heads
 from restyle_lab.models.ops import upfirdn2d
 from restyle_lab.models.precision import autocast, dtype_name, resolve_dtype
-from restyle_lab.models.stylegan2 import StyledConv, ToRGB
-from restyle_lab.models.stylegan2_fast import style_scales
+from restyle_lab.models import stylegan2_fast
+from restyle_lab.models.stylegan2 import StyledConv, ToRGB, Upsample
+from restyle_lab.models.stylegan2_fast import style_scales, upsample_skip
 
 from tiny import tiny_net
 
@@ -165,6 +166,82 @@ def test_generator_gradients_match():
         grads.append([wi.grad] + [b.grad for b in ni])
     for a, b in zip(*grads):
         _close(a, b, torch.float64, "gradient")
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7, 64])
+def test_banded_blocks_match_reference(monkeypatch, rows):
+    """CPU inference in bands of rows (forced from the first block, odd band heights): the reference's sums."""
+    torch.manual_seed(0)
+    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), torch.float64)
+    monkeypatch.setattr(stylegan2_fast, "TILE_MIN_BYTES", 0)
+    monkeypatch.setattr(stylegan2_fast, "BAND_BYTES", 1)
+    monkeypatch.setattr(stylegan2_fast, "MIN_BAND_ROWS", rows)
+    calls = []
+    banded = stylegan2_fast._tiled_block
+    monkeypatch.setattr(stylegan2_fast, "_tiled_block", lambda *a, **k: calls.append(a[3].shape) or banded(*a, **k))
+    gen = torch.Generator().manual_seed(13)
+    z = torch.randn(3, 32, generator=gen, dtype=torch.float64)
+    own = [torch.randn(3, *b.shape[1:], generator=gen, dtype=torch.float64) for b in ref.fixed_noise()]
+    with torch.no_grad():
+        for kwargs in (dict(randomize_noise=False), dict(noise=own)):
+            a, _ = ref([z], **kwargs)
+            b, _ = fast([z], **kwargs)
+            _close(a, b, torch.float64, f"{kwargs}")
+        torch.manual_seed(7)  # fresh noise: the same draws in the same order
+        a, _ = ref([z])
+        torch.manual_seed(7)
+        b, _ = fast([z])
+        _close(a, b, torch.float64, "randomize_noise")
+    assert len(calls) == 3 * 4 * 3 and all(shape[0] == 1 for shape in calls), "every block, image by image"
+
+
+def test_bilinear_skip_upsampling_is_upfirdn2d():
+    up = Upsample((1, 3, 3, 1)).double()
+    skip = torch.randn(2, 3, 9, 7, generator=torch.Generator().manual_seed(14), dtype=torch.float64)
+    _close(upfirdn2d(skip, up.kernel, up=2, pad=up.pad), upsample_skip(up, skip), torch.float64, "bilinear")
+    other = Upsample((1, 2, 1)).double()  # another kernel takes the transposed convolution
+    _close(upfirdn2d(skip, other.kernel, up=2, pad=other.pad), upsample_skip(other, skip), torch.float64, "(1, 2, 1)")
+
+
+def test_kept_weight_statistics_follow_in_place_changes():
+    torch.manual_seed(0)
+    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), torch.float64)
+    w = torch.randn(2, ref.n_latent, 32, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
+    with torch.no_grad():
+        fast([w], input_is_latent=True, randomize_noise=False)  # fills the kept statistics
+        for g in (ref, fast):
+            for conv in g.convs:
+                conv.conv.weight.mul_(1.5).add_(0.1)
+        a, _ = ref([w], input_is_latent=True, randomize_noise=False)
+        b, _ = fast([w], input_is_latent=True, randomize_noise=False)
+    _close(a, b, torch.float64, "after an in-place weight change")
+
+
+def test_generator_weight_gradients_match_with_shared_noise():
+    """Training-like: the generator's own parameters need gradients and one noise map serves the batch."""
+    torch.manual_seed(0)
+    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), torch.float64)
+    w = torch.randn(2, ref.n_latent, 32, generator=torch.Generator().manual_seed(16), dtype=torch.float64)
+    grads = []
+    for g in (ref, fast):
+        img, _ = g([w], input_is_latent=True, randomize_noise=False)
+        img.pow(2).mean().backward()
+        grads.append({name: p.grad for name, p in g.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys() and any("noise.weight" in k for k in grads[0])
+    for name in grads[0]:
+        _close(grads[0][name], grads[1][name], torch.float64, name)
+
+
+def test_activation_node_gradcheck():
+    """StyledConv's activation as one autograd node: every input's gradient, noise per image or shared."""
+    gen = torch.Generator().manual_seed(17)
+    for noise_batch, layout in [(2, torch.contiguous_format), (1, torch.channels_last)]:
+        y = torch.randn(2, 3, 4, 5, generator=gen, dtype=torch.float64).contiguous(memory_format=layout)
+        args = (y.requires_grad_(True), torch.rand(2, 3, generator=gen, dtype=torch.float64).requires_grad_(True),
+                torch.randn(3, generator=gen, dtype=torch.float64).requires_grad_(True),
+                torch.randn(noise_batch, 1, 4, 5, generator=gen, dtype=torch.float64).requires_grad_(True),
+                torch.rand(1, generator=gen, dtype=torch.float64).requires_grad_(True))
+        assert torch.autograd.gradcheck(stylegan2_fast._Activation.apply, args)
 
 
 def test_style_scales_are_float32_under_autocast():

@@ -62,22 +62,33 @@ def noise_regularizer(noises: list) -> torch.Tensor:
     """Per-image multi-scale autocorrelation of the noise maps [N, 1, H, W] -> [N].
 
     For each map and each of its scales down to 8x8: the squared mean over the map of
-    noise * (noise shifted by one pixel), horizontally and vertically, summed. Maps of
-    one size are stacked along the channels and run together (one set of ops per size).
+    noise * (noise shifted by one pixel), horizontally and vertically, summed. All maps
+    at one scale run together (one set of ops per scale): the maps of that size and
+    those pooled down to it from larger sizes, stacked along the channels.
     """
     by_size: dict = {}
     for noise in noises:
         by_size.setdefault(noise.shape[-1], []).append(noise)
     loss = 0.0
-    for maps in by_size.values():
-        noise = torch.cat(maps, 1) if len(maps) > 1 else maps[0]  # [N, maps, H, W]
-        while True:
-            loss = loss + ((noise * torch.roll(noise, 1, dims=3)).mean((2, 3)).pow(2)
-                           + (noise * torch.roll(noise, 1, dims=2)).mean((2, 3)).pow(2)).sum(1)
-            if noise.shape[2] <= 8:
-                break
-            noise = F.avg_pool2d(noise, 2)
+    carried = None  # maps pooled down from the scale above, still above 8x8 before pooling
+    for size in sorted(by_size, reverse=True):
+        while carried is not None and carried.shape[-1] > size:  # scales no map starts at
+            loss = loss + _autocorrelation(carried)
+            carried = F.avg_pool2d(carried, 2) if carried.shape[-1] > 8 else None
+        maps = by_size[size] if carried is None else [carried] + by_size[size]
+        group = torch.cat(maps, 1) if len(maps) > 1 else maps[0]  # [N, maps, size, size]
+        loss = loss + _autocorrelation(group)
+        carried = F.avg_pool2d(group, 2) if size > 8 else None
+    while carried is not None:
+        loss = loss + _autocorrelation(carried)
+        carried = F.avg_pool2d(carried, 2) if carried.shape[-1] > 8 else None
     return loss
+
+
+def _autocorrelation(noise: torch.Tensor) -> torch.Tensor:
+    """Sum over the maps of [N, maps, H, W] of the squared one-pixel autocorrelations -> [N]."""
+    return ((noise * torch.roll(noise, 1, dims=3)).mean((2, 3)).pow(2)
+            + (noise * torch.roll(noise, 1, dims=2)).mean((2, 3)).pow(2)).sum(1)
 
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:

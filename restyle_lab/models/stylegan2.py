@@ -150,7 +150,7 @@ class ToRGB(HasImpl, nn.Module):
         return out
 
 
-class Generator(nn.Module):
+class Generator(HasImpl, nn.Module):
     """StyleGAN2 generator (rosinality layout).
 
     ``forward(styles, ...)`` takes a list of one or two tensors: z [N, style_dim], or
@@ -235,6 +235,9 @@ class Generator(nn.Module):
             raise ValueError(f"w+ must have {self.n_latent} rows for a {self.size}px generator. "
                              f"Got: {tuple(latent.shape)}")
 
+        if self.impl == "fast":
+            skip = fast.synthesize(self, latent, noise)
+            return (skip, latent) if return_latents else (skip, None)
         out = self.input(latent)
         out = self.conv1(out, latent[:, 0], noise=noise[0])
         skip = self.to_rgb1(out, latent[:, 1])
