@@ -11,7 +11,7 @@ import copy
 import torch
 
 from restyle_lab.configs import encoder_config_from_official, GeneratorConfig
-from restyle_lab.mini.presets import MINI_GENERATOR, mini_encoder
+from restyle_lab.mini.architectures import MINI_GENERATOR, mini_encoder
 from restyle_lab.models import set_impl
 from restyle_lab.geometry import CARS_GEOMETRY, Geometry
 from restyle_lab.net import InversionNet

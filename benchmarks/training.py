@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from restyle_lab.checkpoints import save_generator  # noqa: E402
-from restyle_lab.configs import PRESETS, GeneratorConfig  # noqa: E402
+from restyle_lab.configs import TINY, GeneratorConfig  # noqa: E402
 from restyle_lab.devices import device_name, parse_device  # noqa: E402
 from restyle_lab.models import Generator  # noqa: E402
 from restyle_lab.training.config import EncoderTrainConfig  # noqa: E402
@@ -35,7 +35,7 @@ from restyle_lab.training.presets import encoder_config  # noqa: E402
 CONFIGS = {  # name -> (generator config, backbone, input size, domain)
     "faces": (GeneratorConfig(size=1024), "ir_se", 256, "faces"),
     "church": (GeneratorConfig(size=256), "resnet", 256, "church"),
-    "tiny": (PRESETS["tiny-generator"], "ir_se", 64, "mini"),
+    "tiny": (TINY["tiny-generator"], "ir_se", 64, "mini"),
 }
 COLUMNS = ["config", "device", "dtype", "batch", "n_iters", "generator_ops", "median_s", "runs_s", "machine", "torch"]
 
@@ -44,7 +44,7 @@ def build(config: str, impl: str, batch: int, n_iters: int, dtype: str, device, 
     gen_cfg, backbone, size, domain = CONFIGS[config]
     enc = encoder_config("restyle_psp", "simple", backbone, gen_cfg, size)
     if config == "tiny":
-        enc = PRESETS["tiny-restyle-psp"]
+        enc = TINY["tiny-restyle-psp"]
     cfg = EncoderTrainConfig(family="restyle_psp", encoder=enc, generator=str(generator_path), domain=domain,
                              backbone_init="random", batch_size=batch, n_iters_per_batch=n_iters, lpips_lambda=0.0,
                              max_steps=10 ** 6)

@@ -25,7 +25,7 @@ __all__ = [
     "to_dict",
     "generator_config_from_dict",
     "encoder_config_from_dict",
-    "PRESETS",
+    "TINY",
 ]
 
 
@@ -230,10 +230,10 @@ def encoder_config_from_dict(data: dict) -> EncoderConfig:
 
 
 # Narrow members of each family. "tiny" is for unit tests (seconds on a CPU, random weights,
-# the mini domain's 64 px geometry); the mini domain's shipped models use restyle_lab.mini.presets.
+# the mini domain's 64 px geometry); the mini domain's shipped models use restyle_lab.mini.architectures.
 _TINY_BACKBONE = BackboneConfig("ir_se", (1, 1, 1, 1), (8, 16, 16, 32), 8, 4)
 _TINY_RESNET = BackboneConfig("resnet", (1, 1, 1, 1), (8, 16, 16, 32), 8, 4)
-PRESETS = {
+TINY = {
     "tiny-generator": GeneratorConfig(size=64, style_dim=32, n_mlp=2, channel_multiplier=1,
                                       channel_base=512, channel_max=32),
     "tiny-restyle-psp": EncoderConfig("simple", False, _TINY_BACKBONE, 6, 10, 32, 64),

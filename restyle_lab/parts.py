@@ -53,7 +53,9 @@ class UnitRecord:
     """Which images a unit holds and what made it. ``indices`` / ``names``: every image the batch asked
     for (readable or not), ``sha256``: their contents (an image is reused only while its content is the
     same); ``setup``: the run's identity settings; ``spec``: the method's identity. ``images_key``: what
-    the unit's name holds beside its batch number (the request it was computed for; '' for a first fill)."""
+    the unit's name holds beside its batch number (the request it was computed for; '' for a first fill).
+    ``request``: the key of what the evaluation asked of the method (its images and batch size): a second
+    process making the same request lays its batches out the same way and so shares them (see ``units.plan``)."""
 
     method: str
     batch: int
@@ -64,6 +66,7 @@ class UnitRecord:
     setup: dict | None = None
     spec: dict | None = None
     sha256: tuple | None = None
+    request: str | None = None
 
     def to_json(self) -> str:
         return json.dumps({"format": RECORD_FORMAT, **asdict(self)}, default=list)

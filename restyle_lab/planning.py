@@ -50,7 +50,8 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
         for name, spec in lab.specs().items():
             entry = stores.setdefault(str(lab.store(spec)), {"lab": lab, "spec": spec, "missing": set(), "n": 0})
             work = plan(lab.store(spec), {name: spec}, entries, lab.params.batch_size, log=lambda *a: None)
-            entry["missing"] |= {entries[i]["name"] for g in work.groups for c in g.chunks for i in c}
+            entry["missing"] |= {entries[i]["name"] for g in work.groups for b, c in enumerate(g.chunks)
+                                 if b not in g.stored for i in c}
             entry["n"] = max(entry["n"], len(work.wanted[name]))
     costs, measured, nets = [], {}, {}  # probe times and networks shared by every store
     for store, entry in stores.items():

@@ -203,10 +203,11 @@ def read_manifest(path) -> list | None:
         if isinstance(files, list) else None
 
 
-def stored_images(run_dir, method: str, current: dict | None = None) -> dict:
+def stored_images(run_dir, method: str, current: dict | None = None, other_than: str | None = None) -> dict:
     """image name -> the unit holding it, for every image a method has stored whose content is the same as
     ``current`` says (name -> sha256; None: the run's dataset manifest). A unit recorded before contents
-    were kept counts where the manifest it was made with has the same content."""
+    were kept counts where the manifest it was made with has the same content. ``other_than``: leave out
+    the units computed for that request (``UnitRecord.request``)."""
     manifest = {e["name"]: e.get("sha256") for e in read_manifest(Path(run_dir) / MANIFEST_NAME) or []
                 if isinstance(e, dict) and "name" in e}
     current = manifest if current is None else current
@@ -214,6 +215,8 @@ def stored_images(run_dir, method: str, current: dict | None = None) -> dict:
     for unit in stored_units(run_dir, method):
         path = part_path(run_dir, method, unit)
         record = read_record(path)
+        if other_than is not None and record is not None and record.request == other_than:
+            continue
         # a part without a record (written before records, or rewritten): the images its rows name
         names = record.names if record is not None else tuple(dict.fromkeys(_read_part(path)["image"].tolist()))
         shas = (record.sha256 if record is not None else None) or tuple(manifest.get(n) for n in names)

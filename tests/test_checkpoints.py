@@ -11,14 +11,14 @@ import torch
 
 from restyle_lab.checkpoints import (CheckpointError, load_generator, load_network, network_opts, save_generator,
                                      save_network, split_prefix)
-from restyle_lab.configs import PRESETS
+from restyle_lab.configs import TINY
 from restyle_lab.net import InversionNet
 
 
 def tiny_net(family="restyle_psp", encoder="tiny-restyle-psp", seed=0):
     torch.manual_seed(seed)
-    gen = PRESETS["tiny-generator"]
-    net = InversionNet(family, PRESETS[encoder], gen, latent_avg=torch.randn(gen.style_dim))
+    gen = TINY["tiny-generator"]
+    net = InversionNet(family, TINY[encoder], gen, latent_avg=torch.randn(gen.style_dim))
     return net.eval()
 
 
@@ -55,8 +55,8 @@ def test_official_layout_without_our_config_is_rejected_for_custom_widths(tmp_pa
     # a narrow net saved without our config cannot pass as IR-SE50: the report names the shapes
     from dataclasses import replace
 
-    gen = replace(PRESETS["tiny-generator"], style_dim=512)
-    net = InversionNet("restyle_psp", replace(PRESETS["tiny-restyle-psp"], style_dim=512), gen)
+    gen = replace(TINY["tiny-generator"], style_dim=512)
+    net = InversionNet("restyle_psp", replace(TINY["tiny-restyle-psp"], style_dim=512), gen)
     path = tmp_path / "narrow.pt"
     torch.save(official_layout(net, {"encoder_type": "BackboneEncoder", "input_nc": 6, "output_size": 64},
                                latent_avg=False), path)

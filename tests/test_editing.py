@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from restyle_lab import editing
-from restyle_lab.configs import PRESETS
+from restyle_lab.configs import TINY
 from restyle_lab.editing import Direction
 from restyle_lab.domains import get_domain
 from restyle_lab.errors import UsageError
@@ -28,7 +28,7 @@ from conftest import shared_dir
 @pytest.fixture(scope="module")
 def tiny_gen():
     torch.manual_seed(0)
-    return Generator(PRESETS["tiny-generator"]).eval()
+    return Generator(TINY["tiny-generator"]).eval()
 
 
 # ------------------------------------------------------------------ directions and edits

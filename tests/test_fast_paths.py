@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from restyle_lab.inversion import loops
-from restyle_lab.configs import GeneratorConfig, PRESETS
+from restyle_lab.configs import GeneratorConfig, TINY
 from restyle_lab.errors import UsageError
 from restyle_lab.inversion import EncoderInverter, ReStyleInverter
 from restyle_lab.models import Generator, StyleEncoder, get_impl, set_impl
@@ -63,7 +63,7 @@ def _close(a, b, dtype, what=""):
 
 def test_impl_is_validated_and_switches_a_whole_tree():
     with pytest.raises(UsageError, match=r"impl must be one of \('reference', 'fast'\). Got: 'cuda'"):
-        Generator(PRESETS["tiny-generator"], impl="cuda")
+        Generator(TINY["tiny-generator"], impl="cuda")
     with pytest.raises(UsageError, match="impl must be one of"):
         upfirdn2d(torch.zeros(1, 1, 4, 4), torch.ones(2, 2), impl="native")
     net = tiny_net("restyle_psp")
@@ -73,8 +73,8 @@ def test_impl_is_validated_and_switches_a_whole_tree():
     assert list(net.state_dict()) == keys, "impl is not part of the state dict"
     set_impl(net.encoder, "reference")
     assert get_impl(net) == "mixed" and get_impl(net.decoder) == "fast"
-    assert get_impl(Generator(PRESETS["tiny-generator"], impl="fast")) == "fast"
-    assert get_impl(StyleEncoder(PRESETS["tiny-psp"], impl="fast")) == "fast"
+    assert get_impl(Generator(TINY["tiny-generator"], impl="fast")) == "fast"
+    assert get_impl(StyleEncoder(TINY["tiny-psp"], impl="fast")) == "fast"
 
 
 # ------------------------------------------------------------------ ops
@@ -133,7 +133,7 @@ def test_full_256px_generator_config_f_widths():
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_tiny_generator_batches_and_random_noise(dtype):
     torch.manual_seed(0)
-    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), dtype)
+    ref, fast = _pair(Generator(TINY["tiny-generator"]), dtype)
     z = torch.randn(5, 32, generator=torch.Generator().manual_seed(4)).to(dtype)
     with torch.no_grad():
         for n in (1, 5):  # one image: per-sample weights throughout; five: shared weights at low resolution
@@ -151,7 +151,7 @@ def test_tiny_generator_batches_and_random_noise(dtype):
 def test_generator_gradients_match():
     """The projector differentiates through the generator: latent and noise gradients agree."""
     torch.manual_seed(0)
-    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), torch.float64)
+    ref, fast = _pair(Generator(TINY["tiny-generator"]), torch.float64)
     ref.requires_grad_(False)
     fast.requires_grad_(False)
     gen = torch.Generator().manual_seed(5)
@@ -172,7 +172,7 @@ def test_generator_gradients_match():
 def test_banded_blocks_match_reference(monkeypatch, rows):
     """CPU inference in bands of rows (forced from the first block, odd band heights): the reference's sums."""
     torch.manual_seed(0)
-    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), torch.float64)
+    ref, fast = _pair(Generator(TINY["tiny-generator"]), torch.float64)
     monkeypatch.setattr(stylegan2_fast, "TILE_MIN_BYTES", 0)
     monkeypatch.setattr(stylegan2_fast, "BAND_BYTES", 1)
     monkeypatch.setattr(stylegan2_fast, "MIN_BAND_ROWS", rows)
@@ -205,7 +205,7 @@ def test_bilinear_skip_upsampling_is_upfirdn2d():
 
 def test_kept_weight_statistics_follow_in_place_changes():
     torch.manual_seed(0)
-    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), torch.float64)
+    ref, fast = _pair(Generator(TINY["tiny-generator"]), torch.float64)
     w = torch.randn(2, ref.n_latent, 32, generator=torch.Generator().manual_seed(15), dtype=torch.float64)
     with torch.no_grad():
         fast([w], input_is_latent=True, randomize_noise=False)  # fills the kept statistics
@@ -220,7 +220,7 @@ def test_kept_weight_statistics_follow_in_place_changes():
 def test_generator_weight_gradients_match_with_shared_noise():
     """Training-like: the generator's own parameters need gradients and one noise map serves the batch."""
     torch.manual_seed(0)
-    ref, fast = _pair(Generator(PRESETS["tiny-generator"]), torch.float64)
+    ref, fast = _pair(Generator(TINY["tiny-generator"]), torch.float64)
     w = torch.randn(2, ref.n_latent, 32, generator=torch.Generator().manual_seed(16), dtype=torch.float64)
     grads = []
     for g in (ref, fast):
@@ -253,10 +253,10 @@ def test_style_scales_are_float32_under_autocast():
 
 # ------------------------------------------------------------------ encoders
 
-@pytest.mark.parametrize("preset", [k for k in PRESETS if k != "tiny-generator"])
+@pytest.mark.parametrize("preset", [k for k in TINY if k != "tiny-generator"])
 def test_tiny_encoders(preset):
     torch.manual_seed(0)
-    cfg = PRESETS[preset]
+    cfg = TINY[preset]
     ref, fast = _pair(StyleEncoder(cfg), torch.float64)
     x = torch.randn(2, cfg.input_nc, cfg.input_size, cfg.input_size, generator=torch.Generator().manual_seed(6),
                     dtype=torch.float64)
@@ -286,7 +286,7 @@ def test_encoder_units_and_style_heads_at_real_sizes(dtype):
 
 def test_fast_encoder_takes_the_reference_path_in_training_mode():
     torch.manual_seed(0)
-    ref, fast = _pair(StyleEncoder(PRESETS["tiny-psp"]), torch.float32)
+    ref, fast = _pair(StyleEncoder(TINY["tiny-psp"]), torch.float32)
     ref.train()
     fast.train()
     x = torch.randn(2, 3, 64, 64)

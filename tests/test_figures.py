@@ -17,6 +17,7 @@ from restyle_lab import analysis  # noqa: E402
 from restyle_lab.analysis import explorer  # noqa: E402
 from restyle_lab.analysis.visual import MIN_PANEL, panels_figsize, theme_rc, themed  # noqa: E402
 from restyle_lab.metric_names import CUMULATIVE_SECONDS, LPIPS, MSE  # noqa: E402
+from restyle_lab.parts import unit_name  # noqa: E402
 from restyle_lab.store import stored_latent_arrays, write_latents  # noqa: E402
 
 GROUPS = {"coarse": [0, 1, 2, 3], "medium": [4, 5, 6, 7], "fine": [8, 9]}
@@ -119,9 +120,9 @@ def test_explorer_view_has_a_colour_bar_labels_and_a_legend_that_stays_put():
 
 def test_the_methods_stored_for_some_images_are_read_without_loading_them(tmp_path):
     full, partial = stored_method(), stored_method()
-    write_latents(tmp_path, "restyle_psp", 0, full["names"], full["steps"], full["latents"], full["images"],
+    write_latents(tmp_path, "restyle_psp", unit_name(0), full["names"], full["steps"], full["latents"], full["images"],
                   full["start_image"], full["start_latent"])
-    write_latents(tmp_path, "psp_naive", 0, partial["names"], partial["steps"], partial["latents"], partial["images"],
+    write_latents(tmp_path, "psp_naive", unit_name(0), partial["names"], partial["steps"], partial["latents"], partial["images"],
                   partial["start_image"])
     names, arrays = stored_latent_arrays(tmp_path, "restyle_psp")
     assert names == ["img_0.png", "img_1.png"] and set(explorer.NEEDS) <= arrays

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from restyle_lab.configs import IR_SE50, PRESETS, BackboneConfig
+from restyle_lab.configs import IR_SE50, TINY, BackboneConfig
 from restyle_lab.models.arcface import ArcFace
 from restyle_lab.models.latent_discriminator import LatentCodesDiscriminator
 from restyle_lab.training import criteria
@@ -91,7 +91,7 @@ def test_pixel_and_latent_regularisers_by_hand():
 
 
 def test_progressive_schedule_is_the_official_one():
-    cfg = EncoderTrainConfig(family="restyle_e4e", encoder=PRESETS["tiny-restyle-e4e"], progressive_start=20,
+    cfg = EncoderTrainConfig(family="restyle_e4e", encoder=TINY["tiny-restyle-e4e"], progressive_start=20,
                              progressive_step_every=5)
     n = cfg.encoder.n_styles
     assert progressive_steps(cfg) == [0] + [20 + 5 * i for i in range(n - 1)]
@@ -201,12 +201,12 @@ def test_backbone_starts_from_the_pretrained_file(tmp_path, kind):
     torch.manual_seed(0)
     from restyle_lab.models import StyleEncoder
 
-    enc = StyleEncoder(PRESETS["tiny-restyle-psp" if kind == "ir_se" else "tiny-restyle-psp-resnet"])
+    enc = StyleEncoder(TINY["tiny-restyle-psp" if kind == "ir_se" else "tiny-restyle-psp-resnet"])
     if kind == "ir_se":
         source = ArcFace(TINY_IRSE).state_dict()
         stem = "input_layer.0.weight"
     else:  # torchvision's layout: conv1, bn1, layer1..4 (one unit each in the tiny config)
-        donor = StyleEncoder(PRESETS["tiny-restyle-psp-resnet"]).state_dict()
+        donor = StyleEncoder(TINY["tiny-restyle-psp-resnet"]).state_dict()
         source = {f"layer{int(k.split('.')[1]) + 1}.0.{k.split('.', 2)[2]}": v for k, v in donor.items()
                   if k.startswith("body.")}
         source.update({"conv1.weight": torch.randn(8, 3, 7, 7), "bn1.weight": torch.rand(8), "bn1.bias": torch.rand(8),

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from restyle_lab.checkpoints import save_generator, save_network
-from restyle_lab.configs import PRESETS
+from restyle_lab.configs import TINY
 from restyle_lab.geometry import Geometry
 from restyle_lab.net import InversionNet
 
@@ -21,8 +21,8 @@ ENCODERS = {"restyle_psp": "tiny-restyle-psp", "restyle_e4e": "tiny-restyle-e4e"
 
 def tiny_net(family: str, seed: int = 0) -> InversionNet:
     torch.manual_seed(seed)
-    gen = PRESETS["tiny-generator"]
-    net = InversionNet(family, PRESETS[ENCODERS[family]], gen, geometry=GEOMETRY)
+    gen = TINY["tiny-generator"]
+    net = InversionNet(family, TINY[ENCODERS[family]], gen, geometry=GEOMETRY)
     # a shared generator across families, as the real checkpoints share one StyleGAN
     torch.manual_seed(1234)
     net.decoder.load_state_dict(type(net.decoder)(gen).state_dict())

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from restyle_lab.configs import PRESETS
+from restyle_lab.configs import TINY
 from restyle_lab.mini.render import render_batch
 from restyle_lab.training.config import EncoderTrainConfig
 
@@ -13,7 +13,7 @@ ENCODERS = {"restyle_psp": "tiny-restyle-psp", "restyle_e4e": "tiny-restyle-e4e"
 
 def tiny_config(family: str, generator, **kw) -> EncoderTrainConfig:
     e4e = family.endswith("e4e")
-    values = dict(family=family, encoder=PRESETS[ENCODERS[family]], generator=str(generator), domain="mini",
+    values = dict(family=family, encoder=TINY[ENCODERS[family]], generator=str(generator), domain="mini",
                   dataset_type="mini_encode", backbone_init="random", batch_size=2, test_batch_size=2,
                   n_iters_per_batch=3 if family.startswith("restyle") else 1, max_steps=4, optim_name="ranger",
                   learning_rate=1e-3, lpips_lambda=0.0, l2_lambda=1.0, w_norm_lambda=0.01, save_interval=1,

@@ -22,7 +22,7 @@ from ..files import is_regular
 from ..images import to_uint8
 from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
 from ..metrics import latent_mse
-from ..parts import CheckedFiles, UnitRecord, unit_name
+from ..parts import CheckedFiles, UnitRecord, read_record, unit_name
 from ..progress import Progress
 from ..store import (COLUMNS, DONE, ERROR_COLUMNS, IDENTITY_KEYS, MISSING, claim, latents_path, part_path, save_checked,
                      stored_images, stored_units, unit_state, write_errors, write_latents, write_part)
@@ -53,6 +53,7 @@ class Group:
     key: str
     methods: tuple
     chunks: tuple
+    stored: frozenset = frozenset()  # batches every method has a unit of already (this request's, by its name)
 
     def unit(self, b: int) -> str:
         return unit_name(b, self.key)
@@ -86,7 +87,7 @@ class Plan:
         out = {m: 0 for m in self.wanted}
         for g in self.groups:
             for m in g.methods:
-                out[m] = sum(len(c) for c in g.chunks)
+                out[m] = sum(len(c) for b, c in enumerate(g.chunks) if b not in g.stored)
         return out
 
 
@@ -107,31 +108,43 @@ def plan(run_dir, specs: dict, entries: list, batch_size: int, shard: tuple = (0
     current = dict(zip(names, shas))
     setup = {key: provenance.get(key) for key in IDENTITY_KEYS} if provenance else None
     checked = CheckedFiles(run_dir)
-    wanted, held, needs = {}, {}, {}
+    wanted, held, needs, requests, others = {}, {}, {}, {}, {}
     for name, spec in specs.items():
         entry = provenance["methods"].get(name) if provenance else None
         _set_aside_damaged(run_dir, name, setup, entry, readable, checked, log)
         wanted[name] = [i for i in image_list(spec, len(entries)).indices if i in readable]
+        requests[name] = _key([[names[i], shas[i]] for i in wanted[name]] + [batch_size])
         held[name] = stored_images(run_dir, name, current)
-        needs[name] = tuple(i for i in wanted[name] if names[i] not in held[name])
+        # what this same request stored (another process on it, or an earlier try) is not subtracted: every
+        # process making the request then lays out the same batches, and the batch locks share them out
+        other = stored_images(run_dir, name, current, other_than=requests[name])
+        needs[name] = tuple(i for i in wanted[name] if names[i] not in other)
+        others[name] = [u for u in stored_units(run_dir, name)
+                        if (r := read_record(part_path(run_dir, name, u))) is None or r.request != requests[name]]
     groups, pending, expect = [], {}, {}
     for need in dict.fromkeys(v for v in needs.values() if v):
         methods = tuple(m for m in specs if needs[m] == need)
-        first_fill = not any(stored_units(run_dir, m) for m in methods)
-        key = "" if first_fill else hashlib.sha256(json.dumps(
-            [[names[i], shas[i]] for i in need] + [batch_size]).encode()).hexdigest()[:8]
+        first_fill = not any(others[m] for m in methods)
+        key = "" if first_fill else _key([[names[i], shas[i]] for i in need] + [batch_size])
         chunks = tuple(tuple(need[c:c + batch_size]) for c in range(0, len(need), batch_size))
-        group = Group(key, methods, chunks)
-        pending[len(groups)] = [b for b in range(len(chunks)) if b % n == k]
+        stored = frozenset(b for b in range(len(chunks))
+                           if all(part_path(run_dir, m, unit_name(b, key)).exists() for m in methods))
+        group = Group(key, methods, chunks, stored)
+        pending[len(groups)] = [b for b in range(len(chunks)) if b % n == k and b not in stored]
         groups.append(group)
         for m in methods:
             entry = provenance["methods"].get(m) if provenance else None
             for b, chunk in enumerate(chunks):
                 expect[(m, group.unit(b))] = UnitRecord(m, b, batch_size, key, chunk, tuple(names[i] for i in chunk),
-                                                        setup, entry, tuple(shas[i] for i in chunk))
+                                                        setup, entry, tuple(shas[i] for i in chunk),
+                                                        requests[m])
     if provenance is not None and Path(run_dir).is_dir():  # an evaluation, not a plan's look (a dry run)
         save_checked(run_dir, checked)
     return Plan(groups, pending, wanted, held, expect, readable, checked)
+
+
+def _key(value) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:8]
 
 
 def _set_aside_damaged(run_dir, method: str, setup, entry, readable, checked, log) -> None:

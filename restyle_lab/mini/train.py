@@ -15,7 +15,7 @@ from ..training.run import overrides_from, run_encoder, with_step_count
 from ..training.weights import locate_weights
 from .attributes import AttributeTrainConfig, export_regressor, train_regressor
 from .dataset import training_images, write_test_set
-from .presets import MINI_ENCODERS, MINI_GENERATOR
+from .architectures import MINI_ENCODERS, MINI_GENERATOR
 from .registry import BY_KEY, BY_PRESET, mini_path
 
 
