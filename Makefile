@@ -17,9 +17,11 @@ setup: $(VENV)/.installed
 reproduce: setup
 	$(BIN)/restyle-lab reproduce --domain mini
 
-# The test suite (CI runs exactly this through .ci/run).
+# The test suite (CI runs exactly this through .ci/run), on TEST_WORKERS processes (tests/conftest.py keeps the
+# tests that share fixtures on one worker); TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 clean-venv:
 	rm -rf $(VENV)

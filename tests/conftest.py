@@ -16,6 +16,27 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # under ``make test``'s two workers (pytest-xdist)
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+SMOKE_RUN_FILES = {"test_notebooks.py", "test_live_kernel.py", "test_browser.py"}
+SPREAD_FILES = {"test_reference.py"}
+if WORKER:  # each worker its own cache folder: two workers never render one test set into the same place
+    os.environ["RESTYLE_LAB_DATA"] = str(Path(os.environ.get("RESTYLE_LAB_DATA", Path.home() / ".cache" /
+                                                            "restyle-lab")) / f"pytest-{WORKER}")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Whole files to a worker (their module fixtures are built once), the files reading the smoke run's store
+    to one worker (it is made once), and the reference cases, which share nothing, one by one."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            name = path.rsplit("/", 1)[-1]
+            return "smoke_run" if name in SMOKE_RUN_FILES else nodeid if name in SPREAD_FILES else path
+
+    return FileScheduling(config, log)
 
 
 def shared_dir() -> Path:
@@ -49,7 +70,7 @@ def fill(reference):
 
 @pytest.fixture(autouse=True)
 def _threads():
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
     yield
 
 
@@ -72,3 +93,5 @@ def smoke_store(smoke_run) -> Path:
     if res.returncode != 0:
         pytest.fail("the papermill smoke run failed (test_notebooks says why): " + res.stdout[-1500:])
     return root
+
+

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -35,8 +36,9 @@ def _run_slow_notebook(tmp_path, monkeypatch, timeout: float, signal_after=None)
     of this test's own; ``signal_after``: send this signal to the process once the kernel is in its cell.
     Returns what stopped it and the temp folder."""
     src = _notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(600)")
-    private_tmp = tmp_path / "tmp"
-    private_tmp.mkdir()
+    # short, so the kernel's sockets go there (a worker's tmp_path can be too long a path for them)
+    private_tmp = Path(tempfile.mkdtemp(prefix="rl-", dir="/tmp"))
+    assert len(os.fsencode(private_tmp)) <= MAX_SOCKET_BASE
     monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
 
     def send():
@@ -48,6 +50,8 @@ def _run_slow_notebook(tmp_path, monkeypatch, timeout: float, signal_after=None)
 
     if signal_after is not None:
         threading.Thread(target=send, daemon=True).start()
+    # Ctrl-C as in a terminal (a pytest-xdist worker ignores SIGINT)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with sigterm_as_exception():
             execute(src, tmp_path / "out.ipynb", {}, tmp_path, timeout)
@@ -55,6 +59,8 @@ def _run_slow_notebook(tmp_path, monkeypatch, timeout: float, signal_after=None)
         return type(err).__name__, private_tmp
     except Exception as err:  # papermill's error for the cell that ran out of time
         return " ".join(failure(err, timeout)), private_tmp
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return "ran", private_tmp
 
 
@@ -66,6 +72,8 @@ def test_a_notebook_past_its_limit_is_stopped_quietly_leaving_nothing(tmp_path, 
     err = capfd.readouterr().err  # the kernel's own stderr included (file-descriptor level)
     assert "Traceback" not in err and "ZMQError" not in err, err  # its shutdown noise goes nowhere
     assert not list(private_tmp.iterdir()), "the kernel's sockets or connection file were left behind"
+    monkeypatch.undo()  # the temp folder back before its private one goes
+    private_tmp.rmdir()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
@@ -75,6 +83,8 @@ def test_sigterm_or_ctrl_c_shut_the_kernel_down_leaving_nothing(tmp_path, monkey
     err = capfd.readouterr().err
     assert "Traceback" not in err and "ZMQError" not in err, err
     assert not list(private_tmp.iterdir()), "the kernel's sockets or connection file were left behind"
+    monkeypatch.undo()  # the temp folder back before its private one goes
+    private_tmp.rmdir()
 
 
 def test_kernel_sockets_fit_whatever_tmpdir_is(tmp_path, monkeypatch):

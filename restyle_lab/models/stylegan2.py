@@ -235,7 +235,7 @@ class Generator(HasImpl, nn.Module):
             raise ValueError(f"w+ must have {self.n_latent} rows for a {self.size}px generator. "
                              f"Got: {tuple(latent.shape)}")
 
-        if self.impl == "fast":
+        if self.impl == "fast" and self.config.conv_clamp is None:  # clamped layers go layer by layer (below)
             skip = fast.synthesize(self, latent, noise)
             return (skip, latent) if return_latents else (skip, None)
         out = self.input(latent)
