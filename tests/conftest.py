@@ -20,6 +20,14 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # under ``make test``'s two work
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 SMOKE_RUN_FILES = {"test_notebooks.py", "test_live_kernel.py", "test_browser.py"}
 SPREAD_FILES = {"test_reference.py"}
+FIRST_FILES = ("test_real_domain.py", "test_browser.py", "test_live_kernel.py", "test_notebooks.py",
+               "test_mini_assets.py")  # the longest scopes start first, so neither worker is left with one at the end
+
+
+def pytest_collection_modifyitems(config, items):
+    if WORKER:
+        rank = {name: k for k, name in enumerate(FIRST_FILES)}
+        items.sort(key=lambda item: rank.get(item.path.name, len(FIRST_FILES)))  # stable: file order kept otherwise
 if WORKER:  # each worker its own cache folder: two workers never render one test set into the same place
     os.environ["RESTYLE_LAB_DATA"] = str(Path(os.environ.get("RESTYLE_LAB_DATA", Path.home() / ".cache" /
                                                             "restyle-lab")) / f"pytest-{WORKER}")

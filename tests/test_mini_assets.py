@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-
 from restyle_lab.checkpoints import load_generator, load_network
 from restyle_lab.mini.assets import BUDGET_BYTES, MANIFEST, verify
 from restyle_lab.mini.attributes import load_regressor
@@ -35,26 +31,29 @@ def test_every_preset_is_shipped_and_loads():
     assert sum(f["bytes"] for f in files.values()) < BUDGET_BYTES
 
 
-def train(*args, workdir):
-    out = subprocess.run([sys.executable, "-m", "restyle_lab.cli", "train", *args, "--workdir", str(workdir),
-                          "--iters", "2", "--smoke"], capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
+def train(*args, workdir, capsys):
+    """``restyle-lab train ... --iters 2 --smoke`` in this process (an interpreter per preset costs seconds)."""
+    from restyle_lab.cli import main
+
+    code = main(["train", *args, "--workdir", str(workdir), "--iters", "2", "--smoke"])
+    out = capsys.readouterr()
+    assert code in (0, None), out.err[-3000:]
     return out
 
 
-def test_every_preset_trains_a_few_steps(tmp_path):
+def test_every_preset_trains_a_few_steps(tmp_path, capsys):
     """CI smoke: two steps of each recipe, resumable state written, export loadable."""
     order = ["mini-gan", "mini-toon-gan"] + [p for p in presets() if p not in ("mini-gan", "mini-toon-gan")]
     for name in order:
         export = tmp_path / f"{name}.pt"
-        out = train("--preset", name, "--export", str(export), workdir=tmp_path / "work")
+        out = train("--preset", name, "--export", str(export), workdir=tmp_path / "work", capsys=capsys)
         if presets()[name][1]().__dict__.get("init_encoder"):
-            assert "encoder initialised from" in out.stdout, out.stdout[-2000:]
+            assert "encoder initialised from" in out.out, out.out[-2000:]
         assert (tmp_path / "work" / name / "state.pt").exists()
         kind = presets()[name][0].kind
         {"gan": load_generator, "attributes": load_regressor}.get(kind, load_network)(export)
-    again = train("--preset", "mini-psp", workdir=tmp_path / "work")  # already at its 2 steps: resumes, no work
-    assert "resumed" in again.stdout + again.stderr
+    again = train("--preset", "mini-psp", workdir=tmp_path / "work", capsys=capsys)  # already at its 2 steps: resumes, no work
+    assert "resumed" in again.out + again.err
 
 
 def test_benchmark_times_every_shipped_encoder():
