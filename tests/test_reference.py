@@ -91,6 +91,16 @@ def assert_summary(fill, image, expected, tol):
             f"{key}: max abs diff {(value - expected[key]).abs().max().item():.3g}"
 
 
+def load_official(fill, reference, case, tmp_path, dtype=torch.float64, file_dtype=None):
+    """The case's network read from an official-layout checkpoint, the file then removed (a float64 faces
+    file is 1.5 GB: a run of these cases would otherwise leave 15 GB behind in the temp folder)."""
+    path = official_checkpoint(fill, reference, case, tmp_path, dtype=file_dtype)
+    try:
+        return load_network(path, dtype=dtype)
+    finally:
+        path.unlink()
+
+
 def load_case(reference, name):
     return torch.load(reference / "cases" / f"{name}.pt", weights_only=True)
 
@@ -158,7 +168,7 @@ def test_encoder_case(reference, fill, name):
 @pytest.mark.parametrize("name", ["restyle_psp_256", "restyle_e4e_256", "restyle_psp_cars_512"])
 def test_restyle_loop_case(reference, fill, tmp_path, name):
     case = load_case(reference, name)
-    net = load_network(official_checkpoint(fill, reference, case, tmp_path), dtype=torch.float64)
+    net = load_official(fill, reference, case, tmp_path)
     assert net.info.filled == {}, "every option the architecture needs is in the case's opts"
     o = case["outputs"]
     x = fill.decode_uint8_image(case["inputs"]["x_uint8"])
@@ -179,8 +189,7 @@ def test_restyle_loop_case(reference, fill, tmp_path, name):
 
 def test_restyle_psp_float32(reference, fill, tmp_path):
     case = load_case(reference, "restyle_psp_256")
-    path = official_checkpoint(fill, reference, case, tmp_path, dtype=torch.float32)
-    net = load_network(path, dtype=torch.float32)
+    net = load_official(fill, reference, case, tmp_path, dtype=torch.float32, file_dtype=torch.float32)
     o = case["outputs"]["float32"]
     x = fill.decode_uint8_image(case["inputs"]["x_uint8"], torch.float32)
     assert torch.allclose(loops.average_image(net), o["avg_image"], **F32)
@@ -194,7 +203,7 @@ def test_restyle_psp_float32(reference, fill, tmp_path):
 @pytest.mark.parametrize("name", ["naive_psp_256", "naive_e4e_256"])
 def test_naive_loop_case(reference, fill, tmp_path, name):
     case = load_case(reference, name)
-    net = load_network(official_checkpoint(fill, reference, case, tmp_path), dtype=torch.float64)
+    net = load_official(fill, reference, case, tmp_path)
     assert net.family == ("psp" if "psp" in name else "e4e") and not net.is_restyle
     o = case["outputs"]
     x = fill.decode_uint8_image(case["inputs"]["x_uint8"])
@@ -212,6 +221,7 @@ def test_official_checkpoint_with_missing_opts(reference, fill, tmp_path):
     ckpt["opts"] = {"start_from_latent_avg": True}
     torch.save(ckpt, path)
     net = load_network(path, dtype=torch.float64)
+    path.unlink()
     assert net.info.filled["encoder_type"] == ("BackboneEncoder", "official default")
     assert net.info.filled["input_nc"] == (6, "encoder weights")
     assert net.info.filled["output_size"] == (256, "decoder weights")
