@@ -166,8 +166,19 @@ class MethodSpec:
         raise NotImplementedError  # pragma: no cover - every kind overrides it
 
 
+class IteratedMixin:
+    """An encoder run ``steps`` times (ReStyle, naive iteration): that many steps per image, two in the probe."""
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps
+
+    def probe_spec(self):
+        return dataclasses.replace(self, steps=2)
+
+
 @dataclass(frozen=True)
-class ReStyleSpec(MethodSpec):
+class ReStyleSpec(IteratedMixin, MethodSpec):
     """``steps`` ReStyle iterations; ``bootstrap``: a ReStyle checkpoint whose ``bootstrap_steps``
     iterations give the starting point (encoder bootstrapping, paper Sec. 5.5)."""
 
@@ -220,13 +231,6 @@ class ReStyleSpec(MethodSpec):
     def files(self) -> dict:
         return {"checkpoint": self.checkpoint, **({"bootstrap": self.bootstrap} if self.bootstrap else {})}
 
-    @property
-    def total_steps(self) -> int:
-        return self.steps
-
-    def probe_spec(self):
-        return dataclasses.replace(self, steps=2)
-
     def build(self, builder):
         start = (builder.restyle(self, self.bootstrap, 1, f"{self.name}_init"), self.bootstrap_steps) \
             if self.bootstrap else None
@@ -275,7 +279,7 @@ class SingleSpec(MethodSpec):
 
 
 @dataclass(frozen=True)
-class NaiveSpec(MethodSpec):
+class NaiveSpec(IteratedMixin, MethodSpec):
     """A pSp / e4e encoder fed its own output ``steps`` times (the paper's naive iteration)."""
 
     checkpoint: str = ""
@@ -299,13 +303,6 @@ class NaiveSpec(MethodSpec):
 
     def files(self) -> dict:
         return {"checkpoint": self.checkpoint}
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps
-
-    def probe_spec(self):
-        return dataclasses.replace(self, steps=2)
 
     def build(self, builder):
         return builder.encoder(self, self.checkpoint, self.steps, self.name)

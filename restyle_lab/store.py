@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+from dataclasses import dataclass
 import math
 import os
 import subprocess
@@ -203,27 +204,51 @@ def read_manifest(path) -> list | None:
         if isinstance(files, list) else None
 
 
-def stored_images(run_dir, method: str, current: dict | None = None, other_than: str | None = None) -> dict:
-    """image name -> the unit holding it, for every image a method has stored whose content is the same as
-    ``current`` says (name -> sha256; None: the run's dataset manifest). A unit recorded before contents
-    were kept counts where the manifest it was made with has the same content. ``other_than``: leave out
-    the units computed for that request (``UnitRecord.request``)."""
-    manifest = {e["name"]: e.get("sha256") for e in read_manifest(Path(run_dir) / MANIFEST_NAME) or []
-                if isinstance(e, dict) and "name" in e}
-    current = manifest if current is None else current
-    held = {}
+@dataclass(frozen=True)
+class StoredUnit:
+    """A stored unit's images (names, contents) and the request it was computed for (None: not recorded)."""
+
+    unit: str
+    request: str | None
+    names: tuple
+    shas: tuple
+
+
+def stored_unit_images(run_dir, method: str, manifest: dict | None = None) -> list[StoredUnit]:
+    """Every stored unit of a method with its images, each part's footer read once. A unit recorded before
+    contents were kept takes them from ``manifest`` (name -> sha256; None: the run's dataset manifest)."""
+    manifest = _manifest_shas(run_dir) if manifest is None else manifest
+    units = []
     for unit in stored_units(run_dir, method):
         path = part_path(run_dir, method, unit)
         record = read_record(path)
-        if other_than is not None and record is not None and record.request == other_than:
-            continue
         # a part without a record (written before records, or rewritten): the images its rows name
         names = record.names if record is not None else tuple(dict.fromkeys(_read_part(path)["image"].tolist()))
         shas = (record.sha256 if record is not None else None) or tuple(manifest.get(n) for n in names)
-        for name, sha in zip(names, shas):
+        units.append(StoredUnit(unit, record.request if record is not None else None, tuple(names), tuple(shas)))
+    return units
+
+
+def images_held(units: list[StoredUnit], current: dict) -> dict:
+    """image name -> the first of ``units`` holding it with the content ``current`` gives (name -> sha256)."""
+    held = {}
+    for u in units:
+        for name, sha in zip(u.names, u.shas):
             if name not in held and sha is not None and current.get(name) == sha:
-                held[name] = unit
+                held[name] = u.unit
     return held
+
+
+def stored_images(run_dir, method: str, current: dict | None = None) -> dict:
+    """image name -> the unit holding it, for every image a method has stored whose content is the same as
+    ``current`` says (name -> sha256; None: the run's dataset manifest)."""
+    manifest = _manifest_shas(run_dir)
+    return images_held(stored_unit_images(run_dir, method, manifest), manifest if current is None else current)
+
+
+def _manifest_shas(run_dir) -> dict:
+    return {e["name"]: e.get("sha256") for e in read_manifest(Path(run_dir) / MANIFEST_NAME) or []
+            if isinstance(e, dict) and "name" in e}
 
 
 def completeness(run_dir) -> dict:

@@ -22,10 +22,11 @@ from ..files import is_regular
 from ..images import to_uint8
 from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
 from ..metrics import latent_mse
-from ..parts import CheckedFiles, UnitRecord, read_record, unit_name
+from ..parts import CheckedFiles, UnitRecord, unit_name
 from ..progress import Progress
-from ..store import (COLUMNS, DONE, ERROR_COLUMNS, IDENTITY_KEYS, MISSING, claim, latents_path, part_path, save_checked,
-                     stored_images, stored_units, unit_state, write_errors, write_latents, write_part)
+from ..store import (COLUMNS, DONE, ERROR_COLUMNS, IDENTITY_KEYS, MISSING, claim, images_held, latents_path, part_path,
+                     save_checked, stored_unit_images, stored_units, unit_state, write_errors, write_latents,
+                     write_part)
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,13 @@ def plan(run_dir, specs: dict, entries: list, batch_size: int, shard: tuple = (0
         _set_aside_damaged(run_dir, name, setup, entry, readable, checked, log)
         wanted[name] = [i for i in image_list(spec, len(entries)).indices if i in readable]
         requests[name] = _key([[names[i], shas[i]] for i in wanted[name]] + [batch_size])
-        held[name] = stored_images(run_dir, name, current)
+        units = stored_unit_images(run_dir, name)
+        held[name] = images_held(units, current)
         # what this same request stored (another process on it, or an earlier try) is not subtracted: every
         # process making the request then lays out the same batches, and the batch locks share them out
-        other = stored_images(run_dir, name, current, other_than=requests[name])
+        others[name] = [u for u in units if u.request != requests[name]]
+        other = images_held(others[name], current)
         needs[name] = tuple(i for i in wanted[name] if names[i] not in other)
-        others[name] = [u for u in stored_units(run_dir, name)
-                        if (r := read_record(part_path(run_dir, name, u))) is None or r.request != requests[name]]
     groups, pending, expect = [], {}, {}
     for need in dict.fromkeys(v for v in needs.values() if v):
         methods = tuple(m for m in specs if needs[m] == need)
