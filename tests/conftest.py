@@ -28,6 +28,11 @@ def pytest_collection_modifyitems(config, items):
     if WORKER:
         rank = {name: k for k, name in enumerate(FIRST_FILES)}
         items.sort(key=lambda item: rank.get(item.path.name, len(FIRST_FILES)))  # stable: file order kept otherwise
+# the float64 reference cases allocate and free 100 MB tensors per layer; kept for reuse they take 1.7x less time
+# (models/host_memory.py: the process keeps its peak heap, which a test process can afford)
+from restyle_lab.models.host_memory import reuse_freed_memory  # noqa: E402
+
+reuse_freed_memory()
 if WORKER:  # each worker its own cache folder: two workers never render one test set into the same place
     os.environ["RESTYLE_LAB_DATA"] = str(Path(os.environ.get("RESTYLE_LAB_DATA", Path.home() / ".cache" /
                                                             "restyle-lab")) / f"pytest-{WORKER}")

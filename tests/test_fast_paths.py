@@ -21,7 +21,7 @@ from restyle_lab.models import Generator, StyleEncoder, get_impl, set_impl
 from restyle_lab.models.backbones import BasicBlock, BottleneckIRSE
 from restyle_lab.models.encoders import GradualStyleBlock
 from restyle_lab.models.encoders_fast import style_heads
-from restyle_lab.models.ops import upfirdn2d
+from restyle_lab.models.ops import depthwise_conv2d, upfirdn2d
 from restyle_lab.models.precision import autocast, dtype_name, resolve_dtype
 from restyle_lab.models import stylegan2_fast
 from restyle_lab.models.stylegan2 import StyledConv, ToRGB, Upsample
@@ -30,6 +30,29 @@ from restyle_lab.models.stylegan2_fast import style_scales, upsample_skip
 from tiny import tiny_net
 
 TOL = {torch.float64: dict(rtol=1e-9, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-4)}
+
+
+@pytest.fixture(autouse=True, params=["own layout", "float64 as NHWC"])
+def layout(request, monkeypatch):
+    """Every comparison twice: float64 in its own NCHW route, and in the NHWC route float32 takes on a CPU, so
+    that route's sums are checked exactly too."""
+    if request.param == "float64 as NHWC":
+        monkeypatch.setattr(stylegan2_fast, "_nhwc", lambda x: x.device.type == "cpu" and x.ndim == 4)
+    return request.param
+
+
+def test_float64_depthwise_convolution_is_the_grouped_one():
+    gen = torch.Generator().manual_seed(21)
+    x = torch.randn(2, 5, 11, 9, generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(5, 1, 4, 3, generator=gen, dtype=torch.float64)
+    b = torch.randn(5, generator=gen, dtype=torch.float64)
+    for bias, padding in ((None, (0, 0)), (b, (2, 1)), (b, (3, 0))):
+        want = torch.nn.functional.conv2d(x, w, bias, padding=padding, groups=5)
+        got = depthwise_conv2d(x, w, bias, padding)
+        _close(want, got, torch.float64, f"padding {padding}")
+        g = torch.randn(want.shape, generator=gen, dtype=torch.float64)
+        _close(torch.autograd.grad(want, x, g)[0], torch.autograd.grad(got, x, g)[0], torch.float64, "gradient")
+    assert depthwise_conv2d(x.float(), w.float()).dtype == torch.float32
 
 
 def _randomize(module: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
@@ -174,6 +197,8 @@ def test_banded_blocks_match_reference(monkeypatch, rows):
     torch.manual_seed(0)
     ref, fast = _pair(Generator(TINY["tiny-generator"]), torch.float64)
     monkeypatch.setattr(stylegan2_fast, "TILE_MIN_BYTES", 0)
+    # float64 keeps NCHW, which has no bands: here it takes float32's NHWC route, to be compared exactly
+    monkeypatch.setattr(stylegan2_fast, "_nhwc", lambda x: x.device.type == "cpu" and x.ndim == 4)
     monkeypatch.setattr(stylegan2_fast, "BAND_BYTES", 1)
     monkeypatch.setattr(stylegan2_fast, "MIN_BAND_ROWS", rows)
     calls = []

@@ -25,6 +25,7 @@ from ..errors import DatasetError, StoreError, UsageError
 from ..faces.align import FaceAligner, size_for
 from ..methods import check_specs, positive_int
 from ..metrics import METRICS, MetricUnavailable
+from ..models.host_memory import reuse_freed_memory
 from ..notebook_params import DEFAULTS
 from ..store import (MANIFEST_NAME, check_provenance, claim, git_commit, provenance_problem, read_manifest,
                      stored_provenance, write_manifest, write_provenance)
@@ -65,6 +66,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     batch_size = positive_int(batch_size, "batch size")
     n_images = None if n_images is None else positive_int(n_images, "number of images")
     dev = parse_device(device, local_rank)
+    if dev.type == "cpu":
+        reuse_freed_memory()  # activations freed in one step serve the next without page faults (host_memory.py)
     weights_dtype, compute = weights_and_compute(dtype)
     check_impl(impl)
     helpers = check_specs(list(helpers or []))

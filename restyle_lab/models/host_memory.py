@@ -9,9 +9,11 @@ tensor took 170 ms instead of 36 ms, a 3x3 convolution twice its time (2-core AV
 glibc 2.36; see benchmarks/README.md).
 
 ``reuse_freed_memory()`` turns glibc's mmap use off and raises its trim threshold, so
-freed blocks stay in the heap and are reused without faults. It is process-wide and
-opt-in: the price is that the process keeps its peak heap (up to 2 GB beyond it) until
-it exits.
+freed blocks stay in the heap and are reused without faults. It is process-wide: the
+price is that the process keeps its peak heap (up to 2 GB beyond it) until it exits.
+Evaluations on a CPU (``inversion.evaluate``, so every notebook's inversions) turn it on:
+there it made the mini projector's step 1.05-1.35x faster (batch 8-32) and a float64
+256 px generator pass 1.7x (2-core AMD EPYC, torch 2.14).
 """
 
 from __future__ import annotations

@@ -18,6 +18,30 @@ from .impl import check_impl
 SQRT2 = math.sqrt(2.0)
 
 
+def depthwise_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                     padding: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=padding, groups=C)`` for x [N, C, H, W], weight [C, 1, kh, kw].
+
+    oneDNN, which runs a CPU's depthwise convolutions, has no float64 kernels; without it
+    torch convolves one channel at a time (an unfold and a matrix product per channel and
+    image: 1,152 calls for one 512 px generator layer). In float64 on a CPU this takes the
+    kh * kw shifted multiply-adds instead: the same products, summed in another order.
+    """
+    if x.device.type != "cpu" or x.dtype != torch.float64:
+        return F.conv2d(x, weight, bias, padding=padding, groups=x.shape[1])
+    ph, pw = padding
+    kh, kw = weight.shape[-2:]
+    xp = F.pad(x, [pw, pw, ph, ph]) if ph or pw else x
+    h, w = xp.shape[-2] - kh + 1, xp.shape[-1] - kw + 1
+    taps = weight[:, 0].to(x.dtype)
+    y = xp[:, :, :h, :w] * taps[:, 0, 0].view(1, -1, 1, 1)
+    for a in range(kh):
+        for b in range(kw):
+            if a or b:
+                y = y.addcmul_(xp[:, :, a:a + h, b:b + w], taps[:, a, b].view(1, -1, 1, 1))
+    return y if bias is None else y.add_(bias.to(y.dtype).view(1, -1, 1, 1))
+
+
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor, negative_slope: float = 0.2,
                      scale: float = SQRT2) -> torch.Tensor:
     """leaky_relu(x + bias, slope) * scale, with ``bias`` [C] added along dim 1 of x [N, C, ...]."""
@@ -45,7 +69,7 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     # one depthwise convolution (groups=C): the same sums as filtering each channel alone,
     # and far faster on CPUs than a single-channel convolution over N*C images
     weight = torch.flip(kernel, [0, 1]).to(y.dtype).expand(c, 1, *kernel.shape)
-    y = F.conv2d(y, weight, groups=c)
+    y = depthwise_conv2d(y, weight)
     return y[:, :, ::down, ::down]
 
 
@@ -69,7 +93,7 @@ def upfirdn2d_fast(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int
         return F.conv_transpose2d(x, weight.expand(c, 1, kh, kw), b, stride=2, padding=kh - 1 - p0, groups=c)
     if up == 1 and down == 1 and p0 == p1 and p0 >= 0:
         b = None if bias is None else bias.to(x.dtype)
-        return F.conv2d(x, torch.flip(weight, [0, 1]).expand(c, 1, kh, kw), b, padding=p0, groups=c)
+        return depthwise_conv2d(x, torch.flip(weight, [0, 1]).expand(c, 1, kh, kw), b, (p0, p0))
     y = upfirdn2d(x, kernel, up, down, pad)
     return y if bias is None else y + bias.to(y.dtype).view(1, -1, 1, 1)
 
