@@ -140,12 +140,12 @@ def _reproduce(tmp_path, *args, env_extra=None, launcher=None):
 
 def test_the_plan_counts_what_is_left_and_probes_it(tmp_path):
     params = tmp_path / "p.json"
-    params.write_text(json.dumps({"n_images": 3, "batch_size": 2}))
+    params.write_text(json.dumps({"n_images": 3, "batch_size": 2, "steps": 2}))  # a probe and warm-ups, in 2 steps
     dry = _reproduce(tmp_path, "--only", "fpn_vs_simple", "--params", str(params), "--dry-run")
     assert dry.returncode == 0, dry.stderr[-2000:]
     rows = {line.split()[0]: line.split() for line in dry.stdout.splitlines() if line.startswith("  restyle_psp")}
     assert set(rows) == {"restyle_psp", "restyle_psp_fpn"}
-    assert rows["restyle_psp"][1:4] == ["3", "5", "3"]  # images, steps, to do
+    assert rows["restyle_psp"][1:4] == ["3", "2", "3"]  # images, steps, to do
     assert float(rows["restyle_psp"][4]) > 0 and "estimated inversion time" in dry.stdout
     assert not (tmp_path / "mini" / "store").exists() or not list((tmp_path / "mini" / "store").rglob("*.parquet"))
     assert _reproduce(tmp_path, "--only", "fpn_vs_simple", "--params", str(params)).returncode == 0

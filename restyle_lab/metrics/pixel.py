@@ -1,10 +1,13 @@
-"""Pixel metrics on images in [-1, 1]: one float64 value per image."""
+"""Pixel metrics on images in [-1, 1]: one float64 value per image.
+
+scikit-image is imported where PSNR and SSIM are computed: it brings scipy.stats, a second
+of import time for every notebook kernel and command that never computes them.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 
 def _check(pred, target):
@@ -28,6 +31,8 @@ def psnr_pm1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     _check(pred, target)
     p, t = pred.double().cpu().numpy(), target.double().cpu().numpy()
     with np.errstate(divide="ignore"):
+        from skimage.metrics import peak_signal_noise_ratio
+
         vals = [peak_signal_noise_ratio(t[i], p[i], data_range=2.0) for i in range(len(p))]
     return torch.tensor(vals, dtype=torch.float64)
 
@@ -36,6 +41,8 @@ def ssim_pm1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """SSIM per image (Wang et al.: 11x11 Gaussian window, sigma 1.5), data range 2, via scikit-image."""
     _check(pred, target)
     p, t = pred.double().cpu().numpy(), target.double().cpu().numpy()
+    from skimage.metrics import structural_similarity
+
     vals = [structural_similarity(t[i], p[i], channel_axis=0, data_range=2.0, gaussian_weights=True, sigma=1.5,
                                   use_sample_covariance=False) for i in range(len(p))]
     return torch.tensor(vals, dtype=torch.float64)
