@@ -160,10 +160,14 @@ class Lab:
         if not specs:
             raise UsageError(f"none of {methods} can run: {self.describe_missing()}")
         p = self.params
-        for spec in specs.values():
+        order, nets = list(specs.values()), {}  # networks loaded once for all the stores (a hybrid's encoder)
+        for k, spec in enumerate(order):
+            later = {str(f) for s in order[k:] for m in (s, *(specs[n] for n in s.needs())) for f in m.files().values()}
+            for path in [path for path in nets if path not in later]:
+                del nets[path]  # no store left reads it
             evaluate(self.store(spec), self.data_root, [spec], helpers=[specs[m] for m in spec.needs()],
                      domain=self.domain.name, batch_size=p.batch_size, n_images=p.n_images, device=p.device,
-                     dtype=p.dtype, impl=p.impl, warmup=self.warmup, progress=progress, shard=shard)
+                     dtype=p.dtype, impl=p.impl, warmup=self.warmup, progress=progress, shard=shard, nets=nets)
         return [m for m in methods if m in specs]
 
     def evaluate(self, methods: list[str] | None = None, progress: bool = True):

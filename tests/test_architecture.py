@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "restyle_lab"
 ARCHITECTURE = PACKAGE.parent / "ARCHITECTURE.md"
 # imported inside functions on purpose: only the code paths that need them pay for them
 OPTIONAL_HEAVY = {"papermill", "jupyter_client", "lpips", "facenet_pytorch", "matplotlib", "cycler", "seaborn",
-                  "ipywidgets", "IPython", "sklearn", "scipy", "torchvision"}
+                  "ipywidgets", "IPython", "sklearn", "scipy", "skimage", "torchvision"}
 
 
 def modules() -> dict:

@@ -40,7 +40,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
              batch_size: int = DEFAULTS.batch_size, n_images: int | None = None, device: str = DEFAULTS.device,
              dtype: str = DEFAULTS.dtype, impl: str = DEFAULTS.impl, save_images: bool = True, strict: bool = False,
              progress: bool = True, shard: tuple | None = None, align: bool = False, warmup: bool = True,
-             helpers: list | None = None, log=print) -> Path:
+             helpers: list | None = None, log=print, nets: dict | None = None) -> Path:
     """Run (or resume) an evaluation into ``run_dir``; returns it. Rows: see ``restyle_lab.store``.
 
     ``methods``: specs or their dicts (``restyle_lab.methods``). ``shard`` = (k, n): compute only
@@ -50,7 +50,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     largest face first (``restyle_lab.faces``; recorded in the provenance and ``alignment.csv``).
     ``warmup``: time each inverter after an unrecorded first pass (off in smoke runs, where times are not
     results; recorded). ``helpers``: methods the ``methods`` run on (a hybrid's encoder) that are built
-    but not stored here.
+    but not stored here. ``nets``: a checkpoint path -> network cache to share with other calls (a hybrid
+    then reuses the encoder its encoder's call loaded).
 
     Images are stored one by one (``restyle_lab.store``): those a method has stored already with the same
     content are read back, so a smaller ``n_images`` or a subset reuses them and a larger one computes only
@@ -101,8 +102,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
 
     work = plan(run_dir, specs, entries, batch_size, shard, log, provenance)
     provenance["requested"] = {m: [entries[i]["name"] for i in wanted] for m, wanted in work.wanted.items()}
-    inverters = Inverters({**{h.name: h for h in helpers}, **specs}, dev, weights_dtype, dom, compute=compute,
-                          impl=impl, warmup=warmup)
+    inverters = Inverters({**{h.name: h for h in helpers}, **specs}, dev, weights_dtype, dom, nets=nets,
+                          compute=compute, impl=impl, warmup=warmup)
     metric_objs, unavailable = _build_metrics(metric_names, dev) if work.todo else ({}, None)
     _record(run_dir, provenance, inverters, [m for m, n in work.missing.items() if n], unavailable)
     with claim(run_dir, None, wait=True):
