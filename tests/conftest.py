@@ -33,6 +33,9 @@ def pytest_collection_modifyitems(config, items):
 from restyle_lab.models.host_memory import reuse_freed_memory  # noqa: E402
 
 reuse_freed_memory()
+if WORKER:  # the notebook kernels and commands tests start take a worker's share of the cores, not all of them:
+    # beside the other worker, two OpenMP threads each on two cores took 2-3x their time alone (the cars run)
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
 if WORKER:  # each worker its own cache folder: two workers never render one test set into the same place
     os.environ["RESTYLE_LAB_DATA"] = str(Path(os.environ.get("RESTYLE_LAB_DATA", Path.home() / ".cache" /
                                                             "restyle-lab")) / f"pytest-{WORKER}")
