@@ -36,11 +36,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-from dataclasses import dataclass
 import math
 import os
 import subprocess
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -214,10 +214,9 @@ class StoredUnit:
     shas: tuple
 
 
-def stored_unit_images(run_dir, method: str, manifest: dict | None = None) -> list[StoredUnit]:
+def stored_unit_images(run_dir, method: str, manifest: dict) -> list[StoredUnit]:
     """Every stored unit of a method with its images, each part's footer read once. A unit recorded before
-    contents were kept takes them from ``manifest`` (name -> sha256; None: the run's dataset manifest)."""
-    manifest = _manifest_shas(run_dir) if manifest is None else manifest
+    contents were kept takes them from ``manifest`` (name -> sha256: ``manifest_shas``)."""
     units = []
     for unit in stored_units(run_dir, method):
         path = part_path(run_dir, method, unit)
@@ -242,11 +241,12 @@ def images_held(units: list[StoredUnit], current: dict) -> dict:
 def stored_images(run_dir, method: str, current: dict | None = None) -> dict:
     """image name -> the unit holding it, for every image a method has stored whose content is the same as
     ``current`` says (name -> sha256; None: the run's dataset manifest)."""
-    manifest = _manifest_shas(run_dir)
+    manifest = manifest_shas(run_dir)
     return images_held(stored_unit_images(run_dir, method, manifest), manifest if current is None else current)
 
 
-def _manifest_shas(run_dir) -> dict:
+def manifest_shas(run_dir) -> dict:
+    """name -> sha256 of the run's dataset manifest (empty when it has none)."""
     return {e["name"]: e.get("sha256") for e in read_manifest(Path(run_dir) / MANIFEST_NAME) or []
             if isinstance(e, dict) and "name" in e}
 

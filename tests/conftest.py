@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from restyle_lab.models.host_memory import reuse_freed_memory
+
 REPO = Path(__file__).resolve().parents[1]
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # under ``make test``'s two workers (pytest-xdist)
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
@@ -28,15 +30,16 @@ def pytest_collection_modifyitems(config, items):
     if WORKER:
         rank = {name: k for k, name in enumerate(FIRST_FILES)}
         items.sort(key=lambda item: rank.get(item.path.name, len(FIRST_FILES)))  # stable: file order kept otherwise
+
+
 # the float64 reference cases allocate and free 100 MB tensors per layer; kept for reuse they take 1.7x less time
 # (models/host_memory.py: the process keeps its peak heap, which a test process can afford)
-from restyle_lab.models.host_memory import reuse_freed_memory  # noqa: E402
-
 reuse_freed_memory()
-if WORKER:  # the notebook kernels and commands tests start take a worker's share of the cores, not all of them:
-    # beside the other worker, two OpenMP threads each on two cores took 2-3x their time alone (the cars run)
+if WORKER:
+    # the notebook kernels and commands tests start take the worker's share of the cores: with both cores each,
+    # beside the other worker, the cars run took 1.8x its time (509 s vs 289 s in CI)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
-if WORKER:  # each worker its own cache folder: two workers never render one test set into the same place
+    # each worker its own cache folder: two workers never render one test set into the same place
     os.environ["RESTYLE_LAB_DATA"] = str(Path(os.environ.get("RESTYLE_LAB_DATA", Path.home() / ".cache" /
                                                             "restyle-lab")) / f"pytest-{WORKER}")
 
@@ -109,5 +112,3 @@ def smoke_store(smoke_run) -> Path:
     if res.returncode != 0:
         pytest.fail("the papermill smoke run failed (test_notebooks says why): " + res.stdout[-1500:])
     return root
-
-

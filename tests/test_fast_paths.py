@@ -32,12 +32,16 @@ from tiny import tiny_net
 TOL = {torch.float64: dict(rtol=1e-9, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-4)}
 
 
-@pytest.fixture(autouse=True, params=["own layout", "float64 as NHWC"])
-def layout(request, monkeypatch):
-    """Every comparison twice: float64 in its own NCHW route, and in the NHWC route float32 takes on a CPU, so
-    that route's sums are checked exactly too."""
+def _float64_as_nhwc(monkeypatch):
+    """float64 takes the NHWC route float32 takes on a CPU (it keeps NCHW otherwise), to be compared exactly."""
+    monkeypatch.setattr(stylegan2_fast, "NCHW_DTYPES", ())
+
+
+@pytest.fixture(params=["own layout", "float64 as NHWC"])
+def both_layouts(request, monkeypatch):
+    """A generator comparison twice: float64 in its own NCHW route, and in float32's NHWC route."""
     if request.param == "float64 as NHWC":
-        monkeypatch.setattr(stylegan2_fast, "_nhwc", lambda x: x.device.type == "cpu" and x.ndim == 4)
+        _float64_as_nhwc(monkeypatch)
     return request.param
 
 
@@ -113,6 +117,7 @@ def test_upfirdn2d_fast(up, down, pad):
 
 # ------------------------------------------------------------------ generator layers at real sizes
 
+@pytest.mark.usefixtures("both_layouts")
 @pytest.mark.parametrize("dtype,size", [(torch.float32, 64), (torch.float64, 16)])
 @pytest.mark.parametrize("n", [1, 2])
 def test_styled_conv_512_channels(dtype, size, n):
@@ -128,6 +133,7 @@ def test_styled_conv_512_channels(dtype, size, n):
             _close(ref(x, style, noise), fast(x, style, noise), dtype, f"upsample={upsample}")
 
 
+@pytest.mark.usefixtures("both_layouts")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_to_rgb_and_modulated_conv_alone(dtype):
     torch.manual_seed(0)
@@ -141,6 +147,7 @@ def test_to_rgb_and_modulated_conv_alone(dtype):
         _close(ref.conv(x, style), fast.conv(x, style), dtype, "ModulatedConv2d")
 
 
+@pytest.mark.usefixtures("both_layouts")
 def test_full_256px_generator_config_f_widths():
     torch.manual_seed(0)
     ref, fast = _pair(Generator(GeneratorConfig(256)), torch.float32)
@@ -153,6 +160,7 @@ def test_full_256px_generator_config_f_widths():
 
 # ------------------------------------------------------------------ tiny generators, batches, noise, gradients
 
+@pytest.mark.usefixtures("both_layouts")
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_tiny_generator_batches_and_random_noise(dtype):
     torch.manual_seed(0)
@@ -171,6 +179,7 @@ def test_tiny_generator_batches_and_random_noise(dtype):
         _close(a, b, dtype, "randomize_noise")
 
 
+@pytest.mark.usefixtures("both_layouts")
 def test_generator_gradients_match():
     """The projector differentiates through the generator: latent and noise gradients agree."""
     torch.manual_seed(0)
@@ -197,8 +206,7 @@ def test_banded_blocks_match_reference(monkeypatch, rows):
     torch.manual_seed(0)
     ref, fast = _pair(Generator(TINY["tiny-generator"]), torch.float64)
     monkeypatch.setattr(stylegan2_fast, "TILE_MIN_BYTES", 0)
-    # float64 keeps NCHW, which has no bands: here it takes float32's NHWC route, to be compared exactly
-    monkeypatch.setattr(stylegan2_fast, "_nhwc", lambda x: x.device.type == "cpu" and x.ndim == 4)
+    _float64_as_nhwc(monkeypatch)  # bands are an NHWC route
     monkeypatch.setattr(stylegan2_fast, "BAND_BYTES", 1)
     monkeypatch.setattr(stylegan2_fast, "MIN_BAND_ROWS", rows)
     calls = []
@@ -228,6 +236,7 @@ def test_bilinear_skip_upsampling_is_upfirdn2d():
     _close(upfirdn2d(skip, other.kernel, up=2, pad=other.pad), upsample_skip(other, skip), torch.float64, "(1, 2, 1)")
 
 
+@pytest.mark.usefixtures("both_layouts")
 def test_kept_weight_statistics_follow_in_place_changes():
     torch.manual_seed(0)
     ref, fast = _pair(Generator(TINY["tiny-generator"]), torch.float64)
@@ -242,6 +251,7 @@ def test_kept_weight_statistics_follow_in_place_changes():
     _close(a, b, torch.float64, "after an in-place weight change")
 
 
+@pytest.mark.usefixtures("both_layouts")
 def test_generator_weight_gradients_match_with_shared_noise():
     """Training-like: the generator's own parameters need gradients and one noise map serves the batch."""
     torch.manual_seed(0)
@@ -257,6 +267,7 @@ def test_generator_weight_gradients_match_with_shared_noise():
         _close(grads[0][name], grads[1][name], torch.float64, name)
 
 
+@pytest.mark.usefixtures("both_layouts")
 def test_activation_node_gradcheck():
     """StyledConv's activation as one autograd node: every input's gradient, noise per image or shared."""
     gen = torch.Generator().manual_seed(17)
@@ -320,6 +331,7 @@ def test_fast_encoder_takes_the_reference_path_in_training_mode():
 
 # ------------------------------------------------------------------ whole networks, precision
 
+@pytest.mark.usefixtures("both_layouts")
 def test_restyle_loop_fast_matches_reference():
     net = _randomize(tiny_net("restyle_psp")).double()
     fast = set_impl(copy.deepcopy(net), "fast")

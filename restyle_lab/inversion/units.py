@@ -24,9 +24,9 @@ from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
 from ..metrics import latent_mse
 from ..parts import CheckedFiles, UnitRecord, unit_name
 from ..progress import Progress
-from ..store import (COLUMNS, DONE, ERROR_COLUMNS, IDENTITY_KEYS, MISSING, claim, images_held, latents_path, part_path,
-                     save_checked, stored_unit_images, stored_units, unit_state, write_errors, write_latents,
-                     write_part)
+from ..store import (COLUMNS, DONE, ERROR_COLUMNS, IDENTITY_KEYS, MISSING, claim, images_held, latents_path,
+                     manifest_shas, part_path, save_checked, stored_unit_images, stored_units, unit_state,
+                     write_errors, write_latents, write_part)
 
 
 @dataclass(frozen=True)
@@ -109,13 +109,14 @@ def plan(run_dir, specs: dict, entries: list, batch_size: int, shard: tuple = (0
     current = dict(zip(names, shas))
     setup = {key: provenance.get(key) for key in IDENTITY_KEYS} if provenance else None
     checked = CheckedFiles(run_dir)
+    manifest = manifest_shas(run_dir)  # the contents of parts written before records kept them
     wanted, held, needs, requests, others = {}, {}, {}, {}, {}
     for name, spec in specs.items():
         entry = provenance["methods"].get(name) if provenance else None
         _set_aside_damaged(run_dir, name, setup, entry, readable, checked, log)
         wanted[name] = [i for i in image_list(spec, len(entries)).indices if i in readable]
         requests[name] = _key([[names[i], shas[i]] for i in wanted[name]] + [batch_size])
-        units = stored_unit_images(run_dir, name)
+        units = stored_unit_images(run_dir, name, manifest)
         held[name] = images_held(units, current)
         # what this same request stored (another process on it, or an earlier try) is not subtracted: every
         # process making the request then lays out the same batches, and the batch locks share them out

@@ -55,6 +55,9 @@ TILE_MIN_BYTES = 16 << 20
 BAND_BYTES = 8 << 20
 MIN_BAND_ROWS = 16
 CHANNELS_LAST = True  # on a CPU; other devices keep the contiguous layout
+# dtypes that stay NCHW on a CPU too: oneDNN has no float64 kernels, and torch's own convolutions run 10-25%
+# slower on NHWC than on NCHW
+NCHW_DTYPES = (torch.float64,)
 _BILINEAR_TAPS = (1, 3, 3, 1)
 
 
@@ -70,8 +73,7 @@ def _stats_dtype(weight: torch.Tensor) -> torch.dtype:
 
 
 def _nhwc(x: torch.Tensor) -> bool:
-    # float64 has no oneDNN kernels: torch's own convolutions run 10-25% slower on NHWC than on NCHW
-    return CHANNELS_LAST and x.device.type == "cpu" and x.ndim == 4 and x.dtype != torch.float64
+    return CHANNELS_LAST and x.device.type == "cpu" and x.ndim == 4 and x.dtype not in NCHW_DTYPES
 
 
 def _layout(x: torch.Tensor) -> torch.Tensor:
