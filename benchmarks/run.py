@@ -104,7 +104,8 @@ def make_call(what: str, net, x: torch.Tensor, dtype: torch.dtype, steps: int, a
     if what == "projector":
         k = args.projector_steps
         cfg = ProjectorConfig(space=args.projector_space, perceptual=False, mse_weight=1.0, record_at=(k,))
-        projector = Projector(net.decoder, net.latent_avg[0], cfg, geometry=net.geometry, dtype=dtype)
+        projector = Projector(net.decoder, net.latent_avg[0], cfg, geometry=net.geometry, dtype=dtype,
+                              workers=args.workers)
         return lambda: projector.optimize(x, seeds=range(n)).steps[0].seconds_per_image * n / k
     raise ValueError(f"what must be one of {WHATS}. Got: {what!r}")
 
@@ -181,7 +182,8 @@ def rss_in_subprocess(config, what, batch, dtype, impl, args) -> float | str:
     cmd = [sys.executable, __file__, "--single", "--config", config, "--what", what, "--batch", str(batch),
            "--dtype", dtype, "--impl", impl, "--steps", str(args.steps), "--projector-steps",
            str(args.projector_steps), "--projector-space", args.projector_space, "--device", args.device,
-           "--malloc", args.malloc] + (["--threads", str(args.threads)] if args.threads else [])
+           "--malloc", args.malloc, "--projector-workers", str(args.workers)] + \
+        (["--threads", str(args.threads)] if args.threads else [])
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode != 0:
         return ""
@@ -212,6 +214,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=5, help="ReStyle steps for restyle / inverter")
     parser.add_argument("--projector-steps", type=int, default=5, help="projector steps per timed call")
     parser.add_argument("--projector-space", default="w", choices=["w", "w+"])
+    parser.add_argument("--projector-workers", dest="workers", type=int, default=1,
+                        help="projector: the batch in this many parts side by side, one thread each (evaluations "
+                             "on a CPU use one per core)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")

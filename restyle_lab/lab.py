@@ -122,6 +122,13 @@ class Lab:
             specs[m] = spec
         return specs
 
+    def batch_size(self, spec) -> int:
+        """Images per batch of a method: an optimisation's ``optim_batch_size`` (empty: the domain's, else
+        ``batch_size``), any other method's ``batch_size``."""
+        if spec.optimises:
+            return self._setting("optim_batch_size") or self.domain.optim_batch_size or self.params.batch_size
+        return self.params.batch_size
+
     def store(self, spec) -> Path:
         """The folder holding a method's inversions: its name and a key over what makes its results (the
         method and the files it reads, those it runs on, the domain and its metrics, dtype, ops, device
@@ -166,7 +173,7 @@ class Lab:
             for path in [path for path in nets if path not in later]:
                 del nets[path]  # no store left reads it
             evaluate(self.store(spec), self.data_root, [spec], helpers=[specs[m] for m in spec.needs()],
-                     domain=self.domain.name, batch_size=p.batch_size, n_images=p.n_images, device=p.device,
+                     domain=self.domain.name, batch_size=self.batch_size(spec), n_images=p.n_images, device=p.device,
                      dtype=p.dtype, impl=p.impl, warmup=self.warmup, progress=progress, shard=shard, nets=nets)
         return [m for m in methods if m in specs]
 

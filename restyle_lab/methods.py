@@ -83,6 +83,9 @@ class MethodSpec:
     encoder_method: ClassVar[bool] = False
     # the plan's probe: the first step carries set-up (and a hybrid's encoder), so it is timed apart
     setup_in_first_step: ClassVar[bool] = False
+    # an optimisation: its batches take the notebook's optim_batch_size (its steps cost less per image in
+    # larger batches), the others' its batch_size
+    optimises: ClassVar[bool] = False
     # the command line's ARG may be followed by :STEPS; else the hint says what to use instead
     takes_steps: ClassVar[bool] = True
     # the command line's ARG names a checkpoint file (which may hold ':')
@@ -321,6 +324,7 @@ class ProjectorMixin:
     """
 
     setup_in_first_step: ClassVar[bool] = True
+    optimises: ClassVar[bool] = True
 
     def _check_projector(self):
         _check_schedule(self)

@@ -112,6 +112,8 @@ PARAMS = {p.name: p for p in (
           count, SMOKE["optim_steps"]),
     Param("optim_images", 64, optional(INT), "the optimisation baselines invert a seeded subset of this many images "
           "(all when fewer, or null)", count),
+    Param("optim_batch_size", None, optional(INT), "images per optimisation batch; None: the domain's "
+          "(mini: 32), else batch_size", count),
     Param("group_scheme", "stylegan", STR, "stylegan (coarse 0-3, medium 4-7, fine 8+) or psp (0-2, 3-6, 7+)",
           choice(*STYLE_GROUP_SCHEMES)),
     Param("n_show", 4, INT, "images shown", count, SMOKE["n_show"]),
@@ -160,7 +162,7 @@ def _inverting(*extras) -> tuple:
 
 
 NOTEBOOKS = {n.name: n for n in (
-    Notebook("quality_time", _inverting("optim_steps", "optim_images"),
+    Notebook("quality_time", _inverting("optim_steps", "optim_images", "optim_batch_size"),
              ("psp", "e4e", "restyle_psp", "restyle_e4e", "optim_w", "restyle_psp+optim", "restyle_e4e+optim")),
     Notebook("latent_change", _inverting("group_scheme"), ("restyle_psp", "restyle_e4e")),
     Notebook("step_heatmaps", _inverting("n_show"), ("restyle_psp", "restyle_e4e")),
@@ -170,7 +172,7 @@ NOTEBOOKS = {n.name: n for n in (
                                      "similarity"), generator_pair=True),
     Notebook("encoder_bootstrapping", _inverting("n_show"), ("restyle_psp_toon", "toon_bootstrap"), {"n_show": 6}),
     Notebook("explorer", _inverting("method")),  # its one method is its ``method`` parameter
-    Notebook("editing", _inverting("optim_steps", "source", "edits", "strengths", "interfacegan_dir", "n_samples",
+    Notebook("editing", _inverting("optim_steps", "optim_batch_size", "source", "edits", "strengths", "interfacegan_dir", "n_samples",
                                    "n_show"), ("restyle_psp", "restyle_e4e", "psp", "e4e", "optim_w"), {"n_show": 3}),
 )}
 ALL_PARAMS = tuple(dict.fromkeys(p for n in NOTEBOOKS.values() for p in n.params))

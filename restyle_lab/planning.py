@@ -49,7 +49,7 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
         entries = lab.entries()
         for name, spec in lab.specs().items():
             entry = stores.setdefault(str(lab.store(spec)), {"lab": lab, "spec": spec, "missing": set(), "n": 0})
-            work = plan(lab.store(spec), {name: spec}, entries, lab.params.batch_size, log=lambda *a: None)
+            work = plan(lab.store(spec), {name: spec}, entries, lab.batch_size(spec), log=lambda *a: None)
             entry["missing"] |= {entries[i]["name"] for g in work.groups for b, c in enumerate(g.chunks)
                                  if b not in g.stored for i in c}
             entry["n"] = max(entry["n"], len(work.wanted[name]))
@@ -58,7 +58,7 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
         lab, spec = entry["lab"], entry["spec"]
         n = lab.params.n_images
         row = MethodCost(store, spec.name, spec.kind, entry["n"], n, spec.total_steps, len(entry["missing"]),
-                         lab.params.batch_size)
+                         lab.batch_size(spec))
         if probe and row.remaining:
             folder = image_folder_for_domain(lab.data_root, lab.domain, limit=n)
             specs = {**{m: lab.spec(m) for m in spec.needs()}, spec.name: spec}
@@ -72,7 +72,7 @@ def _probe(lab, folder, specs, rows, probe_images, log, measured: dict, nets: di
     settings, so a method two stores share (other image counts) is probed once."""
     p = lab.params
     dev = parse_device(p.device)
-    k = probe_images or (p.batch_size if dev.type == "cuda" else 1)
+    k = probe_images or (max(r.batch_size for r in rows.values()) if dev.type == "cuda" else 1)
     _, x, _ = folder.load_batch(list(range(min(k, len(folder)))))
     if x is None:
         return

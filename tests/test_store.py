@@ -292,6 +292,32 @@ def test_optimisation_on_a_seeded_subset(setup, tmp_path):
     assert picked[0] == picked[1], "the subset is seeded"
 
 
+def test_optimisations_take_their_own_batch_size(tmp_path):
+    """A notebook's optimisation methods are batched by optim_batch_size (None: the domain's, else batch_size),
+    its other methods by batch_size; the stores are laid out so, and the plan says so."""
+    import dataclasses
+
+    from restyle_lab.lab import Lab
+    from restyle_lab.mini.dataset import write_test_set
+    from restyle_lab.planning import method_costs
+    from restyle_lab.store import stored_units
+
+    data = write_test_set(tmp_path / "data", n=3)
+    base = dict(domain="mini", data_root=str(data), out_dir=str(tmp_path / "out" / "quality_time"), smoke=True)
+    lab = Lab.from_parameters("quality_time", None, **base)
+    assert lab.batch_size(lab.spec("optim_w")) == lab.batch_size(lab.spec("restyle_psp+optim")) == 32
+    assert lab.batch_size(lab.spec("restyle_psp")) == 8
+    lab.domain = dataclasses.replace(lab.domain, optim_batch_size=None)  # a domain that sets none
+    assert lab.batch_size(lab.spec("optim_w")) == 8
+
+    lab = Lab.from_parameters("quality_time", None, batch_size=1, optim_batch_size=3, **base)
+    costs = {c.method: c.batch_size for c in method_costs([lab], probe=False, log=lambda *a: None)}
+    assert costs["optim_w"] == costs["restyle_psp+optim"] == 3 and costs["psp"] == costs["restyle_psp"] == 1
+    lab.compute(["optim_w", "psp"], progress=False)
+    assert len(stored_units(lab.store(lab.spec("optim_w")), "optim_w")) == 1  # the 3 images in one batch
+    assert len(stored_units(lab.store(lab.spec("psp")), "psp")) == 3
+
+
 # ------------------------------------------------------------------ a store that describes itself (issue 21)
 
 @pytest.fixture(scope="module")

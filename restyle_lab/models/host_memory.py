@@ -6,7 +6,7 @@ unmaps them on free, so every large activation is page-faulted and zeroed by the
 again, on every op. At the 1024 px generator's top layers (32-64 channels at 512-1024 px,
 64-128 MB per tensor) that costs more than the arithmetic: an elementwise op on a 128 MB
 tensor took 170 ms instead of 36 ms, a 3x3 convolution twice its time (2-core AVX2 CPU,
-glibc 2.36; see benchmarks/README.md).
+glibc 2.36; see README.md, Speed).
 
 ``reuse_freed_memory()`` turns glibc's mmap use off and raises its trim threshold, so
 freed blocks stay in the heap and are reused without faults. It is process-wide: the

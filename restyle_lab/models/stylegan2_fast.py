@@ -19,7 +19,7 @@ leaky ReLU, scale by sqrt 2), each of which reads and writes a whole tensor. Her
   kept between calls while the weight is unchanged.
 
 On a CPU (measured on 2-core AMD EPYC and Intel Xeon, torch 2.14, see
-``benchmarks/README.md``) two more things decide the time:
+README.md, Speed) two more things decide the time:
 
 * activations are channels_last: oneDNN's convolutions, transposed convolutions and
   depthwise blurs read and write NHWC without reordering to a blocked layout (1.5-3x
