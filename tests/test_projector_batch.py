@@ -142,3 +142,19 @@ def test_workers_split_the_batch_without_changing_it(targets):
     assert all(a.seconds_per_image > 0 for a in two.steps)
     with pytest.raises(ValueError, match="workers must be at least 1"):
         Projector(tiny_net("psp").decoder, None, CONFIG, geometry=GEOMETRY, workers=0)
+
+
+@pytest.mark.parametrize("kind", ["projector", "hybrid"])
+def test_progress_counts_the_recorded_run_not_the_warm_up(targets, kind):
+    """The step callback moves by the batch's images over the recorded steps only: a warm-up pass (each new
+    input shape, before timing) reported there made the console show more images done than there are."""
+    net = tiny_net("restyle_psp").double()
+    proj = Projector(net.decoder, net.latent_avg[0], CONFIG, geometry=GEOMETRY, workers=2)
+    inverter = proj if kind == "projector" else HybridInverter(ReStyleInverter(net, 1), proj)
+    calls = []
+    inverter.observe(lambda done, total, k: calls.append((done, total, k)))
+    inverter.invert(targets)
+    assert inverter._warm == tuple(targets.shape), "the warm-up ran"
+    assert {total for _, total, _ in calls} == {CONFIG.record_at[-1]}
+    assert sum(k / total for _, total, k in calls) == pytest.approx(targets.shape[0])
+    assert proj.on_step is not None, "the callback is back after the warm-up"

@@ -30,10 +30,21 @@ class Inverter:
         self.on_step = callback
 
     def invert(self, x: torch.Tensor) -> Trace:
-        if self.warmup and self._warm != tuple(x.shape):  # kernels are chosen per shape; the warm-up is not recorded
-            self._warmup(x)
-            self._warm = tuple(x.shape)
+        self._warm_up_for(x)
         return self._run(x)
+
+    def _warm_up_for(self, x) -> None:
+        """Run a new input shape once, unrecorded (kernels are chosen per shape), its steps not reported to the
+        step callback: progress counts the recorded run only."""
+        if not self.warmup or self._warm == tuple(x.shape):
+            return
+        callback = self.on_step
+        self.observe(None)
+        try:
+            self._warmup(x)
+        finally:
+            self.observe(callback)
+        self._warm = tuple(x.shape)
 
     def _warmup(self, x) -> None:
         self._run(x)

@@ -234,9 +234,7 @@ class Projector(Inverter):
 
     def invert(self, x: torch.Tensor, seeds=None) -> Trace:
         """``optimize`` after a warm-up per input shape; seeds: one key per image (see the module doc)."""
-        if self.warmup and self._warm != tuple(x.shape):
-            self._warmup(x)
-            self._warm = tuple(x.shape)
+        self._warm_up_for(x)
         return self.optimize(x, seeds=seeds)
 
     def _run(self, x, init_latent=None) -> Trace:
@@ -364,9 +362,7 @@ class HybridInverter(Inverter):
         self.projector.observe(callback)  # its steps are the long part
 
     def invert(self, x: torch.Tensor, seeds=None) -> Trace:
-        if self.warmup and self._warm != tuple(x.shape):
-            self._warmup(x)
-            self._warm = tuple(x.shape)
+        self._warm_up_for(x)
         return self._run(x, seeds)
 
     def _warmup(self, x) -> None:
