@@ -48,6 +48,7 @@ def _provenance_summary(prov: dict) -> dict:
     if "methods" in prov:
         out["methods"] = {name: {k: v for k, v in spec.items() if k in ("kind", "family", "steps", "checkpoint",
                                                                         "checkpoint_sha256", "loss", "record_at",
-                                                                        "perceptual_unavailable", "bootstrap")}
+                                                                        "perceptual_unavailable", "bootstrap",
+                                                                        "batch_size")}
                           for name, spec in prov["methods"].items()}
     return out

@@ -188,12 +188,14 @@ class Lab:
             store = self.store(self.spec(m))
             rows.append(read_results(store, methods=[m], images=images))
             stored = read_provenance(store)
-            provenance = {**stored, **provenance, "methods": {**provenance.get("methods", {}), m: stored["methods"][m]},
+            # each store has its own batch size (optimisations take optim_batch_size): said per method
+            entry = {**stored["methods"][m], "batch_size": stored.get("batch_size")}
+            provenance = {**stored, **provenance, "methods": {**provenance.get("methods", {}), m: entry},
                           "stores": {**provenance.get("stores", {}), m: str(store)}}
             if stored.get("metrics_unavailable"):
                 provenance["metrics_unavailable"] = {**stored["metrics_unavailable"],
                                                      **provenance.get("metrics_unavailable", {})}
-        for key in ("requested", "rebuilt_from_parts"):
+        for key in ("requested", "rebuilt_from_parts", "batch_size"):
             provenance.pop(key, None)
         print(f"inversions of {', '.join(self.methods)} ready in {time.monotonic() - t0:.1f} s")
         return pd.concat(rows, ignore_index=True), provenance

@@ -294,7 +294,7 @@ def test_optimisation_on_a_seeded_subset(setup, tmp_path):
 
 def test_optimisations_take_their_own_batch_size(tmp_path):
     """A notebook's optimisation methods are batched by optim_batch_size (None: the domain's, else batch_size),
-    its other methods by batch_size; the stores are laid out so, and the plan says so."""
+    its other methods by batch_size; the stores are laid out so, and the plan and the provenance say so."""
     import dataclasses
 
     from restyle_lab.lab import Lab
@@ -313,9 +313,11 @@ def test_optimisations_take_their_own_batch_size(tmp_path):
     lab = Lab.from_parameters("quality_time", None, batch_size=1, optim_batch_size=3, **base)
     costs = {c.method: c.batch_size for c in method_costs([lab], probe=False, log=lambda *a: None)}
     assert costs["optim_w"] == costs["restyle_psp+optim"] == 3 and costs["psp"] == costs["restyle_psp"] == 1
-    lab.compute(["optim_w", "psp"], progress=False)
+    _, provenance = lab.evaluate(["optim_w", "psp"], progress=False)
     assert len(stored_units(lab.store(lab.spec("optim_w")), "optim_w")) == 1  # the 3 images in one batch
     assert len(stored_units(lab.store(lab.spec("psp")), "psp")) == 3
+    assert {m: e["batch_size"] for m, e in provenance["methods"].items()} == {"optim_w": 3, "psp": 1}
+    assert "batch_size" not in provenance, "one batch size for the notebook would misstate one of its methods"
 
 
 # ------------------------------------------------------------------ a store that describes itself (issue 21)
