@@ -123,7 +123,7 @@ class Lab:
         return specs
 
     def batch_size(self, spec) -> int:
-        """Images per batch of a method: an optimisation's ``optim_batch_size`` (empty: the domain's, else
+        """Images per batch of a method: an optimisation's ``optim_batch_size`` (None: the domain's, else
         ``batch_size``), any other method's ``batch_size``."""
         if spec.optimises:
             return self._setting("optim_batch_size") or self.domain.optim_batch_size or self.params.batch_size
@@ -173,8 +173,9 @@ class Lab:
             for path in [path for path in nets if path not in later]:
                 del nets[path]  # no store left reads it
             evaluate(self.store(spec), self.data_root, [spec], helpers=[specs[m] for m in spec.needs()],
-                     domain=self.domain.name, batch_size=self.batch_size(spec), n_images=p.n_images, device=p.device,
-                     dtype=p.dtype, impl=p.impl, warmup=self.warmup, progress=progress, shard=shard, nets=nets)
+                     domain=self.domain.name, batch_size=self.batch_size(spec), n_images=p.n_images,
+                     device=p.device, dtype=p.dtype, impl=p.impl, warmup=self.warmup, progress=progress, shard=shard,
+                     nets=nets)
         return [m for m in methods if m in specs]
 
     def evaluate(self, methods: list[str] | None = None, progress: bool = True):

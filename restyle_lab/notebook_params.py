@@ -112,8 +112,9 @@ PARAMS = {p.name: p for p in (
           count, SMOKE["optim_steps"]),
     Param("optim_images", 64, optional(INT), "the optimisation baselines invert a seeded subset of this many images "
           "(all when fewer, or null)", count),
-    Param("optim_batch_size", None, optional(INT), "images per optimisation batch; None: the domain's "
-          "(mini: 32), else batch_size", count),
+    Param("optim_batch_size", None, optional(INT), "images per optimisation batch; None: the domain's ("
+          + ", ".join(f"{d.name}: {d.optim_batch_size}" for d in DOMAINS.values() if d.optim_batch_size)
+          + "), else batch_size", count),
     Param("group_scheme", "stylegan", STR, "stylegan (coarse 0-3, medium 4-7, fine 8+) or psp (0-2, 3-6, 7+)",
           choice(*STYLE_GROUP_SCHEMES)),
     Param("n_show", 4, INT, "images shown", count, SMOKE["n_show"]),
@@ -172,8 +173,9 @@ NOTEBOOKS = {n.name: n for n in (
                                      "similarity"), generator_pair=True),
     Notebook("encoder_bootstrapping", _inverting("n_show"), ("restyle_psp_toon", "toon_bootstrap"), {"n_show": 6}),
     Notebook("explorer", _inverting("method")),  # its one method is its ``method`` parameter
-    Notebook("editing", _inverting("optim_steps", "optim_batch_size", "source", "edits", "strengths", "interfacegan_dir", "n_samples",
-                                   "n_show"), ("restyle_psp", "restyle_e4e", "psp", "e4e", "optim_w"), {"n_show": 3}),
+    Notebook("editing", _inverting("optim_steps", "optim_batch_size", "source", "edits", "strengths",
+                                   "interfacegan_dir", "n_samples", "n_show"),
+             ("restyle_psp", "restyle_e4e", "psp", "e4e", "optim_w"), {"n_show": 3}),
 )}
 ALL_PARAMS = tuple(dict.fromkeys(p for n in NOTEBOOKS.values() for p in n.params))
 
