@@ -17,6 +17,9 @@ from .devices import device_name, parse_device, weights_and_compute
 from .inversion.build import Inverters
 from .inversion.units import plan
 
+# on a CPU, a method is probed a second time at its own batch when the first probe says that takes at most this
+CHEAP_PROBE_SECONDS = 20.0
+
 
 @dataclass
 class MethodCost:
@@ -42,8 +45,8 @@ class MethodCost:
 
 def method_costs(labs: list, probe: bool = True, probe_images: int | None = None, log=print) -> list[MethodCost]:
     """The cost of every method the Labs' notebooks run, one row per (store, method); ``probe``: time the
-    methods that still have work (``probe_images`` images: default the batch size on a GPU, where time per
-    image depends on it, and 1 on a CPU, where it hardly does)."""
+    methods that still have work (``probe_images`` images: default the method's batch on a GPU, where time per
+    image depends on it, and on a CPU 1 image, then the batch where that is cheap; see ``_probe``)."""
     stores = {}  # a method's store, shared by every notebook that runs it, with the images each asks for
     for lab in (lab for lab in labs if lab.inverts):
         entries = lab.entries()
@@ -69,7 +72,9 @@ def method_costs(labs: list, probe: bool = True, probe_images: int | None = None
 
 def _probe(lab, folder, specs, rows, probe_images, log, measured: dict, nets: dict) -> None:
     """Time each method with work to do on a few images; ``measured`` keeps the times by method and
-    settings, so a method two stores share (other image counts) is probed once."""
+    settings, so a method two stores share (other image counts) is probed once. On a CPU a method is timed
+    on 1 image, then again at its own batch where that costs at most ``CHEAP_PROBE_SECONDS``: a small
+    generator's steps cost less per image in a batch (the 64 px projector: 3x from 1 image to 32)."""
     p = lab.params
     dev = parse_device(p.device)
     k = probe_images or (max(r.batch_size for r in rows.values()) if dev.type == "cuda" else 1)
@@ -78,28 +83,39 @@ def _probe(lab, folder, specs, rows, probe_images, log, measured: dict, nets: di
         return
     todo = [m for m in rows if rows[m].remaining]
     weights, compute = weights_and_compute(p.dtype)
-    keys = {m: _probe_key(specs, m, lab, x.shape[0]) for m in todo}
+    keys = {m: _probe_key(specs, m, lab, probe_images or rows[m].batch_size) for m in todo}
     new = [m for m in todo if keys[m] not in measured]
     if new:
         log(f"timing probe on {device_name(dev)}: {len(new)} method(s), {x.shape[0]} image(s) each ...")
-    for m in new:
+
+    def timed(m, images):
         probe = {m: specs[m].probe_spec()}
         probe.update({other: specs[other] for other in specs[m].needs()})  # they run all their steps, as evaluated
-        steps = Inverters(probe, dev, weights, lab.domain, nets, compute=compute, impl=p.impl)[m].invert(x).steps
+        steps = Inverters(probe, dev, weights, lab.domain, nets, compute=compute, impl=p.impl)[m].invert(images).steps
         if len(steps) == 1:
-            measured[keys[m]] = (steps[0].seconds_per_image,) * 2
-        else:
-            later = [s.seconds_per_image for s in steps[1:]]
-            step = sum(later) / (steps[-1].step - steps[0].step)
-            first = steps[0].seconds_per_image if specs[m].setup_in_first_step else step
-            measured[keys[m]] = (first, step)
+            return (steps[0].seconds_per_image,) * 2
+        later = [s.seconds_per_image for s in steps[1:]]
+        step = sum(later) / (steps[-1].step - steps[0].step)
+        first = steps[0].seconds_per_image if specs[m].setup_in_first_step else step
+        return first, step
+
+    for m in new:
+        first, step = measured[keys[m]] = timed(m, x)
+        batch = min(rows[m].batch_size, len(folder))
+        # the probe at the batch: a warm-up pass and the timed one, each first + (steps - 1) * step per image
+        cost = 2 * batch * (first + (specs[m].probe_spec().total_steps - 1) * step)
+        if probe_images is None and batch > x.shape[0] and cost <= CHEAP_PROBE_SECONDS:
+            _, xb, _ = folder.load_batch(list(range(batch)))
+            if xb is not None:
+                log(f"timing probe of {m} again at its batch ({xb.shape[0]} images): it costs little here")
+                measured[keys[m]] = timed(m, xb)
     for m in todo:
         rows[m].first_seconds, rows[m].step_seconds = measured[keys[m]]
 
 
 def _probe_key(specs: dict, m: str, lab, k: int) -> str:
     """What a probe's time depends on: the method (and those it runs on) without its image subset, the
-    device, number format, ops and probe batch."""
+    device, number format, ops and the batch it stands for."""
     def plain(spec):
         return {key: v for key, v in spec.to_dict().items() if key not in ("images", "subset_seed")}
 
