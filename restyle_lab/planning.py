@@ -18,7 +18,7 @@ from .inversion.build import Inverters
 from .inversion.units import plan
 
 # on a CPU, a method is probed a second time at its own batch when the first probe says that takes at most this
-CHEAP_PROBE_SECONDS = 20.0
+CHEAP_PROBE_SECONDS = 10.0
 
 
 @dataclass
