@@ -42,7 +42,8 @@ def write_index(out_root: Path, outcomes: list, args, timeout: float) -> Path:
 
 
 def _provenance_summary(prov: dict) -> dict:
-    keep = ("package_version", "git_commit", "torch_version", "device", "dtype", "batch_size", "threads",
+    # batch sizes are per method (a notebook's stores have their own), in ``methods``
+    keep = ("package_version", "git_commit", "torch_version", "device", "dtype", "threads",
             "dataset_manifest_sha256", "n_images", "metrics_unavailable", "timing", "generators")
     out = {k: prov[k] for k in keep if k in prov}
     if "methods" in prov:
