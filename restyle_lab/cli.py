@@ -253,6 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=count, default=100, help="number of test faces (default: 100)")
     p.add_argument("--style", default="photo", choices=["photo", "toon"])
     p.add_argument("--out", help="folder (default: ~/.cache/restyle-lab/mini/...)")
+    p = sub.add_parser("mini-report", help="how well a mini generator covers the test renders, and how much of each "
+                       "face stored inversions keep, as read by the attribute judge")
+    p.add_argument("--generator", help="a 64 px generator file (default: the shipped mini generator)")
+    p.add_argument("--judge", help="an attribute regressor file (default: the shipped one)")
+    p.add_argument("--run", help="a run directory `evaluate` wrote on mini test faces: R^2 of the judge's reading "
+                   "of each stored inversion against its reading of the input, per method and step")
+    p.add_argument("--method", action="append", help="a method of --run (repeatable; default: all stored)")
+    p.add_argument("--n", type=count, default=1000, help="GAN samples, and test renders in each of the two sets "
+                   "(default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the GAN samples (default: 0)")
+    p.add_argument("--out", help="folder for the CSV tables (coverage.csv, coverage_summary.csv, inversions.csv)")
     p = sub.add_parser("sample", help="write generator samples with their true w+ (latents.npz), so `evaluate` "
                        "also reports each method's latent error (latent_mse)")
     p.add_argument("--generator", required=True, help="a generator file (rosinality .pt, an NVlabs .pkl, or an "

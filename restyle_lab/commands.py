@@ -15,7 +15,10 @@ from .files import atomic_write_text, read_settings, read_torch
 from .inversion.evaluate import evaluate
 from .inversion.invert import invert_folder
 from .methods import parse_methods
+from .mini.attributes import load_regressor
+from .mini.coverage import coverage, inversion_table, stored_inversions, write_tables
 from .mini.dataset import write_test_set
+from .mini.registry import mini_path
 from .mini.train import run_preset
 from .notices import notice
 from .papermill_runs import notebook_dir
@@ -99,6 +102,33 @@ def cmd_mini_data(args) -> int:
     return 0
 
 
+def cmd_mini_report(args) -> int:
+    judge = load_regressor(args.judge)
+    tables = {}
+    if args.run:
+        tables["inversions"] = inversion_table(judge, stored_inversions(args.run, args.method))
+    gen, _, _ = load_generator(args.generator or mini_path("generator"))
+    if gen.size != judge.config.image_size:
+        raise UsageError(f"--generator {args.generator}: {gen.size} px; the judge reads "
+                         f"{judge.config.image_size} px mini images")
+    tables["coverage"], tables["coverage_summary"] = coverage(gen, judge, n=args.n, seed=args.seed)
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
+        for name in ("coverage", "coverage_summary", "inversions"):
+            if name in tables:
+                print(f"\n{name}:\n{_wide(name, tables[name]).to_string()}")
+    if args.out:
+        for path in write_tables(args.out, tables):
+            print(f"wrote {path}")
+    return 0
+
+
+def _wide(name: str, table: pd.DataFrame) -> pd.DataFrame:
+    """The inversions table as method x step rows with one column per attribute; the others as they are."""
+    if name != "inversions":
+        return table.set_index(table.columns[0])
+    return table.pivot_table(index=["method", "step"], columns="attribute", values="r2", sort=False)
+
+
 def cmd_sample(args) -> int:
     if not 0 < args.truncation <= 1:
         raise UsageError(f"--truncation must be in (0, 1]. Got: {args.truncation}")
@@ -152,7 +182,8 @@ def cmd_convert(args) -> int:
 
 
 COMMANDS = {"invert": cmd_invert, "evaluate": cmd_evaluate, "summary": cmd_summary, "info": cmd_info,
-            "export-latents": cmd_export_latents, "mini-data": cmd_mini_data, "sample": cmd_sample,
+            "export-latents": cmd_export_latents, "mini-data": cmd_mini_data, "mini-report": cmd_mini_report,
+            "sample": cmd_sample,
             "train": cmd_train, "reproduce": run_reproduce, "notebooks": cmd_notebooks,
             "align": cmd_align, "convert": cmd_convert}
 

@@ -21,7 +21,7 @@ def run(*args, ok=True):
 
 
 @pytest.mark.parametrize("cmd", [[], ["invert"], ["evaluate"], ["train"], ["reproduce"], ["mini-data"], ["info"],
-                                 ["align"], ["convert"]])
+                                 ["align"], ["convert"], ["mini-report"]])
 def test_help_texts(cmd):
     out = run(*cmd, "--help")
     assert "usage: restyle-lab" in out.stdout
