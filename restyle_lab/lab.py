@@ -213,6 +213,8 @@ class Lab:
         t0 = time.monotonic()
         p = self.params
         specs = {m: self.spec(m) for m in self.methods if m in set(rows.method)}
+        if not specs:
+            raise UsageError("time_methods: no rows of this notebook's methods to time; give it lab.evaluate()'s rows")
         helpers = {n: self.spec(n) for s in specs.values() for n in s.needs() if n not in specs}
         folder = image_folder_for_domain(self.data_root, self.domain, limit=p.n_images)
         batches, loaded = {}, {}

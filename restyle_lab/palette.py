@@ -23,4 +23,4 @@ def family_colour(family: str | None) -> str:
 # change maps (step_heatmaps, the explorer): red = large change, as in the paper's Figs. 6-7. How a map is scaled
 # (the notebooks' ``normalise`` parameter and the explorer's control) -> what its colour bar's 1 means
 CHANGE_CMAP = "jet"
-CHANGE_SCALES = {"global": "the image's largest change over all steps", "per step": "the largest change in that step"}
+CHANGE_SCALES = {"global": "the largest change over all steps", "per step": "the largest change in that step"}

@@ -301,7 +301,7 @@ def test_a_subset_reads_its_own_images_and_says_how_many_of_them_are_stored(tmp_
 
     data = write_test_set(tmp_path / "data", n=8)
     # not a smoke run: it would cap n_images at 4
-    base = dict(domain="mini", data_root=str(data), out_dir=str(tmp_path / "out" / "quality_time"), optim_steps=10)
+    base = dict(domain="mini", data_root=str(data), out_dir=str(tmp_path / "out" / "quality_time"), optim_steps=2)
     Lab.from_parameters("quality_time", None, n_images=5, **base).evaluate(["optim_w"], progress=False)
     capsys.readouterr()
     lab = Lab.from_parameters("quality_time", None, n_images=8, optim_images=3, **base)

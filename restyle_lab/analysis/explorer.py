@@ -53,7 +53,7 @@ def image_view(stored: dict, inputs: np.ndarray, groups: dict, index: int, step:
     for ax in axes[:2]:
         ax.set_xticks([])
         ax.set_yticks([])
-    colour_bar(fig, axes[1], normalise, fraction=0.05)
+    colour_bar(fig, normalise, ax=axes[1])
     for group, rows in per_group.groupby("group", sort=False):
         axes[2].plot([steps[s - 1] for s in rows.step], rows.value, marker="o", label=group,
                      color=GROUP_COLOURS.get(group))

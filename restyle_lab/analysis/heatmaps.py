@@ -56,14 +56,24 @@ def change_table(changes: np.ndarray, names) -> pd.DataFrame:
                          for i in range(changes.shape[0]) for t in range(changes.shape[1])])
 
 
-def colour_bar(fig, axes, how: str, fraction: float = 0.03) -> None:
-    """The change maps' colour bar beside ``axes``, saying what its 1 is (two lines: it runs along the bar)."""
+def colour_bar(fig, how: str, ax=None, cax=None) -> None:
+    """The change maps' colour bar, beside ``ax`` or in ``cax``, saying what its 1 is (two lines: it runs along
+    the bar)."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
-    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap=CHANGE_CMAP), ax=axes, fraction=fraction, pad=0.02)
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap=CHANGE_CMAP), ax=ax, cax=cax, fraction=0.05, pad=0.02)
     bar.set_label("\n".join(textwrap.wrap(f"change / {CHANGE_SCALES[how]}", 30)), fontsize=8)
     bar.ax.tick_params(labelsize=8)
+
+
+def _bar_beside(fig, how: str, width_in: float = 1.0, top: float = 1.0) -> None:
+    """Lay out the panels (tight_layout: a constrained layout took 2.5x as long to save these grids) leaving
+    ``width_in`` inches at the right, and put the colour bar there."""
+    w, h = fig.get_size_inches()
+    right = 1 - width_in / w
+    fig.tight_layout(pad=0.2, rect=(0, 0, right, top))
+    colour_bar(fig, how, cax=fig.add_axes((right + 0.1 / w, 0.5 - 0.3 * top, 0.15 / w, 0.6 * top)))
 
 
 def plot_image_heatmaps(inputs, images, normalised, names=None, method: str = "", how: str = "global"):
@@ -72,8 +82,7 @@ def plot_image_heatmaps(inputs, images, normalised, names=None, method: str = ""
     import matplotlib.pyplot as plt
 
     n, s = normalised.shape[:2]
-    fig, axes = plt.subplots(2 * n, s + 1, figsize=(1.3 * (s + 1) + 1.0, 2.6 * n + 0.5), squeeze=False,
-                             layout="constrained")
+    fig, axes = plt.subplots(2 * n, s + 1, figsize=(1.3 * (s + 1) + 1.0, 2.6 * n + 0.4), squeeze=False)
     for i in range(n):
         axes[2 * i][0].imshow(inputs[i])
         axes[2 * i][0].set_title("input" if names is None else str(names[i])[:14], fontsize=8)
@@ -86,9 +95,11 @@ def plot_image_heatmaps(inputs, images, normalised, names=None, method: str = ""
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    colour_bar(fig, axes[:, 1:].ravel().tolist(), how)
+    top = 1.0
     if method:
         fig.suptitle(f"{method_label(method)}: output of each step, and its change map ({how})", fontsize=10)
+        top = 1 - 0.4 / fig.get_size_inches()[1]
+    _bar_beside(fig, how, top=top)
     return fig
 
 
@@ -96,15 +107,17 @@ def plot_mean_heatmaps(mean: np.ndarray, title: str = "", how: str = "global"):
     import matplotlib.pyplot as plt
 
     s = mean.shape[0]
-    fig, axes = plt.subplots(1, s, figsize=(1.6 * s + 1.2, 2.3), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(1, s, figsize=(1.6 * s + 1.0, 2.3), squeeze=False)
     for t in range(s):
         axes[0][t].imshow(mean[t], cmap=CHANGE_CMAP, vmin=0, vmax=1)
         axes[0][t].set_title(f"step {t + 1}", fontsize=9)
         axes[0][t].set_xticks([])
         axes[0][t].set_yticks([])
-    colour_bar(fig, axes[0].tolist(), how)
+    top = 1.0
     if title:
         fig.suptitle(title, fontsize=10)
+        top = 1 - 0.35 / fig.get_size_inches()[1]
+    _bar_beside(fig, how, top=top)
     return fig
 
 
