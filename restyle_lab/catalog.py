@@ -38,8 +38,8 @@ NAMED_METHODS = {
     "e4e_naive": NamedMethod("naive", "e4e", label="e4e, naive"),
     "optim_w": NamedMethod("optim", "generator", space="w", label="optimisation (W)"),
     "optim_w+": NamedMethod("optim", "generator", space="w+", label="optimisation (W+)"),
-    "restyle_psp+optim": NamedMethod("hybrid", "restyle_psp"),
-    "restyle_e4e+optim": NamedMethod("hybrid", "restyle_e4e"),
+    "restyle_psp+optim": NamedMethod("hybrid", "restyle_psp", label="ReStyle-pSp + optimisation"),
+    "restyle_e4e+optim": NamedMethod("hybrid", "restyle_e4e", label="ReStyle-e4e + optimisation"),
     "restyle_psp_toon": NamedMethod("restyle", "restyle_psp_toon", label="ReStyle-pSp (toon)"),
     "toon_bootstrap": NamedMethod("restyle", "restyle_psp_toon", start_key="restyle_psp", label="bootstrapped (toon)"),
 }
@@ -80,11 +80,22 @@ def named_spec(name: str, checkpoints: dict, settings: NamedSettings) -> MethodS
     return SPEC_CLASSES[entry.kind].named(name, entry, checkpoints, settings)
 
 
+# the reference rows of the editing study: edits of GAN samples, which are no inversion method
+SAMPLES = "w_samples"
+OTHER_LABELS = {SAMPLES: "GAN samples"}
+
+
 def method_label(name: str) -> str:
-    """How figures name a method: its named method's label, else its own name."""
+    """How figures name a method: its named method's label, else its own name (tables keep the names)."""
     entry = NAMED_METHODS.get(name)
-    return entry.label if entry and entry.label else name
+    return entry.label if entry and entry.label else OTHER_LABELS.get(name, name)
 
 
 # base and fine-tuned generator keys for the alignment study, in order of preference
 GENERATOR_PAIRS = (("generator", "toon_generator"), ("restyle_psp", "restyle_psp_toon"))
+GENERATOR_LABELS = {"generator": "base generator", "toon_generator": "toon generator"}
+
+
+def generator_label(key: str) -> str:
+    """How figures name a generator by its checkpoint key (an encoder's: its decoder)."""
+    return GENERATOR_LABELS.get(key) or f"{method_label(key)} decoder"

@@ -29,11 +29,13 @@ from .domains import get_domain
 from .errors import UsageError
 from .inversion.build import method_identity
 from .inversion.evaluate import evaluate
+from .inversion.timing import ROUNDS, time_in_one_sitting
+from .inversion.units import wanted_images
 from .methods import NamedSettings
 from .metric_names import LPIPS
 from .metrics.lpips_metric import load_lpips
 from .mini.dataset import write_test_set
-from .notebook_params import PARAMS, Params, notebook, resolve
+from .notebook_params import NOTEBOOKS, PARAMS, Params, notebook, resolve
 from .store import (MANIFEST_NAME, by_content, read_latents, read_manifest, read_provenance, read_results, stored_images,
                     stored_latent_arrays)
 
@@ -154,9 +156,12 @@ class Lab:
             self._entries = folder.manifest(previous)
         return self._entries
 
-    def images(self) -> dict:
-        """name -> (index, sha256) of this notebook's readable test images."""
-        return {e["name"]: (i, e["sha256"]) for i, e in enumerate(self.entries()) if e["status"] == "ok"}
+    def images(self, method: str | None = None) -> dict:
+        """name -> (index, sha256) of this notebook's readable test images; of ``method``: those it inverts (the
+        seeded subset of an optimisation baseline), whatever else its store holds."""
+        entries = self.entries()
+        indices = range(len(entries)) if method is None else wanted_images(self.spec(method), entries)
+        return {entries[i]["name"]: (i, entries[i]["sha256"]) for i in indices if entries[i]["status"] == "ok"}
 
     def compute(self, methods: list[str] | None = None, progress: bool = True, shard: tuple | None = None) -> list:
         """Store the inversions of the named methods (default: this notebook's) that are not stored yet;
@@ -183,11 +188,10 @@ class Lab:
         provenance dict: the run's settings, and every method's entry). ``self.methods`` lists those that ran."""
         t0 = time.monotonic()
         self.methods = self.compute(methods, progress)
-        images = self.images()
         rows, provenance = [], {}
         for m in self.methods:
             store = self.store(self.spec(m))
-            rows.append(read_results(store, methods=[m], images=images))
+            rows.append(read_results(store, methods=[m], images=self.images(m)))
             stored = read_provenance(store)
             # each store has its own batch size (optimisations take optim_batch_size): said per method
             entry = {**stored["methods"][m], "batch_size": stored.get("batch_size")}
@@ -201,28 +205,66 @@ class Lab:
         print(f"inversions of {', '.join(self.methods)} ready in {time.monotonic() - t0:.1f} s")
         return pd.concat(rows, ignore_index=True), provenance
 
-    def latents(self, method: str) -> dict:
-        """A method's stored latents of this notebook's images (``restyle_lab.store.read_latents``)."""
-        return read_latents(self.store(self.spec(method)), method, self.images())
+    def time_methods(self, rows: pd.DataFrame, name: str = "timing") -> pd.DataFrame:
+        """The seconds a figure plots: this notebook's methods (those with ``rows``) timed in one pass
+        (``inversion.timing``: same process, interleaved rounds, warm-up excluded, median), each at its batch on
+        the first images it holds in ``rows``. Saved as table ``name`` beside the figures (with the machine,
+        threads, load average and date) and returned; the stored per-row seconds stay in the store."""
+        t0 = time.monotonic()
+        p = self.params
+        specs = {m: self.spec(m) for m in self.methods if m in set(rows.method)}
+        if not specs:
+            raise UsageError("time_methods: no rows of this notebook's methods to time; give it lab.evaluate()'s rows")
+        helpers = {n: self.spec(n) for s in specs.values() for n in s.needs() if n not in specs}
+        folder = image_folder_for_domain(self.data_root, self.domain, limit=p.n_images)
+        batches, loaded = {}, {}
+        for m, spec in specs.items():
+            held = rows.loc[rows.method == m, "image_index"].drop_duplicates().sort_values().tolist()
+            chosen = tuple(held[:self.batch_size(spec)])
+            if chosen not in loaded:
+                loaded[chosen] = folder.load_batch(list(chosen))[1]
+            batches[m] = loaded[chosen]
+        # a smoke run times nothing worth a warm-up pass or rounds (as its inversions)
+        timing = time_in_one_sitting(specs, batches, p.device, p.dtype, p.impl, self.domain.name, helpers,
+                                     rounds=ROUNDS if self.warmup else 1, warmup=self.warmup)
+        self.save_table(timing, name, "seconds per image of this notebook's methods, timed in one pass for its "
+                        "figures (timed = False: multiplied out from steps_timed), with the machine")
+        first = timing.iloc[0]
+        print(f"timed {len(specs)} methods in one pass in {time.monotonic() - t0:.1f} s: {first.machine}, "
+              f"{first.threads} threads, load average {first.load_average:.2f}")
+        return timing
 
-    def stored_methods(self, names, arrays=()) -> list[str]:
-        """The named methods stored with this notebook's settings whose latents cover the images ``names`` and
-        hold ``arrays``: what can be shown for those images without running anything."""
-        names = [str(n) for n in names]
+    def latents(self, method: str) -> dict:
+        """A method's stored latents of the images it inverts here (``restyle_lab.store.read_latents``)."""
+        return read_latents(self.store(self.spec(method)), method, self.images(method))
+
+    def explorable(self, arrays=()) -> tuple[dict, dict]:
+        """What can be shown for this notebook's images without running anything, over every named method:
+        (method -> the names of the images its store holds here with ``arrays``, in folder order; method -> why
+        it is not offered at all). A method stored for some images only (an optimisation's seeded subset) is
+        offered for those."""
         images = self.images()
-        current = {n: images[n][1] for n in names if n in images}
-        found = []
+        current = {n: sha for n, (_, sha) in images.items()}
+        found, absent = {}, {}
         for method in NAMED_METHODS:
             spec = self.spec(method)
             store = self.store(spec) if spec is not None else None
-            if store is None or not store.is_dir():
-                continue
-            held = stored_images(store, method, current)
-            stored_arrays = stored_latent_arrays(store, method)
-            if len(current) == len(names) and all(n in held for n in names) and stored_arrays \
-                    and set(arrays) <= stored_arrays[1]:
-                found.append(method)
-        return found
+            held = stored_images(store, method, current) if store is not None and store.is_dir() else {}
+            stored_arrays = stored_latent_arrays(store, method) if held else None
+            if spec is None:
+                absent[method] = "its checkpoint is missing"
+            elif not held:
+                runs = [n.name for n in NOTEBOOKS.values() if method in n.methods]
+                absent[method] = "not stored for these images with these settings" + (
+                    f" (run {' or '.join(runs)})" if runs else "")
+            elif not stored_arrays or not set(arrays) <= stored_arrays[1]:
+                lacking = sorted(set(arrays) - (stored_arrays[1] if stored_arrays else set()))
+                absent[method] = ("no start latent stored: a single pass or naive iteration starts from the input "
+                                  "image, not from a latent" if "start_latent" in lacking else
+                                  f"stored without {', '.join(a.replace('_', ' ') for a in lacking)}")
+            else:
+                found[method] = [n for n in images if n in held]
+        return found, absent
 
     def generator(self, key: str):
         """(Generator, w_avg) from a generator file or the decoder of an encoder checkpoint."""

@@ -154,6 +154,15 @@ class MethodSpec:
         """The cheap variant the plan times (a few steps of it)."""
         return self
 
+    def timing_spec(self) -> "MethodSpec":
+        """What a figure's timing pass runs (``inversion.timing``): the whole method, each step timed."""
+        return self
+
+    def timed_steps(self, measured: dict) -> list[tuple[int, float, bool]]:
+        """(step, cumulative seconds per image, whether that step was timed) for each step a figure plots,
+        from the timing pass's ``measured`` step -> cumulative seconds per image."""
+        return [(s, t, True) for s, t in sorted(measured.items())]
+
     def with_images(self, images: int | None) -> "MethodSpec":
         """The method on a seeded subset of that many test images, where its kind takes one (encoders cost
         little per image and always run on all of them)."""
@@ -165,7 +174,8 @@ class MethodSpec:
 
     # ------------------------------------------------------------------ how plots draw it
     def plot_style(self, record: dict, records: dict) -> dict:
-        """matplotlib keyword arguments; ``record``: its provenance entry (family, head), ``records``: all."""
+        """matplotlib keyword arguments (colour, line, marker; its label is the catalogue's display name);
+        ``record``: its provenance entry (family, head), ``records``: all."""
         raise NotImplementedError  # pragma: no cover - every kind overrides it
 
 
@@ -240,8 +250,7 @@ class ReStyleSpec(IteratedMixin, MethodSpec):
         return builder.restyle(self, self.checkpoint, self.steps, self.name, bootstrap=start)
 
     def plot_style(self, record, records):
-        style = {"color": family_colour(record.get("family")), "linestyle": "-", "marker": "o", "markersize": 4,
-                 "label": self.name}
+        style = {"color": family_colour(record.get("family")), "linestyle": "-", "marker": "o", "markersize": 4}
         if record.get("head") == "fpn":
             style.update(linestyle="-.", marker="s")
         return style
@@ -277,8 +286,7 @@ class SingleSpec(MethodSpec):
         return builder.encoder(self, self.checkpoint, 1, self.name)
 
     def plot_style(self, record, records):
-        return {"color": family_colour(record.get("family")), "linestyle": "none", "marker": "*", "markersize": 14,
-                "label": self.name}
+        return {"color": family_colour(record.get("family")), "linestyle": "none", "marker": "*", "markersize": 14}
 
 
 @dataclass(frozen=True)
@@ -311,8 +319,7 @@ class NaiveSpec(IteratedMixin, MethodSpec):
         return builder.encoder(self, self.checkpoint, self.steps, self.name)
 
     def plot_style(self, record, records):
-        return {"color": family_colour(record.get("family")), "linestyle": ":", "marker": "x", "markersize": 5,
-                "label": self.name}
+        return {"color": family_colour(record.get("family")), "linestyle": ":", "marker": "x", "markersize": 5}
 
 
 @dataclass(frozen=True)
@@ -356,6 +363,16 @@ class ProjectorMixin:
 
     def probe_spec(self):
         return dataclasses.replace(self, record_at=(1, 3))
+
+    def timing_spec(self):
+        # a few steps: step 1 carries the set-up (a hybrid: its encoder), the next ones the cost of a step
+        return self.probe_spec()
+
+    def timed_steps(self, measured):
+        """Each snapshot's time multiplied out from the few steps timed: step 1's, then the cost per step."""
+        (first, t_first), (last, t_last) = sorted(measured.items())[0], sorted(measured.items())[-1]
+        per_step = (t_last - t_first) / (last - first) if last > first else t_first
+        return [(k, measured.get(k, t_first + (k - first) * per_step), k in measured) for k in self.record_at]
 
     def with_images(self, images):
         return dataclasses.replace(self, images=images)
@@ -416,7 +433,7 @@ class OptimSpec(ProjectorMixin, MethodSpec):
         return builder.projector(self, self.projector_config(self.space))
 
     def plot_style(self, record, records):
-        return {"color": GREEN, "linestyle": "--", "marker": "o", "markersize": 3, "label": self.name}
+        return {"color": GREEN, "linestyle": "--", "marker": "o", "markersize": 3}
 
 
 @dataclass(frozen=True)
@@ -461,8 +478,7 @@ class HybridSpec(ProjectorMixin, MethodSpec):
 
     def plot_style(self, record, records):
         encoder = records.get(self.encoder, {})
-        return {"color": family_colour(encoder.get("family")), "linestyle": "--", "marker": "o", "markersize": 3,
-                "label": self.name}
+        return {"color": family_colour(encoder.get("family")), "linestyle": "--", "marker": "o", "markersize": 3}
 
 
 SPEC_CLASSES = {cls.kind: cls for cls in (ReStyleSpec, SingleSpec, NaiveSpec, OptimSpec, HybridSpec)}

@@ -24,6 +24,7 @@ from .errors import UsageError
 from .formats import DEFAULT_IMPL, DTYPE_NAMES, IMPLS
 from .literals import BOOL, FLOAT, INT, PATH, STR, Type, check_type, dict_of, list_of, optional
 from .methods import positive_int
+from .palette import CHANGE_SCALES
 from .metric_names import IDENTITY, LPIPS, MSE, RECONSTRUCTION, SIMILARITIES
 from .schedule import SNAPSHOTS
 
@@ -118,6 +119,9 @@ PARAMS = {p.name: p for p in (
     Param("group_scheme", "stylegan", STR, "stylegan (coarse 0-3, medium 4-7, fine 8+) or psp (0-2, 3-6, 7+)",
           choice(*STYLE_GROUP_SCHEMES)),
     Param("n_show", 4, INT, "images shown", count, SMOKE["n_show"]),
+    Param("normalise", "global", STR, "change maps divided by the image's largest change over all steps (global, the "
+          "paper's Fig. 2) or by each step's own (per step: where a late step still changes the image)",
+          choice(*CHANGE_SCALES)),
     Param("metric", MSE, STR, f"the metric plotted; {LPIPS} where its weights are available",
           choice(*RECONSTRUCTION, IDENTITY)),
     Param("n_pairs", 64, INT, "sampled codes", count, SMOKE["n_pairs"]),
@@ -166,7 +170,7 @@ NOTEBOOKS = {n.name: n for n in (
     Notebook("quality_time", _inverting("optim_steps", "optim_images", "optim_batch_size"),
              ("psp", "e4e", "restyle_psp", "restyle_e4e", "optim_w", "restyle_psp+optim", "restyle_e4e+optim")),
     Notebook("latent_change", _inverting("group_scheme"), ("restyle_psp", "restyle_e4e")),
-    Notebook("step_heatmaps", _inverting("n_show"), ("restyle_psp", "restyle_e4e")),
+    Notebook("step_heatmaps", _inverting("n_show", "normalise"), ("restyle_psp", "restyle_e4e")),
     Notebook("fpn_vs_simple", _inverting(), ("restyle_psp_fpn", "restyle_psp")),
     Notebook("naive_vs_restyle", _inverting("metric"), ("restyle_psp", "psp_naive", "restyle_e4e", "e4e_naive")),
     Notebook("generator_alignment", ("domain", "checkpoints", "device", "smoke", "out_dir", "n_pairs", "truncation",

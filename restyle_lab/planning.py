@@ -2,7 +2,8 @@
 time estimate from a short timing probe of each method on the user's device.
 
 The probe times each method that still has work on a few test images, with the inverters and the timing
-protocol the evaluation uses (warm-up excluded, device synchronised): ReStyle and naive iterations for 2
+protocol the evaluation uses (warm-up excluded, device synchronised; read as a figure's timing pass reads its
+traces, ``inversion.timing.first_and_step``): ReStyle and naive iterations for 2
 steps, single passes once, optimisations for 3 steps (step 1 carries the set-up and, for a hybrid, its
 encoder; steps 2-3 give the cost of one more step).
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from .data import image_folder_for_domain
 from .devices import device_name, parse_device, weights_and_compute
 from .inversion.build import Inverters
+from .inversion.timing import first_and_step
 from .inversion.units import plan
 
 # on a CPU, a method is probed a second time at its own batch when the first probe says that takes at most this
@@ -92,12 +94,7 @@ def _probe(lab, folder, specs, rows, probe_images, log, measured: dict, nets: di
         probe = {m: specs[m].probe_spec()}
         probe.update({other: specs[other] for other in specs[m].needs()})  # they run all their steps, as evaluated
         steps = Inverters(probe, dev, weights, lab.domain, nets, compute=compute, impl=p.impl)[m].invert(images).steps
-        if len(steps) == 1:
-            return (steps[0].seconds_per_image,) * 2
-        later = [s.seconds_per_image for s in steps[1:]]
-        step = sum(later) / (steps[-1].step - steps[0].step)
-        first = steps[0].seconds_per_image if specs[m].setup_in_first_step else step
-        return first, step
+        return first_and_step(steps, specs[m].setup_in_first_step)
 
     for m in new:
         first, step = measured[keys[m]] = timed(m, x)

@@ -19,6 +19,12 @@ from restyle_lab.notebook_params import NOTEBOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
+# sent to a kernel first: every figure a notebook saves is then described (``figure_texts``)
+RECORD_FIGURES = (f"import sys\nsys.path.insert(0, {str(REPO / 'tests')!r})\nimport figure_texts\n"
+                  "figure_texts.install()\nfigure_texts.FIGURES.clear()")
+# what the recorded figures say and how many images each method's rows of the notebook hold (``rows``)
+READ_FIGURES = ("import json as _json\nprint(_json.dumps({'figures': figure_texts.FIGURES, 'counts': "
+                "rows.groupby('method').image.nunique().to_dict() if 'rows' in globals() else {}}))")
 FIGURE_CALLS = ("save_figure(", "explorer.build(")  # a cell that makes one of these calls shows a figure
 PLAIN_PLOT = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1, 2], [2, 0, 1]);"
 
@@ -89,6 +95,11 @@ class LiveKernel:
             tb = "\n".join(reply["content"].get("traceback", []))
             raise AssertionError(f"cell failed:\n{code}\n{tb}")
         return messages
+
+
+def recorded(kernel) -> dict:
+    """The figures a kernel's notebook saved since ``RECORD_FIGURES`` and its rows' image counts (READ_FIGURES)."""
+    return json.loads("".join(texts(kernel.run(READ_FIGURES), "stdout")))
 
 
 def images(messages: list[dict]) -> int:

@@ -128,16 +128,22 @@ def test_per_step_means_values_and_kept_statuses():
     assert np.isnan(lp["mean"]) and lp["n_images"] == 0 and lp["status"].startswith("unavailable")
 
 
-def test_quality_time_table_joins_time_and_kind():
-    table = quality_time_table(_rows(), {"m": {"kind": "restyle", "family": "restyle_psp"}})
+def _timing():
+    """A timing pass's table (``inversion.timing``): its seconds, not the stored rows' 0.5 and 1.5."""
+    return pd.DataFrame({"method": ["m", "m"], "step": [1, 2], "seconds_per_image": [0.25, 0.5]})
+
+
+def test_quality_time_table_joins_time_from_the_timing_pass_and_kind():
+    table = quality_time_table(_rows(), {"m": {"kind": "restyle", "family": "restyle_psp"}}, _timing())
     row = table[(table.step == 1) & (table.metric == "mse_pm1")].iloc[0]
-    assert row.seconds_per_image == 1.0 and row.kind == "restyle" and row.family == "restyle_psp"
+    assert row.seconds_per_image == 0.25 and row.kind == "restyle" and row.family == "restyle_psp"
     assert "cumulative_seconds_per_image" not in set(table.metric)
 
 
 def test_step_table_layout_and_missing_method():
-    table = step_table(_rows(), ["m"], step=1)
+    table = step_table(_rows(), ["m"], step=1, timing=_timing())
     row = table.iloc[0]
-    assert row.mse_pm1 == 2.0 and row.seconds_per_image == 1.0 and row["lpips_alex_v0.1_status"].startswith("unav")
+    assert row.mse_pm1 == 2.0 and row.cumulative_seconds_per_image == 0.25
+    assert row["lpips_alex_v0.1_status"].startswith("unav")
     with pytest.raises(ValueError, match="no rows for method 'other' at step 1"):
         step_table(_rows(), ["other"], step=1)

@@ -112,3 +112,43 @@ def test_hybrid_starts_from_the_encoders_latent(x):
     assert trace.method == "restyle_psp+optim_w+_mse" and [s.step for s in trace.steps] == [1, 5]
     with pytest.raises(ValueError, match="w\\+"):
         HybridInverter(enc, Projector(net.decoder, None, ProjectorConfig(space="w", perceptual=False), geometry=GEO))
+
+
+def test_a_timing_pass_interleaves_its_methods_and_multiplies_out_the_optimisation(tmp_path, x, monkeypatch):
+    """One pass, every method in turn each round (after its warm-up), times per step; an optimisation timed
+    over steps 1 and 3 and multiplied out to each snapshot."""
+    from restyle_lab.inversion import timing
+    from restyle_lab.methods import HybridSpec, ReStyleSpec
+
+    from tiny import write_tiny_checkpoints
+
+    paths = write_tiny_checkpoints(tmp_path)
+    encoder = ReStyleSpec("restyle_psp", checkpoint=str(paths["restyle_psp"]), steps=2)
+    hybrid = HybridSpec("restyle_psp+optim", encoder="restyle_psp", record_at=(1, 10, 100),
+                        options={"perceptual": False})
+    calls = []
+
+    class Logged(timing.Inverters):
+        def __getitem__(self, name):
+            inverter = super().__getitem__(name)
+            if not hasattr(inverter, "logged"):
+                run = inverter.invert
+                inverter.invert = lambda images: (calls.append((name, inverter._warm)), run(images))[1]
+                inverter.logged = True
+            return inverter
+
+    monkeypatch.setattr(timing, "Inverters", Logged)
+    table = timing.time_in_one_sitting({"restyle_psp": encoder, hybrid.name: hybrid},
+                                       {"restyle_psp": x[:2], hybrid.name: x}, "cpu", "float32", "fast", "mini",
+                                       rounds=3)
+    assert [name for name, _ in calls] == ["restyle_psp", hybrid.name] * 3
+    assert [warm for _, warm in calls[2:]] == [(2, 3, 64, 64), (3, 3, 64, 64)] * 2, "warmed up in round 1 only"
+    assert table[["method", "step", "timed"]].values.tolist() == [
+        ["restyle_psp", 1, True], ["restyle_psp", 2, True], [hybrid.name, 1, True], [hybrid.name, 10, False],
+        [hybrid.name, 100, False]]
+    assert table.batch.tolist() == [2, 2, 3, 3, 3] and set(table.steps_timed) == {"1, 2", "1, 3"}
+    t1, t10, t100 = table[table.method == hybrid.name].seconds_per_image
+    assert t1 > 0 and t100 - t1 == pytest.approx(11 * (t10 - t1))  # one per-step cost, multiplied out
+    for column in timing.MACHINE_COLUMNS:
+        assert table[column].nunique() == 1, f"{column}: one pass, one machine"
+    assert table.threads.iloc[0] == torch.get_num_threads() and table.device.iloc[0] == "cpu"

@@ -17,6 +17,7 @@ from restyle_lab import analysis  # noqa: E402
 from restyle_lab.analysis import explorer  # noqa: E402
 from restyle_lab.analysis.visual import MIN_PANEL, panels_figsize, theme_rc, themed  # noqa: E402
 from restyle_lab.metric_names import CUMULATIVE_SECONDS, LPIPS, MSE  # noqa: E402
+from restyle_lab.palette import CHANGE_SCALES  # noqa: E402
 from restyle_lab.parts import unit_name  # noqa: E402
 from restyle_lab.store import stored_latent_arrays, write_latents  # noqa: E402
 
@@ -107,7 +108,7 @@ def test_explorer_view_has_a_colour_bar_labels_and_a_legend_that_stays_put():
         fig = explorer.image_view(stored, inputs, GROUPS, index=1, step=step, normalise="per step", strength=0.3)
         fig.canvas.draw()
         image, change_panel, curves, bar = fig.axes
-        assert "its maximum in this step" in bar.get_ylabel()
+        assert CHANGE_SCALES["per step"] in " ".join(bar.get_ylabel().split())
         assert change_panel.images[1].get_alpha() == 0.3
         assert curves.get_xlabel() == "step" and curves.get_ylabel()
         boxes.append(tuple(np.round(curves.get_legend().get_window_extent().bounds, 1)))
@@ -137,3 +138,83 @@ def test_a_shown_table_says_unavailable_in_one_word():
     shown = analysis.brief_statuses(table)
     assert shown[f"{LPIPS}_status"].tolist() == ["unavailable"] and shown.status.tolist() == ["ok"]
     assert table[f"{LPIPS}_status"].iloc[0].startswith("unavailable: the weight file"), "the saved table keeps it"
+
+
+def timing_table(machine="Test CPU (2 logical cores)"):
+    from restyle_lab.inversion.timing import COLUMNS
+
+    rows = [["restyle_psp", 1, 0.01, True, "1, 2", 2, 3], ["restyle_psp", 2, 0.02, True, "1, 2", 2, 3],
+            ["psp", 1, 0.005, True, "1", 2, 3], ["optim_w", 1, 0.03, True, "1, 3", 2, 3],
+            ["optim_w", 10, 0.3, False, "1, 3", 2, 3]]
+    return pd.DataFrame([r + [True, machine, "cpu", 2, 0.5, "2026-12-06 10:00:00 +0000", "float32", "fast", "2.14"]
+                         for r in rows], columns=COLUMNS)
+
+
+def stored_rows():
+    """Per-image rows as the store holds them: optim_w on 2 of the images, every stored second far from the
+    timing pass's (another sitting)."""
+    rows = []
+    for method, steps, images in (("restyle_psp", (1, 2), 4), ("psp", (1,), 4), ("optim_w", (1, 10), 2)):
+        for step in steps:
+            for i in range(images):
+                rows += [(f"img_{i}.png", i, method, step, MSE, 0.1 / step, "ok"),
+                         (f"img_{i}.png", i, method, step, CUMULATIVE_SECONDS, 99.0, "ok")]
+    return pd.DataFrame(rows, columns=["image", "image_index", "method", "step", "metric", "value", "status"])
+
+
+METHODS = {"restyle_psp": {"kind": "restyle", "checkpoint": "r.pt", "family": "restyle_psp", "steps": 2},
+           "psp": {"kind": "single", "checkpoint": "p.pt", "family": "psp"},
+           "optim_w": {"kind": "optim", "generator": "g.pt", "space": "w", "record_at": [1, 10], "images": 3,
+                       "subset_seed": 0}}
+
+
+def test_quality_time_plots_one_timing_pass_and_counts_images_from_its_rows():
+    timing = timing_table()
+    table = analysis.quality_time_table(stored_rows(), METHODS, timing)
+    assert not (table.seconds_per_image == 99.0).any(), "a stored second reached the figure's table"
+    fig = analysis.plot_quality_time(table, METHODS, timing)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    # optim_w asked for 3 images; its rows hold 2, and the legend says what the rows hold
+    assert set(lines) == {"ReStyle-pSp", "pSp", "optimisation (W), 2 images (seed 0)"}
+    np.testing.assert_allclose(lines["ReStyle-pSp"].get_xdata(), [0.01, 0.02])
+    np.testing.assert_allclose(lines["optimisation (W), 2 images (seed 0)"].get_xdata(), [0.03, 0.3])
+    assert "Test CPU" in fig.axes[0].get_xlabel()
+    note = " ".join(texts_of(fig))
+    assert "one timing pass on Test CPU" in note and "load average 0.50" in note and "multiplied out" in note
+
+
+def test_a_time_panel_says_it_sums_the_steps_per_image():
+    rows = stored_rows()
+    table = analysis.step_table(rows, ["restyle_psp"], step=2, metrics=(MSE,), timing=timing_table())
+    assert table[CUMULATIVE_SECONDS].tolist() == [0.02]
+    fig = analysis.plot_table(table, [MSE, CUMULATIVE_SECONDS], timing=timing_table())
+    assert fig.axes[1].get_title() == "seconds per image, 2 steps in all"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["ReStyle-pSp"]
+    assert CUMULATIVE_SECONDS not in analysis.step_table(rows, ["restyle_psp"], step=2, metrics=(MSE,))
+
+
+def test_per_image_change_maps_name_their_method_and_have_a_colour_bar():
+    stored = stored_method(steps=(1, 2, 3), n=2)
+    changes = analysis.step_changes(stored["images"], stored["start_image"])
+    per_step = analysis.normalise(changes, "per step")
+    fig = analysis.plot_image_heatmaps(stored["images"][0], stored["images"], per_step, stored["names"],
+                                       "restyle_e4e", "per step")
+    assert "ReStyle-e4e" in fig._suptitle.get_text()
+    bars = [ax for ax in fig.axes if ax.get_ylabel().startswith("change /")]
+    assert len(bars) == 1 and "in that step" in " ".join(bars[0].get_ylabel().split())
+    mean = analysis.mean_heatmaps(changes, "per step")
+    np.testing.assert_allclose(mean.max(axis=(1, 2)), 1.0)
+    with pytest.raises(ValueError, match="normalise must be one of"):
+        analysis.normalise(changes, "local")
+
+
+def test_figures_name_methods_metrics_and_scores_by_their_display_names():
+    from restyle_lab.analysis.visual import display_name, raw_keys
+    from restyle_lab.catalog import NAMED_METHODS
+    from restyle_lab.metric_names import LABELS
+
+    assert display_name("restyle_psp+optim") == "ReStyle-pSp + optimisation"
+    assert display_name("same_w") == "same w" and display_name(MSE).startswith("MSE")
+    assert {"restyle_psp+optim", "optim_w", "luma_lowpass16_pearson", "same_w", MSE} <= raw_keys()
+    unlabelled = [k for k in (*NAMED_METHODS, *LABELS) if display_name(k) == k]
+    assert unlabelled == ["e4e"], f"keys shown as they are: {unlabelled}"

@@ -19,14 +19,18 @@ from restyle_lab.notebook_params import ALL_PARAMS, NOTEBOOKS, parameters_cell, 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
 
+# a figure's seconds, timed in one pass, and the machine they are the seconds of
+TIMING = ["method", "step", "seconds_per_image", "timed", "machine", "device", "threads", "load_average", "date"]
 EXPECTED_TABLES = {
-    "quality_time": {"quality_time": ["method", "kind", "family", "step", "metric", "mean", "seconds_per_image"]},
+    "quality_time": {"quality_time": ["method", "kind", "family", "step", "metric", "mean", "seconds_per_image"],
+                     "timing": TIMING},
     "latent_change": {"latent_change_restyle_psp": ["step", "group", "value", "method", "scheme"],
                       "latent_change_restyle_e4e": ["step", "group", "value", "method", "scheme"],
                       "latent_change_per_layer_restyle_psp": ["step", "layer", "group", "v"]},
     "step_heatmaps": {"step_changes_restyle_psp": ["image", "step", "mean_abs_change"],
                       "step_changes_restyle_e4e": ["image", "step", "mean_abs_change"]},
-    "fpn_vs_simple": {"fpn_vs_simple": ["method", "step", "lpips_alex_v0.1", "mse_pm1", "seconds_per_image"]},
+    "fpn_vs_simple": {"fpn_vs_simple": ["method", "step", "lpips_alex_v0.1", "mse_pm1", "cumulative_seconds_per_image"],
+                      "timing": TIMING},
     "naive_vs_restyle": {"naive_vs_restyle": ["method", "step", "metric", "mean", "sem", "n_images"]},
     "generator_alignment": {"alignment_scores": ["pair", "i", "j", "value", "similarity"],
                             "alignment_summary": ["similarity", "same_w_mean", "shuffled_mean",

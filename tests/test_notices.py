@@ -32,7 +32,7 @@ def test_an_unavailable_metric_goes_to_the_provenance_and_evaluate_says_it_in_on
     def offline(device):
         raise MetricUnavailable(LPIPS, f"the pretrained weight file alexnet-owt-7be5be79.pth is not at {where}.")
 
-    monkeypatch.setitem(METRICS, LPIPS, MetricSpec(LPIPS, "LPIPS", offline))
+    monkeypatch.setitem(METRICS, LPIPS, MetricSpec(LPIPS, offline))
     monkeypatch.setattr(notices, "_SAID", set())
     checkpoint = write_tiny_checkpoints(tmp_path / "ckpt")["restyle_psp"]
     methods = tmp_path / "methods.json"

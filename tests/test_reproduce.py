@@ -100,7 +100,7 @@ def test_kernel_sockets_fit_whatever_tmpdir_is(tmp_path, monkeypatch):
 
 def test_widgets_are_not_built_in_batch_runs(monkeypatch, capsys):
     monkeypatch.setenv(explorer.BATCH_ENV, "1")
-    assert explorer.build(None, [], None, {}) is None
+    assert explorer.build(None, {}, [], None, {}) is None
     assert "not built" in capsys.readouterr().out
 
 

@@ -292,6 +292,38 @@ def test_optimisation_on_a_seeded_subset(setup, tmp_path):
     assert picked[0] == picked[1], "the subset is seeded"
 
 
+def test_a_subset_reads_its_own_images_and_says_how_many_of_them_are_stored(tmp_path, capsys):
+    """A notebook asking for a seeded subset reads exactly those images' rows, whatever else the store holds, and
+    "reusing stored images" counts the wanted ones that are stored (not min(stored, wanted))."""
+    from restyle_lab.inversion.units import image_list
+    from restyle_lab.lab import Lab
+    from restyle_lab.mini.dataset import write_test_set
+
+    data = write_test_set(tmp_path / "data", n=8)
+    # not a smoke run: it would cap n_images at 4
+    base = dict(domain="mini", data_root=str(data), out_dir=str(tmp_path / "out" / "quality_time"), optim_steps=2)
+    Lab.from_parameters("quality_time", None, n_images=5, **base).evaluate(["optim_w"], progress=False)
+    capsys.readouterr()
+    lab = Lab.from_parameters("quality_time", None, n_images=8, optim_images=3, **base)
+    rows, _ = lab.evaluate(["optim_w"], progress=False)
+    wanted = image_list(lab.spec("optim_w"), 8).indices
+    stored = [i for i in wanted if i < 5]
+    assert 0 < len(stored) < len(wanted) == 3, "the subset is meant to hold stored and new images"
+    assert f"reusing stored images: optim_w {len(stored)} of 3" in capsys.readouterr().out
+    assert sorted(rows.image_index.unique()) == list(wanted), "the rows are the subset's, not the store's"
+    # the explorer offers optim_w for the images its store holds (both runs'), and says why not for the others
+    from restyle_lab.analysis import explorer
+
+    available, absent = lab.explorable(explorer.NEEDS)
+    names = list(lab.images())
+    held = sorted(set(range(5)) | set(wanted))
+    assert available["optim_w"] == [names[i] for i in held]
+    missing = names[next(i for i in range(8) if i not in held)]
+    note = explorer.absent_note(missing, available, absent, 8)
+    assert f"optimisation (W): stored for {len(held)} of the 8 images, not this one" in note
+    assert absent["psp"].startswith("not stored for these images with these settings (run quality_time")
+
+
 def test_optimisations_take_their_own_batch_size(tmp_path):
     """A notebook's optimisation methods are batched by optim_batch_size (None: the domain's, else batch_size),
     its other methods by batch_size; the stores are laid out so, and the plan and the provenance say so."""

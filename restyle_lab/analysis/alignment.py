@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..images import to_uint8
-from ..metric_names import LPIPS, LUMA_LOWPASS16
+from ..metric_names import LPIPS, LUMA_LOWPASS16, SAME_W, SHUFFLED, label
 from ..metrics.lpips_metric import lpips_distance
 from ..palette import GREY, RED
 from .visual import panels_figsize, themed_plot
@@ -56,7 +56,7 @@ def luma_lowpass_pearson(a: torch.Tensor, b: torch.Tensor, size: int = 16) -> to
     return (flat(a) * flat(b)).sum(1)
 
 
-def alignment_scores(img1, img2, similarity: str = "luma_lowpass16_pearson", n_shuffles: int = 5, seed: int = 0,
+def alignment_scores(img1, img2, similarity: str = LUMA_LOWPASS16, n_shuffles: int = 5, seed: int = 0,
                      lpips_model=None) -> pd.DataFrame:
     """Rows (pair: same_w | shuffled, i, j, value) for every same-w pair and n_shuffles derangements."""
     if similarity not in SIMILARITIES:
@@ -65,17 +65,17 @@ def alignment_scores(img1, img2, similarity: str = "luma_lowpass16_pearson", n_s
 
     def score(idx_a, idx_b):
         a, b = img1[idx_a], img2[idx_b]
-        if similarity == "luma_lowpass16_pearson":
+        if similarity == LUMA_LOWPASS16:
             return luma_lowpass_pearson(a, b)
         return lpips_distance(lpips_model, a, b)
 
-    rows = [("same_w", i, i, v) for i, v in enumerate(score(list(range(n)), list(range(n))).tolist())]
+    rows = [(SAME_W, i, i, v) for i, v in enumerate(score(list(range(n)), list(range(n))).tolist())]
     rng = np.random.default_rng(seed)
     for _ in range(n_shuffles):
         perm = rng.permutation(n)
         while n > 1 and (perm == np.arange(n)).any():  # derangement: no pair keeps its own w
             perm = rng.permutation(n)
-        rows += [("shuffled", i, int(j), v) for i, j, v in zip(range(n), perm, score(list(range(n)), perm.tolist()).tolist())]
+        rows += [(SHUFFLED, i, int(j), v) for i, j, v in zip(range(n), perm, score(list(range(n)), perm.tolist()).tolist())]
     df = pd.DataFrame(rows, columns=["pair", "i", "j", "value"])
     df["similarity"] = similarity
     return df
@@ -85,8 +85,8 @@ def alignment_summary(scores: pd.DataFrame) -> pd.DataFrame:
     """Means, spreads and the AUC (P(a same-w pair is more similar than a shuffled one), ties count half)."""
     similarity = scores.similarity.iloc[0]
     higher_is_similar = SIMILARITIES[similarity][1]
-    same = scores[scores.pair == "same_w"].value.to_numpy()
-    shuf = scores[scores.pair == "shuffled"].value.to_numpy()
+    same = scores[scores.pair == SAME_W].value.to_numpy()
+    shuf = scores[scores.pair == SHUFFLED].value.to_numpy()
     diff = same[:, None] - shuf[None, :]
     if not higher_is_similar:
         diff = -diff
@@ -121,10 +121,12 @@ def plot_alignment_scores(scores: pd.DataFrame, summary: pd.DataFrame):
 
     fig, ax = plt.subplots(figsize=panels_figsize())
     bins = np.linspace(scores.value.min(), scores.value.max(), 25)
-    sns.histplot(data=scores, x="value", hue="pair", hue_order=["shuffled", "same_w"], bins=bins, stat="density",
-                 common_norm=False, palette={"shuffled": GREY, "same_w": RED}, alpha=0.6, ax=ax)
+    shown = scores.assign(pair=scores.pair.map(label))  # the pairs by their display names (the table keeps keys)
+    sns.histplot(data=shown, x="value", hue="pair", hue_order=[label(SHUFFLED), label(SAME_W)], bins=bins,
+                 stat="density", common_norm=False, palette={label(SHUFFLED): GREY, label(SAME_W): RED}, alpha=0.6,
+                 ax=ax)
     s = summary.iloc[0]
-    ax.set_xlabel(s.similarity)
+    ax.set_xlabel(label(s.similarity))
     ax.set_ylabel("density")
     ax.set_title(f"AUC same-w vs shuffled = {s.auc_same_vs_shuffled:.2f}", fontsize=9)
     fig.tight_layout()

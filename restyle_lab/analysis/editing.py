@@ -6,16 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..images import to_uint8
-from .visual import CI, CI_SEED, method_label, method_style, panels_figsize, themed_plot
-
-
-def inversion_label(method: str, methods: dict | None = None) -> str:
-    """A method's label, with the projector's loss where the run recorded it (mini: MSE only)."""
-    spec = (methods or {}).get(method, {})
-    label = method_label(method)
-    if spec.get("loss"):  # what an optimisation minimised
-        label = f"{label[:-1]}, {spec['loss'].upper()} loss)" if label.endswith(")") else f"{label} ({spec['loss']})"
-    return label
+from .visual import CI, CI_SEED, MIN_PANEL, display_name, inversion_label, method_style, panels_figsize, themed_plot
 
 
 def edit_grid_canvas(inputs: np.ndarray, edited: dict, pad: int = 2, gap: int = 6) -> tuple[np.ndarray, list]:
@@ -93,15 +84,20 @@ def plot_edit_success(per_image: pd.DataFrame, methods: list[str], labels: dict 
 
     labels = labels or {}
     data = per_image[per_image.method.isin(methods)].copy()
-    data["inversion"] = data.method.map(lambda m: labels.get(m, method_label(m)))
-    order = [labels.get(m, method_label(m)) for m in methods if m in set(data.method)]
+    data["inversion"] = data.method.map(lambda m: labels.get(m, display_name(m)))
+    order = [labels.get(m, display_name(m)) for m in methods if m in set(data.method)]
     records = records or {}
     styles = {m: method_style(m, records.get(m, {}), records) for m in methods}
-    palette = {labels.get(m, method_label(m)): styles[m]["color"] for m in methods}
+    palette = {labels.get(m, display_name(m)): styles[m]["color"] for m in methods}
     markers = [styles[m]["marker"] for m in methods if m in set(data.method)]
     measures = [m for m in measures if data[m].notna().any()]
-    fig, axes = plt.subplots(1, len(measures), figsize=panels_figsize(len(measures), 4.3, 3.5), squeeze=False)
-    for ax, measure in zip(axes[0], measures):
+    # two panels a row, the legend in a free place: three side by side would be shrunk to the notebook's width
+    # until the legend was 6 px high
+    cols = min(len(measures), 2)
+    rows = -(-(len(measures) + 1) // cols) if cols > 1 else len(measures)
+    fig, axes = plt.subplots(rows, cols, figsize=(panels_figsize(cols)[0], MIN_PANEL[1] * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax, measure in zip(flat, measures):
         sns.stripplot(data=data, x="edit", y=measure, hue="inversion", hue_order=order, palette=palette, dodge=True,
                       alpha=0.25, size=2.5, jitter=0.15, legend=False, ax=ax)
         sns.pointplot(data=data, x="edit", y=measure, hue="inversion", hue_order=order, palette=palette,
@@ -111,12 +107,18 @@ def plot_edit_success(per_image: pd.DataFrame, methods: list[str], labels: dict 
         ax.set_xlabel("edit")
         if measure == "drift_mse":
             ax.set_yscale("log")
-        if ax is not axes[0][0]:
+        if ax is not flat[0]:
             ax.get_legend().remove()
-    handles, texts = axes[0][0].get_legend_handles_labels()
-    axes[0][0].get_legend().remove()
-    fig.legend(handles, texts, loc="lower center", ncol=len(texts), fontsize=8, bbox_to_anchor=(0.5, -0.01))
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    handles, texts = flat[0].get_legend_handles_labels()
+    flat[0].get_legend().remove()
+    for ax in flat[len(measures):]:
+        ax.set_axis_off()
+    spare = flat[len(measures)] if len(flat) > len(measures) else None
+    if spare is not None:
+        spare.legend(handles, texts, loc="center", fontsize=10, title="inversion", title_fontsize=10)
+    else:
+        fig.legend(handles, texts, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=10, title="inversion")
+    fig.tight_layout()
     return fig
 
 
@@ -128,7 +130,7 @@ def edit_success_view(summary: pd.DataFrame, methods: list[str], labels: dict | 
         sub = summary[summary.method == m].set_index("measure")
         if sub.empty:
             continue
-        row = {"inversion": labels.get(m, method_label(m))}
+        row = {"inversion": labels.get(m, display_name(m))}
         for measure in MEASURE_LABELS:
             if measure in sub.index and np.isfinite(sub.loc[measure, "mean"]):
                 r = sub.loc[measure]
@@ -146,10 +148,10 @@ def comparison_view(comparison: pd.DataFrame, labels: dict | None = None, digits
     labels = labels or {}
     if comparison.empty:
         return comparison
-    reference = labels.get(comparison.reference.iloc[0], method_label(comparison.reference.iloc[0]))
+    reference = labels.get(comparison.reference.iloc[0], display_name(comparison.reference.iloc[0]))
     g = f".{digits}g"
     return pd.DataFrame({
-        "inversion": comparison.method.map(lambda m: labels.get(m, method_label(m))),
+        "inversion": comparison.method.map(lambda m: labels.get(m, display_name(m))),
         "measure": comparison.measure,
         "mean": comparison.method_mean.map(lambda v: f"{v:{g}}"),
         f"{reference} mean": comparison.reference_mean.map(lambda v: f"{v:{g}}"),

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
+
+from ..palette import CHANGE_CMAP, CHANGE_SCALES
+from .visual import method_label
 
 
 def step_changes(images: np.ndarray, start: np.ndarray) -> np.ndarray:
@@ -28,10 +33,21 @@ def normalise_per_step(changes: np.ndarray) -> np.ndarray:
     return changes / np.where(peak > 0, peak, 1)
 
 
-def mean_heatmaps(changes: np.ndarray) -> np.ndarray:
-    """Test-set average per step, normalised globally across the steps: [S, H, W] in [0, 1]."""
-    mean = changes.mean(axis=0)
-    return mean / mean.max() if mean.max() > 0 else mean
+# how change maps are scaled (``palette.CHANGE_SCALES`` says what each one's 1 means): name -> function of [N, S, H, W]
+NORMALISATIONS = {"global": normalise_per_image, "per step": normalise_per_step}
+
+
+def normalise(changes: np.ndarray, how: str = "global") -> np.ndarray:
+    """Change maps [N, S, H, W] scaled per image (``global``, Fig. 2) or per map (``per step``)."""
+    if how not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {list(NORMALISATIONS)}. Got: {how!r}")
+    return NORMALISATIONS[how](changes)
+
+
+def mean_heatmaps(changes: np.ndarray, how: str = "global") -> np.ndarray:
+    """Test-set average per step, normalised across the steps (``global``, main Figs. 6-7) or each step by its
+    own maximum (``per step``): [S, H, W] in [0, 1]."""
+    return normalise(changes.mean(axis=0)[None], how)[0]
 
 
 def change_table(changes: np.ndarray, names) -> pd.DataFrame:
@@ -40,41 +56,68 @@ def change_table(changes: np.ndarray, names) -> pd.DataFrame:
                          for i in range(changes.shape[0]) for t in range(changes.shape[1])])
 
 
-def plot_image_heatmaps(inputs, images, normalised, names=None, cmap="jet"):
-    """Per image: input, then each step's output over its normalised change map (red = large)."""
+def colour_bar(fig, how: str, ax=None, cax=None) -> None:
+    """The change maps' colour bar, beside ``ax`` or in ``cax``, saying what its 1 is (two lines: it runs along
+    the bar)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap=CHANGE_CMAP), ax=ax, cax=cax, fraction=0.05, pad=0.02)
+    bar.set_label("\n".join(textwrap.wrap(f"change / {CHANGE_SCALES[how]}", 30)), fontsize=8)
+    bar.ax.tick_params(labelsize=8)
+
+
+def _bar_beside(fig, how: str, width_in: float = 1.0, top: float = 1.0) -> None:
+    """Lay out the panels (tight_layout: a constrained layout took 2.5x as long to save these grids) leaving
+    ``width_in`` inches at the right, and put the colour bar there."""
+    w, h = fig.get_size_inches()
+    right = 1 - width_in / w
+    fig.tight_layout(pad=0.2, rect=(0, 0, right, top))
+    colour_bar(fig, how, cax=fig.add_axes((right + 0.1 / w, 0.5 - 0.3 * top, 0.15 / w, 0.6 * top)))
+
+
+def plot_image_heatmaps(inputs, images, normalised, names=None, method: str = "", how: str = "global"):
+    """Per image: input, then each step's output over its change map (red = large), normalised as ``how`` says
+    (``normalise``); titled with the method, with the colour bar of the maps."""
     import matplotlib.pyplot as plt
 
     n, s = normalised.shape[:2]
-    fig, axes = plt.subplots(2 * n, s + 1, figsize=(1.3 * (s + 1), 2.6 * n), squeeze=False)
+    fig, axes = plt.subplots(2 * n, s + 1, figsize=(1.3 * (s + 1) + 1.0, 2.6 * n + 0.4), squeeze=False)
     for i in range(n):
         axes[2 * i][0].imshow(inputs[i])
-        axes[2 * i][0].set_title("input" if names is None else str(names[i])[:14], fontsize=7)
+        axes[2 * i][0].set_title("input" if names is None else str(names[i])[:14], fontsize=8)
         axes[2 * i + 1][0].set_visible(False)
         for t in range(s):
             axes[2 * i][t + 1].imshow(images[t, i])
-            axes[2 * i + 1][t + 1].imshow(normalised[i, t], cmap=cmap, vmin=0, vmax=1)
+            axes[2 * i + 1][t + 1].imshow(normalised[i, t], cmap=CHANGE_CMAP, vmin=0, vmax=1)
             if i == 0:
-                axes[0][t + 1].set_title(f"step {t + 1}", fontsize=7)
+                axes[0][t + 1].set_title(f"step {t + 1}", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout(pad=0.2)
+    top = 1.0
+    if method:
+        fig.suptitle(f"{method_label(method)}: output of each step, and its change map ({how})", fontsize=10)
+        top = 1 - 0.4 / fig.get_size_inches()[1]
+    _bar_beside(fig, how, top=top)
     return fig
 
 
-def plot_mean_heatmaps(mean: np.ndarray, title: str = "", cmap="jet"):
+def plot_mean_heatmaps(mean: np.ndarray, title: str = "", how: str = "global"):
     import matplotlib.pyplot as plt
 
     s = mean.shape[0]
-    fig, axes = plt.subplots(1, s, figsize=(1.6 * s + 0.6, 1.9), squeeze=False)
+    fig, axes = plt.subplots(1, s, figsize=(1.6 * s + 1.0, 2.3), squeeze=False)
     for t in range(s):
-        im = axes[0][t].imshow(mean[t], cmap=cmap, vmin=0, vmax=1)
-        axes[0][t].set_title(f"step {t + 1}", fontsize=8)
+        axes[0][t].imshow(mean[t], cmap=CHANGE_CMAP, vmin=0, vmax=1)
+        axes[0][t].set_title(f"step {t + 1}", fontsize=9)
         axes[0][t].set_xticks([])
         axes[0][t].set_yticks([])
-    fig.colorbar(im, ax=axes[0].tolist(), fraction=0.02)
+    top = 1.0
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=10)
+        top = 1 - 0.35 / fig.get_size_inches()[1]
+    _bar_beside(fig, how, top=top)
     return fig
 
 
@@ -96,10 +139,10 @@ def plot_strips(inputs, runs: dict, n_show: int):
                 row[1].imshow(run["start_image"][i])
             for t in range(run["images"].shape[0]):
                 row[t + 2].imshow(run["images"][t, i])
-            row[0].set_ylabel(label, fontsize=6)
+            row[0].set_ylabel(label, fontsize=8)
             if i == 0 and k == 0:
                 for j, title in enumerate(["input", "start"] + [f"step {t + 1}" for t in range(steps)]):
-                    row[j].set_title(title, fontsize=7)
+                    row[j].set_title(title, fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])

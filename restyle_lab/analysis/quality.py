@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LPIPS, MSE, SECONDS, TIME_METRICS
-from .visual import (CI, CI_SEED, method_style, metric_label, note_unavailable, panels_figsize, themed_plot,
-                     unavailable)
+from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LPIPS, MSE, TIME_METRICS
+from ..palette import RED
+from .visual import (CI, CI_SEED, display_name, method_style, metric_label, note_under, note_unavailable,
+                     panels_figsize, themed_plot, timing_note, unavailable)
+
+DARK_RED = "#8c1a1a"  # the FPN head beside the simple one (pSp red)
 
 
 def per_step_means(df: pd.DataFrame) -> pd.DataFrame:
@@ -37,12 +40,12 @@ def brief_statuses(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def quality_time_table(df: pd.DataFrame, methods: dict) -> pd.DataFrame:
-    """One row per (method, step, metric): mean quality and mean cumulative seconds per image,
-    with the method's kind and family (how it is drawn)."""
+def quality_time_table(df: pd.DataFrame, methods: dict, timing: pd.DataFrame) -> pd.DataFrame:
+    """One row per (method, step, metric): mean quality from the stored rows, and the cumulative seconds per image
+    from one timing pass (``Lab.time_methods``: every method timed in one sitting, never the stored seconds of
+    whenever each row was computed), with the method's kind and family (how it is drawn)."""
     means = per_step_means(df)
-    time = means[means.metric == CUMULATIVE_SECONDS][["method", "step", "mean"]]
-    time = time.rename(columns={"mean": "seconds_per_image"})
+    time = timing[["method", "step", "seconds_per_image"]]
     quality = means[~means.metric.isin(TIME_METRICS)]
     table = quality.merge(time, on=["method", "step"], how="left")
     table["kind"] = table.method.map(lambda m: methods.get(m, {}).get("kind"))
@@ -52,42 +55,60 @@ def quality_time_table(df: pd.DataFrame, methods: dict) -> pd.DataFrame:
                   "status"]]
 
 
+def images_per_method(table: pd.DataFrame) -> dict:
+    """method -> how many images its rows in a per-step table hold (the most of any step and metric)."""
+    return {m: int(n) for m, n in table.groupby("method", sort=False)["n_images"].max().items()}
+
+
 @themed_plot
-def plot_quality_time(table: pd.DataFrame, methods: dict, metrics: list[str] | None = None):
+def plot_quality_time(table: pd.DataFrame, methods: dict, timing: pd.DataFrame | None = None,
+                      metrics: list[str] | None = None):
     """Log-log quality against time per image, one panel per available metric (a metric unavailable here
-    gets a line under the figure, not a panel)."""
+    gets a line under the figure, not a panel); ``timing``: the pass the seconds come from, named under the
+    figure. A method on a seeded subset says in its legend entry how many images its rows hold."""
     import matplotlib.pyplot as plt
 
     metrics = metrics or [m for m in [MSE, LPIPS, IDENTITY] if m in set(table.metric)]
     missing = unavailable(table, metrics)
     shown = [m for m in metrics if m not in missing] or metrics[:1]
-    fig, axes = plt.subplots(1, len(shown), figsize=panels_figsize(len(shown), 4.6, 4.0), squeeze=False)
-    for ax, metric in zip(axes[0], shown):
+    counts = images_per_method(table)
+    cols = min(len(shown), 2)  # the legend beside them: wider would shrink the text at the notebook's width
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 2.6, 4.0 * rows), squeeze=False)
+    for ax, metric in zip(axes.flat, shown):
         sub = table[table.metric == metric]
-        for method, rows in sub.groupby("method", sort=False):
-            rows = rows.sort_values("step")
-            ax.plot(rows.seconds_per_image, rows["mean"], **method_style(method, methods.get(method, {}), methods))
+        order = [m for m in methods if m in set(sub.method)] + sorted(set(sub.method) - set(methods))
+        for method in order:  # the notebook's order of methods (the provenance's), so the legend's too
+            sub_rows = sub[sub.method == method].sort_values("step")
+            ax.plot(sub_rows.seconds_per_image, sub_rows["mean"],
+                    **method_style(method, methods.get(method, {}), methods, counts.get(method)))
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(metric_label(CUMULATIVE_SECONDS))
+        ax.set_xlabel(metric_label(CUMULATIVE_SECONDS) + (f" on {timing.machine.iloc[0]}" if timing is not None
+                                                          else ""))
         ax.set_ylabel(metric_label(metric))
         ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
     handles, labels = [], []
-    for ax in axes[0]:
+    for ax in axes.flat:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
     # beside the panels, one entry per line: as many methods as there are, the labels stay whole
-    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.98), fontsize=9, frameon=False)
     fig.tight_layout()
     note_unavailable(fig, missing)
+    if timing is not None:
+        note_under(fig, timing_note(timing))
     return fig
 
 
-def step_table(df: pd.DataFrame, methods: list[str], step: int,
-               metrics=(LPIPS, MSE)) -> pd.DataFrame:
-    """Table 1's layout: per method, the mean of each metric and the time per image after ``step`` steps."""
+def step_table(df: pd.DataFrame, methods: list[str], step: int, metrics=(LPIPS, MSE),
+               timing: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Table 1's layout: per method, the mean of each metric and, given ``timing`` (one timing pass: the stored
+    seconds come from whenever each row was computed), the seconds per image of ``step`` steps in all."""
     means = per_step_means(df)
     rows = []
     for method in methods:
@@ -96,14 +117,16 @@ def step_table(df: pd.DataFrame, methods: list[str], step: int,
             raise ValueError(f"no rows for method {method!r} at step {step}; methods with rows there: "
                              f"{sorted(means[means.step == step].method.unique())}")
         row = {"method": method, "step": step}
-        for metric in (*metrics, CUMULATIVE_SECONDS):
+        for metric in metrics:
             m = sub[sub.metric == metric]
             row[metric] = float(m["mean"].iloc[0]) if len(m) else np.nan
-            if metric != CUMULATIVE_SECONDS:
-                row[f"{metric}_status"] = m.status.iloc[0] if len(m) else "not computed"
+            row[f"{metric}_status"] = m.status.iloc[0] if len(m) else "not computed"
+        if timing is not None:
+            t = timing[(timing.method == method) & (timing.step == step)].seconds_per_image
+            row[CUMULATIVE_SECONDS] = float(t.iloc[0]) if len(t) else np.nan
         row["n_images"] = int(sub[sub.metric == metrics[-1]]["n_images"].max())
         rows.append(row)
-    return pd.DataFrame(rows).rename(columns={CUMULATIVE_SECONDS: SECONDS})
+    return pd.DataFrame(rows)
 
 
 @themed_plot
@@ -162,19 +185,26 @@ def _per_image_steps(ax, rows: pd.DataFrame, method: str, metric: str, style: di
 
 
 @themed_plot
-def plot_table(table: pd.DataFrame, columns: list[str], label: str = "method"):
-    """One bar panel per column (Table 1 at a glance); a column unavailable here gets a line under the
-    figure, not a panel."""
+def plot_table(table: pd.DataFrame, columns: list[str], label: str = "method", timing: pd.DataFrame | None = None):
+    """One bar panel per column (Table 1 at a glance), the methods by their display names; a column unavailable
+    here gets a line under the figure, not a panel. A time column says what it sums (per image, the table's
+    steps); ``timing``: the pass it comes from, named under the figure."""
     import matplotlib.pyplot as plt
 
     missing = unavailable(table, columns)
     shown = [c for c in columns if c not in missing] or columns[:1]
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.4 * len(shown), 3.2), squeeze=False)
+    names = [display_name(m) for m in table[label]]
     for ax, col in zip(axes[0], shown):
-        ax.bar(table[label].astype(str), table[col], color=["#d62728" if "fpn" not in m else "#8c1a1a"
-                                                            for m in table[label]])
-        ax.set_title(metric_label(col), fontsize=9)
-        ax.tick_params(axis="x", labelsize=8)
+        ax.bar(names, table[col], color=[RED if "fpn" not in str(m) else DARK_RED for m in table[label]])
+        title = metric_label(col)
+        if col == CUMULATIVE_SECONDS and "step" in table:
+            steps = int(table.step.iloc[0])
+            title = f"{title}, {steps} step{'s' if steps > 1 else ''} in all"
+        ax.set_title(title, fontsize=10)
+        ax.tick_params(axis="x", labelsize=9)
     fig.tight_layout()
     note_unavailable(fig, missing)
+    if timing is not None:
+        note_under(fig, timing_note(timing))
     return fig

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import torch
 
+from ..catalog import SAMPLES
 from ..errors import UsageError
 from ..mini.attributes import load_regressor
 from .directions import mapped_samples
 
-SAMPLES = "w_samples"  # the method name of the reference rows: edits of GAN samples, where directions are fitted
+# SAMPLES (``catalog``) names the reference rows: edits of GAN samples, where the directions are fitted
+__all__ = ["SAMPLES", "attribute_judge", "editing_generator", "final_codes", "sample_codes", "view"]
 
 
 def final_codes(lab, methods: list[str]) -> tuple[dict, list[str]]:

@@ -109,10 +109,11 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     with claim(run_dir, None, wait=True):
         write_provenance(run_dir, provenance)
         write_manifest(run_dir, folder.root, entries)
-    reused = {m: len(h) for m, h in work.held.items() if h and work.wanted[m]}
-    if reused:
-        log("reusing stored images: " + ", ".join(f"{m} {min(n, len(work.wanted[m]))} of {len(work.wanted[m])}"
-                                                  for m, n in reused.items()))
+    # of the images each method wants, those stored already (a store may hold others: another notebook's subset)
+    reused = {m: sum(entries[i]["name"] in work.held[m] for i in wanted) for m, wanted in work.wanted.items()}
+    if any(reused.values()):
+        log("reusing stored images: " + ", ".join(f"{m} {n} of {len(work.wanted[m])}" for m, n in reused.items()
+                                                  if n))
     if distributed:
         _share_cores(world, dev)
     group = _init_group(dev) if distributed else False  # every rank joins, also one with nothing left to do

@@ -7,7 +7,8 @@ the multi-scale autocorrelation regulariser (weight 1e5) and renormalised every 
 
 Perceptual loss: LPIPS with a VGG16 backbone (the ``lpips`` package, as in rosinality's
 projector) plus an optional MSE term. When the VGG16 weights are missing offline, the
-projector runs as an MSE-only variant whose name says so (``..._mse``), never silently.
+projector runs as an MSE-only variant, never silently: its loss is recorded (``mse``), an unnamed projector's
+name says so (``..._mse``), and figures label a named method's inversions "MSE loss".
 
 Snapshots are recorded at ``record_at`` step counts of one run, so intermediate points
 belong to the longest schedule (its learning rate has not finished decaying there).
@@ -209,8 +210,9 @@ class Projector(Inverter):
                 self.perceptual = perceptual_model or load_lpips_vgg(self.device)
             except MetricUnavailable as err:
                 self.unavailable = err.reason
-                notice(f"{err.name} is unavailable, so optimisation runs MSE-only (methods named *_mse); the "
-                       "reason and the fix are in the provenance (perceptual_unavailable)")
+                notice(f"{err.name} is unavailable, so optimisation runs MSE-only (the provenance records loss: "
+                       "mse, and figures say 'MSE loss'); the reason and the fix are in the provenance "
+                       "(perceptual_unavailable)")
         loss_name = "lpipsvgg" if self.perceptual is not None else "mse"
         if self.perceptual is not None and config.mse_weight > 0:
             loss_name += "+mse"

@@ -46,6 +46,12 @@ def image_list(spec, n: int) -> ImageList:
     return ImageList(tuple(int(i) for i in np.sort(chosen)))
 
 
+def wanted_images(spec, entries: list) -> list[int]:
+    """The folder indices a method inverts: its ``image_list`` among the readable ``entries`` (manifest entries
+    in folder order). What a method's rows are read for is exactly this (``Lab.evaluate``)."""
+    return [i for i in image_list(spec, len(entries)).indices if entries[i].get("status") == "ok"]
+
+
 @dataclass(frozen=True)
 class Group:
     """Methods that still need the same images, and how they are split into units: ``chunks`` of image
@@ -114,7 +120,7 @@ def plan(run_dir, specs: dict, entries: list, batch_size: int, shard: tuple = (0
     for name, spec in specs.items():
         entry = provenance["methods"].get(name) if provenance else None
         _set_aside_damaged(run_dir, name, setup, entry, readable, checked, log)
-        wanted[name] = [i for i in image_list(spec, len(entries)).indices if i in readable]
+        wanted[name] = wanted_images(spec, entries)
         requests[name] = _key([[names[i], shas[i]] for i in wanted[name]] + [batch_size])
         units = stored_unit_images(run_dir, name, manifest)
         held[name] = images_held(units, current)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, LPIPS, MSE, PSNR, SECONDS, SSIM
+from ..metric_names import IDENTITY, LPIPS, MSE, PSNR, SSIM, label
 from .identity import FaceIdentity
 from .lpips_metric import load_lpips, lpips_distance
 from .pixel import latent_mse, mse_pm1, psnr_pm1, ssim_pm1
@@ -40,10 +40,9 @@ class _Lpips(_Pair):
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric: its name, the label its plots carry, and how it is built on a device."""
+    """A metric: its name and how it is built on a device (how figures name it: ``metric_names.label``)."""
 
     name: str
-    label: str
     make: Callable
 
     def build(self, device="cpu"):
@@ -51,20 +50,12 @@ class MetricSpec:
 
 
 METRICS = {m.name: m for m in (
-    MetricSpec(MSE, "MSE ([-1, 1])", lambda device: _Pair(mse_pm1)),
-    MetricSpec(LPIPS, "LPIPS (alex, v0.1)", _Lpips),
-    MetricSpec(PSNR, "PSNR (dB)", lambda device: _Pair(psnr_pm1)),
-    MetricSpec(SSIM, "SSIM", lambda device: _Pair(ssim_pm1)),
-    MetricSpec(IDENTITY, "ID similarity (facenet, not CurricularFace)", FaceIdentity),
+    MetricSpec(MSE, lambda device: _Pair(mse_pm1)),
+    MetricSpec(LPIPS, _Lpips),
+    MetricSpec(PSNR, lambda device: _Pair(psnr_pm1)),
+    MetricSpec(SSIM, lambda device: _Pair(ssim_pm1)),
+    MetricSpec(IDENTITY, FaceIdentity),
 )}
-# labels of the other measured rows (the engine computes them itself)
-ROW_LABELS = {LATENT_MSE: "latent MSE (w+)", SECONDS: "time per image per step (s)",
-              CUMULATIVE_SECONDS: "time per image (s)"}
-
-
-def label(name: str) -> str:
-    """The axis label of a stored metric (its name when unknown)."""
-    return METRICS[name].label if name in METRICS else ROW_LABELS.get(name, name)
 
 
 __all__ = ["METRICS", "MetricSpec", "MetricUnavailable", "label", "mse_pm1", "psnr_pm1", "ssim_pm1", "latent_mse"]
