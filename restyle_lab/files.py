@@ -24,6 +24,7 @@ import pickle
 import re
 import secrets
 import stat
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -420,7 +421,9 @@ def is_nvlabs_pickle_file(fh) -> bool:
 
 def _load(fh, path: Path) -> object:
     try:
-        return torch.load(fh, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a plain pickle (an NVlabs snapshot) warns of its protocol before failing
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler raises many types (IndexError on text, EOFError, ...)
         if is_nvlabs_pickle_file(fh):
             renamed = "" if path.suffix.lower() == ".pkl" else \

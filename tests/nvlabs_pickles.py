@@ -157,3 +157,41 @@ def write_snapshot(path, snapshot: dict | None = None) -> Path:
     path = Path(path)
     path.write_bytes(buf.getvalue())
     return path
+
+
+class _StorageRunningACommand:
+    """A tensor whose storage blob, a torch.save archive, pickles a call to os.system (the command)."""
+
+    def __init__(self, command: str):
+        import io
+        import zipfile
+
+        import torch
+
+        plain = io.BytesIO()
+        torch.save(torch.zeros(3).untyped_storage(), plain)
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(plain.getvalue())) as zin, zipfile.ZipFile(out, "w") as zout:
+            for info in zin.infolist():
+                data = zin.read(info.filename)
+                zout.writestr(info, pickle.dumps(_RunsACommand(command), protocol=2)
+                              if info.filename.endswith("data.pkl") else data)
+        self.blob = out.getvalue()
+
+    def __reduce__(self):
+        import torch
+
+        class Storage:
+            def __reduce__(inner):
+                return torch.storage._load_from_bytes, (self.blob,)
+
+        return torch._utils._rebuild_tensor_v2, (Storage(), 0, (3,), (1,), False, {})
+
+
+def write_storage_code_pickle(path, marker) -> Path:
+    """A tiny snapshot whose w_avg's storage blob, when unpickled by plain ``pickle``/``torch.load``, would
+    create ``marker`` through os.system."""
+    snapshot = tiny_snapshot()
+    snapshot["G_ema"].state["_modules"]["mapping"].state["_buffers"]["w_avg"] = \
+        _StorageRunningACommand(f"touch {marker}")
+    return write_snapshot(path, snapshot)
