@@ -563,6 +563,7 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=No
         next(iter(saved["encoder"].values())).view(-1)[0] = float("nan")
         torch.save(saved, state)
     elif kind == "train_running":  # held here as a training process holds it
+        (state.parent / "locks").mkdir(exist_ok=True)
         fh = open(state.parent / "locks" / "train.lock", "a+")
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         monkeypatch.setitem(HELD, "lock", fh)
@@ -591,11 +592,15 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=No
 
             monkeypatch.setattr("restyle_lab.files.open", refusing, raising=False)
     elif kind == "snapshot_disk_full":
-        def full(obj, fh, *args, **kwargs):  # what torch.save raises when the file it writes hits a full disk
-            fh.write(b"PK\x03\x04" + bytes(100))
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_save = torch.save
 
-        monkeypatch.setattr(torch, "save", full)
+        def onto_a_full_disk(obj, f, *args, **kwargs):  # torch.save's own behaviour: /dev/full refuses every write
+            if isinstance(f, (str, os.PathLike)):
+                return real_save(obj, "/dev/full", *args, **kwargs)
+            with open("/dev/full", "wb") as full:
+                return real_save(obj, full, *args, **kwargs)
+
+        monkeypatch.setattr(torch, "save", onto_a_full_disk)
     elif kind == "snapshot_special":
         os.mkfifo(tmp / "fifo.pkl")
         (tmp / "zero.pkl").symlink_to("/dev/zero")
