@@ -148,8 +148,8 @@ def align_folder(images, out, size: int = 256, all_faces: bool = False, device="
     detector = FaceDetector(device)
     targets = png_names(names)
     rows, skipped = [], []
-    target = out.resolve()  # also when --out is "." or ends in ".."
-    stage = target.parent / f".{target.name}.align-{os.getpid()}-{secrets.token_hex(4)}"
+    final = out.resolve()  # also when --out is "." or ends in ".."
+    stage = final.parent / f".{final.name}.align-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         for name in tqdm(names, desc="align", disable=not progress):
             try:
@@ -171,7 +171,7 @@ def align_folder(images, out, size: int = 256, all_faces: bool = False, device="
             write_skipped(stage / "errors.csv", skipped)
         if rows:
             write_rows(stage / "alignment.csv", rows)
-        os.rename(stage, target)  # over a missing or empty folder
+        os.rename(stage, final)  # over a missing or empty folder
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     if skipped:
