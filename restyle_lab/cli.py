@@ -138,6 +138,9 @@ def _add_evaluate(sub):
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable image instead of skipping it")
     p.add_argument("--align", action="store_true", help=ALIGN_HELP + " (recorded in the run's provenance; "
                    "OUT/alignment.csv, OUT/aligned/)")
+    p.add_argument("--merge-data", action="store_true", help="--out may hold results for the images of another "
+                   "--data folder, and this folder's images join them (refused otherwise); the printed table covers "
+                   "only this folder's images")
     _add_device(p)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +25,7 @@ from .notices import notice
 from .papermill_runs import notebook_dir
 from .reproduce import parse_shard, run_reproduce
 from .store import (export_official_latents, incomplete_note, provenance_problem, read_errors, read_provenance,
-                    read_results)
+                    read_results, requested_images)
 from .torchrun import torchrun_env
 from .training.presets import PRESETS as REAL_PRESETS, list_presets as list_real_presets
 from .training.run import run_real
@@ -53,9 +54,13 @@ def cmd_evaluate(args) -> int:
     run = evaluate(args.out, args.data, methods, domain=args.domain, metrics=metrics, batch_size=args.batch_size,
                    n_images=args.n_images, device=args.device, dtype=args.dtype, impl=args.impl,
                    save_images=not args.no_save_images, strict=args.strict,
-                   shard=parse_shard(args.shard) if args.shard else None, align=args.align)
+                   shard=parse_shard(args.shard) if args.shard else None, align=args.align,
+                   merge_data=args.merge_data)
     if torchrun_env()[0] == 0:
-        print(summary_table(read_results(run)).to_string())
+        # the images this command was given, not every image the run holds
+        asked = requested_images(run, [m.name for m in methods])
+        print(summary_table(pd.concat([read_results(run, methods=[m], images=images)
+                                       for m, images in asked.items() if images], ignore_index=True)).to_string())
         for metric in read_provenance(run).get("metrics_unavailable") or {}:
             notice(f"{metric} is unavailable here; why and the fix: {run / 'provenance.json'} (metrics_unavailable)")
         print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
@@ -169,11 +174,15 @@ def cmd_align(args) -> int:
 
 def cmd_convert(args) -> int:
     out = Path(args.out)
-    if out.exists():
+    if os.path.lexists(out):
         raise UsageError(f"{out} exists; give a new file name (nothing was written)")
     sha = convert_nvlabs(args.snapshot, out)
-    gen, _, info = load_generator(out)
-    c, nv = info["config"], read_torch(out)["converted_from"]
+    try:  # the package's strict loader reads back what was written; a file that fails it is not left behind
+        gen, _, info = load_generator(out)
+        c, nv = info["config"], read_torch(out)["converted_from"]
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
     widths = {2 ** k: c.channels(2 ** k) for k in range(2, c.log_size + 1)}
     print(f"wrote {out} (sha256 {sha[:16]}...): G_ema of {args.snapshot}, {c.size} px, z/w {c.style_dim}, "
           f"{c.n_mlp} mapping layers, channels {widths}, conv_clamp {nv['conv_clamp']}, "

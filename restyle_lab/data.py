@@ -88,30 +88,13 @@ class ImageFolder:
         record = ImageRecord(name, "")
         arr = None
         try:
-            with open_regular(path, MAX_IMAGE_BYTES) as fh:
-                stat = os.fstat(fh.fileno())
-                data = fh.read(MAX_IMAGE_BYTES + 1)
-            if len(data) > MAX_IMAGE_BYTES:
-                raise TooLarge(0, "it grew past the cap while being read", str(path))
+            data, stat = read_image_bytes(path)
             record.sha256, record.bytes, record.mtime_ns, record.ctime_ns = hashlib.sha256(data).hexdigest(), \
                 stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
             prepare = None if self.prepare is None else (lambda img: self.prepare(img, record))
             arr, record.mode, record.size = decode_image(data, self.input_hw, prepare)
-        except SkippedInput as err:
-            record.status = f"error: {err}"
-        except FileNotFoundError:
-            record.status = "error: broken link (the file it points to is missing)" if path.is_symlink() \
-                else "error: the file disappeared while the run was reading the folder"
-        except PermissionError:
-            record.status = "error: permission denied (not readable by this user)"
-        except SpecialFile as err:
-            record.status = f"error: not a regular file: {err.strerror.split(',')[0]}" + \
-                (" behind a symlink" if path.is_symlink() else "")
-        except TooLarge:
-            record.status = f"error: over the size cap: {megabytes(path.stat().st_size)}, more than the " \
-                f"{megabytes(MAX_IMAGE_BYTES)} read of one input file (data.MAX_IMAGE_BYTES)"
         except Exception as err:  # PIL raises many types for bad files
-            record.status = f"error: {type(err).__name__}: {first_line(err)}"
+            record.status = unreadable_status(err, path)
         self._records[index] = record
         if arr is None:
             if self.strict:
@@ -181,6 +164,35 @@ def png_names(names) -> dict:
     for target in plain.values():
         counts[target] = counts.get(target, 0) + 1
     return {n: (t if counts[t] == 1 else n + ".png") for n, t in plain.items()}
+
+
+def read_image_bytes(path) -> tuple[bytes, os.stat_result]:
+    """The bytes and stat of one input image: a regular file (also behind a link) of at most MAX_IMAGE_BYTES,
+    else SpecialFile / TooLarge (a FIFO or a device is never read: it could block or never end)."""
+    with open_regular(path, MAX_IMAGE_BYTES) as fh:
+        stat = os.fstat(fh.fileno())
+        data = fh.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
+        raise TooLarge(0, "it grew past the cap while being read", str(path))
+    return data, stat
+
+
+def unreadable_status(err: Exception, path: Path) -> str:
+    """The status (``error: <reason>...``) recorded for an input that reading or decoding failed on."""
+    if isinstance(err, SkippedInput):
+        return f"error: {err}"
+    if isinstance(err, FileNotFoundError):
+        return "error: broken link (the file it points to is missing)" if path.is_symlink() \
+            else "error: the file disappeared while the run was reading the folder"
+    if isinstance(err, PermissionError):
+        return "error: permission denied (not readable by this user)"
+    if isinstance(err, SpecialFile):
+        return f"error: not a regular file: {err.strerror.split(',')[0]}" + \
+            (" behind a symlink" if path.is_symlink() else "")
+    if isinstance(err, TooLarge):
+        return f"error: over the size cap: {megabytes(path.stat().st_size)}, more than the " \
+            f"{megabytes(MAX_IMAGE_BYTES)} read of one input file (data.MAX_IMAGE_BYTES)"
+    return f"error: {type(err).__name__}: {first_line(err)}"
 
 
 def write_skipped(path, pairs) -> None:

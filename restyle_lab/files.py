@@ -8,12 +8,15 @@ it did not write.
 
 Only regular files are read (``open_regular``): a FIFO blocks a reader for ever and a device
 such as /dev/zero never ends, so both are refused with the reason, also behind a symlink.
-Checkpoints are zip archives whose CRCs are checked before use (``check_zip``).
+Checkpoints are zip archives whose CRCs are checked before use (``check_zip``). Locks
+(``exclusive_lock``) are ``flock``s: they die with their process, so a killed run leaves none behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -21,6 +24,7 @@ import pickle
 import re
 import secrets
 import stat
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -61,7 +65,9 @@ def atomic_write(path, write: Callable[[Path], None]) -> Path:
         if err.filename and str(err.filename) != str(tmp):
             raise
         hint = " (nothing was written: free some space and run the same command again)" \
-            if err.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+            if err.errno in (errno.ENOSPC, errno.EDQUOT) else \
+            " (nothing was written: choose a folder you may write to)" \
+            if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else ""
         raise OSError(err.errno, f"{err.strerror or err}{hint}", str(path)) from None
     finally:
         if tmp.exists():
@@ -97,15 +103,66 @@ def atomic_save_npz(path, compress: bool = False, **arrays) -> Path:
 def atomic_torch_save(payload, path) -> str:
     """``torch.save`` through ``atomic_write``; returns the file's sha256."""
     def save(tmp):
-        try:
-            torch.save(payload, tmp)
-        except RuntimeError as err:  # torch's zip writer reports a failed write (a full disk) this way
-            if "write" not in str(err).lower():
-                raise
-            raise OSError(errno.EIO, f"writing failed ({first_line(err)[-120:]}); is the disk full?") from None
+        # written through a file we open: a folder we may not write to, or a full disk, is then an OSError
+        # naming the file (torch's own zip writer reports both as RuntimeErrors that name neither)
+        with open(tmp, "wb") as fh:
+            try:
+                torch.save(payload, fh)
+            except RuntimeError as err:  # torch's zip writer reports some failed writes this way
+                if "write" not in str(err).lower() and "unexpected pos" not in str(err):
+                    raise
+                raise OSError(errno.EIO, f"writing failed ({first_line(err)[-120:]}); is the disk full?") from None
 
     atomic_write(path, save)
     return sha256_file(path)
+
+
+def keep_copy(src, dst) -> Path:
+    """Make ``dst`` a copy of the regular file ``src`` (a hard link where the file system allows one), swapped
+    in atomically: ``dst`` is always the old copy or the new one."""
+    src, dst = Path(src), Path(dst)
+
+    def link(tmp):
+        try:
+            os.link(src, tmp)
+        except OSError:  # no hard links here (another file system, FAT, some network mounts)
+            with open_regular(src) as fh, open(tmp, "wb") as out:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    out.write(block)
+
+    return atomic_write(dst, link)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path, wait: bool = False):
+    """Hold an exclusive lock on the file ``path`` (created); yields False when another process holds it and
+    ``wait`` is off. The lock is an ``flock``: it dies with its process, so a killed process leaves no stale
+    lock. The holder writes its process id into the file (``lock_holder`` reads it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def lock_holder(path) -> str:
+    """The process id written into a lock file by its holder ('' when unknown)."""
+    try:
+        text = read_regular(path, 64).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if text.isdigit() else ""
 
 
 # --------------------------------------------------------------------------- hashing
@@ -261,15 +318,32 @@ def record_outputs(folder, command: str, names) -> None:
 
 # --------------------------------------------------------------------------- reading
 
-def check_zip(fh, path, what: str = "file") -> None:
-    """Every member of the zip archive open in ``fh`` reads back with its CRC; else CheckpointError."""
+def _test_zip(fh) -> tuple[str | None, BaseException | None]:
+    """(the first member failing its CRC, or None; the error that stopped the archive being read, or None)."""
     try:
         with zipfile.ZipFile(fh) as zf:
-            bad = zf.testzip()
+            return zf.testzip(), None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as err:
+        return None, err
+
+
+def zip_problem(fh) -> str | None:
+    """What is wrong with the zip archive open in ``fh``, in a few words, or None when every member reads back
+    with its CRC."""
+    bad, err = _test_zip(fh)
+    if err is not None:
+        return (f"not a readable zip archive ({os.fstat(fh.fileno()).st_size} bytes; truncated?): "
+                f"{type(err).__name__}: {first_line(err)}")
+    return None if bad is None else f"its member {bad} fails the zip CRC check (a flipped bit or a bad copy)"
+
+
+def check_zip(fh, path, what: str = "file") -> None:
+    """Every member of the zip archive open in ``fh`` reads back with its CRC; else CheckpointError."""
+    bad, err = _test_zip(fh)
+    if err is not None:
         raise CheckpointError(f"{path}: not a readable {what} ({os.fstat(fh.fileno()).st_size} bytes; truncated or "
                               f"corrupt download?): {type(err).__name__}: {first_line(err)}. Download the file again "
-                              "and compare its sha256.") from None
+                              "and compare its sha256.")
     if bad is not None:
         raise CheckpointError(f"{path}: damaged {what}: its member {bad} fails the zip CRC check (a flipped bit or a "
                               "bad copy). Download or copy the file again and compare its sha256.")
@@ -309,25 +383,67 @@ def read_torch(path) -> object:
         return _load(fh, path)
 
 
+_GLOBAL = re.compile(r"(?:GLOBAL|global)\s+([\w.]+)(?:\s+([\w.]+))?")
+# what every NVlabs network pickle references (its modules are "persistent" objects, see nvlabs_pickle)
+NVLABS_MARKER = b"torch_utils.persistence"
+
+
+def refused_global(text: str) -> str | None:
+    """The global an unpickler's message names ('posix.system'), or None."""
+    found = _GLOBAL.search(text)
+    if not found:
+        return None
+    module, name = found.groups()
+    return f"{module}.{name}" if "." not in module and name and name != "was" else module
+
+
+def unpickling_reason(err: BaseException) -> str:
+    """An unpickler's error in a few words: the global it refused, else the first line of its own detail.
+    Never torch's advice, which suggests loading with ``weights_only=False``: that would run the file's code."""
+    text = str(err)
+    name = refused_global(text)
+    if name:
+        return f"it references {name}"
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if "weights_only" in line.lower() or "weights only" in line.lower():
+        line = "the restricted unpickler refused it"
+    return f"{type(err).__name__}: {line[:160]}"
+
+
+def is_nvlabs_pickle_file(fh) -> bool:
+    """Does the file open in ``fh`` look like an NVlabs network pickle (its first MB names NVlabs' persistence)?"""
+    fh.seek(0)
+    head = fh.read(1 << 20)
+    return head.startswith(b"\x80") and NVLABS_MARKER in head
+
+
 def _load(fh, path: Path) -> object:
     try:
-        return torch.load(fh, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        found = re.search(r"(?:GLOBAL|global)\s+([\w.]+(?:\s[\w.]+)?)", text)
-        if "Weights only load failed" in text or found:
-            what = f" ({found.group(0)})" if found else ""
-            raise CheckpointError(
-                f"{path}: refused: the file holds pickled Python objects{what} that only run as code. "
-                "restyle-lab loads checkpoints with weights_only=True and never executes a file's code. "
-                "If you trust the file, load it yourself and re-save plain dicts of tensors, numbers and "
-                "strings with torch.save.") from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint (unpickling failed: {text})") from None
+        with warnings.catch_warnings():  # a plain pickle (an NVlabs snapshot) warns of its protocol before failing
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(fh, map_location="cpu", weights_only=True)
     except Exception as err:  # the unpickler raises many types (IndexError on text, EOFError, ...)
+        if is_nvlabs_pickle_file(fh):
+            renamed = "" if path.suffix.lower() == ".pkl" else \
+                " (or give the file a .pkl name: where a generator is asked for, a .pkl is read as a snapshot)"
+            raise CheckpointError(
+                f"{path}: an NVlabs network pickle (a stylegan2-ada-pytorch snapshot), not a PyTorch checkpoint: "
+                f"convert its generator with `restyle-lab convert {path} generator.pt`{renamed}") from None
+        if isinstance(err, pickle.UnpicklingError) and refused_global(str(err)):
+            raise CheckpointError(
+                f"{path}: refused: the file holds pickled Python objects (GLOBAL {refused_global(str(err))}) "
+                "that only run as code. restyle-lab loads checkpoints with weights_only=True and never executes a "
+                "file's code. If you trust the file, load it yourself and re-save plain dicts of tensors, numbers "
+                "and strings with torch.save.") from None
+        if isinstance(err, pickle.UnpicklingError):
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (unpickling failed: {unpickling_reason(err)})"
+                                  ) from None
         size = path.stat().st_size
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint ({size} bytes; truncated or corrupt download?): "
-            f"{type(err).__name__}: {first_line(err)}. Download the file again and compare its sha256.") from None
+            f"{unpickling_reason(err)}. Download the file again and compare its sha256.") from None
 
 
 def first_line(err: BaseException) -> str:

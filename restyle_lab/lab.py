@@ -180,7 +180,7 @@ class Lab:
             evaluate(self.store(spec), self.data_root, [spec], helpers=[specs[m] for m in spec.needs()],
                      domain=self.domain.name, batch_size=self.batch_size(spec), n_images=p.n_images,
                      device=p.device, dtype=p.dtype, impl=p.impl, warmup=self.warmup, progress=progress, shard=shard,
-                     nets=nets)
+                     nets=nets, merge_data=True)  # a store is shared by the test sets of every size
         return [m for m in methods if m in specs]
 
     def evaluate(self, methods: list[str] | None = None, progress: bool = True):

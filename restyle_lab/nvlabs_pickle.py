@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import pickle
 import warnings
 from collections import OrderedDict
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from .errors import CheckpointError
-from .files import first_line
+from .files import SpecialFile, open_regular, unpickling_reason
 
 
 class EasyDict(dict):
@@ -69,9 +70,15 @@ class Refused(pickle.UnpicklingError):
 def _storage(blob):
     if not isinstance(blob, (bytes, bytearray)):
         raise pickle.UnpicklingError(f"a tensor storage must be a torch.save blob, found {type(blob).__name__}")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TypedStorage deprecation notices
-        storage = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TypedStorage deprecation notices
+            storage = torch.load(io.BytesIO(bytes(blob)), map_location="cpu", weights_only=True)
+    except Exception as err:  # torch's own text would advise weights_only=False: never passed on
+        reason = unpickling_reason(err)
+        if reason.startswith("it references "):
+            raise Refused(f"{reason[len('it references '):]} (inside a tensor storage blob)") from None
+        raise pickle.UnpicklingError(f"a tensor storage blob is not a plain torch.save storage ({reason})") from None
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
         raise pickle.UnpicklingError(f"a storage blob holds {type(storage).__name__}, not a storage")
     return storage
@@ -163,20 +170,32 @@ def read_snapshot(path) -> dict:
     truncated or corrupt file, or a pickle that is not a dict. Nothing in the file is executed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file" if not path.exists() else f"{path}: is a directory, expected "
-                              "an NVlabs network pickle (.pkl)")
+    if not os.path.lexists(path):
+        raise CheckpointError(f"{path}: no such file")
     try:
-        with open(path, "rb") as fh:
+        fh = open_regular(path)
+    except SpecialFile as err:
+        raise CheckpointError(f"{path}: {err.strerror}; expected an NVlabs network pickle (.pkl)") from None
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: broken link (the file it points to is missing)") from None
+    try:
+        with fh:
+            if fh.read(4) == b"PK\x03\x04":
+                raise CheckpointError(f"{path}: a torch.save zip archive (a PyTorch checkpoint), not an NVlabs network "
+                                      "pickle; a generator file in that format needs no conversion: give it a .pt "
+                                      "name and use it as it is")
+            fh.seek(0)
             value = _Unpickler(fh).load()
     except Refused as err:
         raise CheckpointError(f"{path}: refused: the pickle references {err}, which restyle-lab does not rebuild "
                               "(an NVlabs stylegan2-ada-pytorch snapshot needs only its network records, tensors, "
                               "dicts and numpy scalars); nothing in the file was run") from None
+    except CheckpointError:
+        raise
     except Exception as err:  # truncated or corrupt: EOFError, UnpicklingError, ValueError, ...
         size = path.stat().st_size
         raise CheckpointError(f"{path}: not a readable NVlabs network pickle ({size} bytes; truncated or corrupt?): "
-                              f"{type(err).__name__}: {first_line(err) or 'no detail'}") from None
+                              f"{unpickling_reason(err)}") from None
     if not isinstance(value, dict):
         raise CheckpointError(f"{path}: an NVlabs snapshot pickles a dict (G, D, G_ema, ...); this one holds "
                               f"{type(value).__name__}")

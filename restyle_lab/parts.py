@@ -67,6 +67,7 @@ class UnitRecord:
     spec: dict | None = None
     sha256: tuple | None = None
     request: str | None = None
+    latent_shape: tuple | None = None  # (n_styles, dim) of its latents, recorded when they are written
 
     def to_json(self) -> str:
         return json.dumps({"format": RECORD_FORMAT, **asdict(self)}, default=list)
@@ -78,8 +79,9 @@ class UnitRecord:
             raise ValueError("not a unit record")
         data.pop("format")
         data["indices"], data["names"] = tuple(data["indices"]), tuple(data["names"])
-        if data.get("sha256") is not None:
-            data["sha256"] = tuple(data["sha256"])
+        for key in ("sha256", "latent_shape"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         return cls(**data)
 
     @property
@@ -206,6 +208,17 @@ def _shapes_problem(a: dict) -> str | None:
     s, n = len(a["steps"]), len(a["names"])
     if a["latents"].shape[:2] != (s, n):
         return f"latents have shape {a['latents'].shape}; expected ({s}, {n}, n_styles, dim)"
+    if "start_latent" in a and a["start_latent"].shape[1:] != a["latents"].shape[2:]:
+        return (f"its latents have {_styles(a['latents'].shape[2:])} where its start_latent has "
+                f"{_styles(a['start_latent'].shape[1:])}")
+    if "record" in a:
+        try:
+            recorded = UnitRecord.from_json(str(a["record"])).latent_shape
+        except (ValueError, TypeError, KeyError):
+            return "its unit record is damaged"
+        problem = latent_shape_problem(a["latents"].shape, recorded)
+        if problem:
+            return problem
     if "images" in a and a["images"].shape[:2] != (s, n) or "images" in a and a["images"].shape[-1] != 3:
         return f"images have shape {a['images'].shape}; expected ({s}, {n}, h, w, 3)"
     for name in ("start_image", "start_latent", "indices"):
@@ -214,9 +227,23 @@ def _shapes_problem(a: dict) -> str | None:
     return None
 
 
-def latents_problem(path: Path, rows: pd.DataFrame) -> str | None:
-    """Why the latents of a unit whose rows are ``rows`` are damaged, or None."""
+def _styles(shape) -> str:
+    return f"{shape[0]} style vectors of {shape[1]} values" if len(shape) == 2 else f"shape {tuple(shape)}"
+
+
+def latent_shape_problem(shape, recorded) -> str | None:
+    """Why latents of ``shape`` [S, N, n_styles, dim] are not what a record says was written, or None."""
+    if recorded is not None and tuple(shape[2:]) != tuple(recorded):
+        return f"its latents have {_styles(shape[2:])}; {_styles(recorded)} were written (cut or damaged)"
+    return None
+
+
+def latents_problem(path: Path, rows: pd.DataFrame, record: UnitRecord | None = None) -> str | None:
+    """Why the latents of a unit whose rows are ``rows`` (and whose part records ``record``) are damaged, or None."""
     arrays, problem = load_latents(path)
+    if problem:
+        return problem
+    problem = latent_shape_problem(arrays["latents"].shape, record.latent_shape if record else None)
     if problem:
         return problem
     names = rows.drop_duplicates("image_index").sort_values("image_index")["image"].tolist()

@@ -34,7 +34,6 @@ is rebuilt from the parts' records.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -47,7 +46,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import StoreError
-from .files import atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json, read_regular
+from .files import (atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json, exclusive_lock,
+                    read_regular)
 from .parts import (COLUMNS, CheckedFiles, UnitRecord, latents_problem, load_latents, read_footer, read_part,
                     read_record, write_part_file)
 
@@ -135,7 +135,7 @@ def unit_state(run_dir, method: str, unit: str, expected: UnitRecord | None = No
     if expected is not None:
         _check_record(run_dir, part, record, expected, rows, readable)
     if len(rows):
-        problem = latents_problem(latents, rows) if latents.exists() else "it is missing"
+        problem = latents_problem(latents, rows, record) if latents.exists() else "it is missing"
         if problem:
             return f"damaged: latents {latents.name}: {problem}"
     if checked is not None:
@@ -251,6 +251,14 @@ def manifest_shas(run_dir) -> dict:
             if isinstance(e, dict) and "name" in e}
 
 
+def requested_images(run_dir, methods) -> dict:
+    """method -> {name: (index, sha256)} of the images its last evaluation asked for (indices in the run's
+    dataset manifest, whose first entries are that evaluation's images in folder order)."""
+    asked = read_provenance(run_dir).get("requested") or {}
+    entries = _wanted(run_dir, None)
+    return {m: {n: entries[n] for n in asked.get(m, []) if n in entries} for m in methods}
+
+
 def completeness(run_dir) -> dict:
     """method -> (images stored, images its last evaluation asked for) for every method of a run's provenance."""
     prov = read_provenance(run_dir)
@@ -282,18 +290,8 @@ def incomplete_note(run_dir, methods=None) -> str:
 def claim(run_dir, unit: str | None, wait: bool = False):
     """Hold the lock of one batch (``unit_name``; None: the store's metadata); yields False when another
     process holds it and ``wait`` is off. The lock dies with its process."""
-    path = Path(run_dir) / "locks" / f"{unit or 'store'}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with exclusive_lock(Path(run_dir) / "locks" / f"{unit or 'store'}.lock", wait) as held:
+        yield held
 
 
 # --------------------------------------------------------------------------- reading
@@ -318,6 +316,15 @@ def _read_errors(path: Path) -> pd.DataFrame:
                      "run's dataset_manifest.json)") from None
 
 
+def check_layout(run_dir) -> None:
+    """StoreError when a folder of the run's layout (parts/, latents/, errors/, locks/) is something else."""
+    for name in ("parts", "latents", "errors", "locks"):
+        path = Path(run_dir) / name
+        if os.path.lexists(path) and not path.is_dir():
+            raise StoreError(f"{path} is not a folder (the run keeps its {name} there): the run directory is "
+                             "damaged; move that file away, or evaluate into a new --out")
+
+
 def read_results(run_dir, methods=None, images: dict | None = None) -> pd.DataFrame:
     """The rows of a run (all shards), one set per image, sorted; raises if a unit is damaged.
 
@@ -327,6 +334,7 @@ def read_results(run_dir, methods=None, images: dict | None = None) -> pd.DataFr
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise StoreError(f"{run_dir}: no such run directory")
+    check_layout(run_dir)
     wanted = _wanted(run_dir, images)
     names = sorted(p.name for p in (run_dir / "parts").glob("*") if p.is_dir())
     names = [m for m in names if methods is None or m in set(methods)]
@@ -569,14 +577,16 @@ def by_content(spec: dict) -> dict:
 
 
 def write_provenance(run_dir, provenance: dict) -> dict:
-    """Merge ``provenance`` into the stored one (new methods join, stored entries gain new fields)."""
+    """Merge ``provenance`` into the stored one (new methods join, stored entries gain new fields; what each
+    method was last asked for, ``requested``, is this evaluation's for its methods)."""
     old = stored_provenance(run_dir)
     if old is not None:
         methods = {**old.get("methods", {})}
         for name, spec in provenance["methods"].items():
             methods[name] = {**methods.get(name, {}), **spec}
+        asked = old.get("requested") if isinstance(old.get("requested"), dict) else {}
         provenance = {**provenance, **{k: v for k, v in old.items() if k != "rebuilt_from_parts"},
-                      "methods": methods}
+                      "methods": methods, "requested": {**asked, **provenance.get("requested", {})}}
     atomic_write_json(Path(run_dir) / "provenance.json", provenance)
     return provenance
 

@@ -15,8 +15,8 @@ from restyle_lab.models import Generator, set_impl
 from restyle_lab.nvlabs_pickle import PersistentRecord, read_snapshot
 
 from conftest import shared_dir
-from nvlabs_pickles import (SNAPSHOTS, write_code_pickle, write_renamed_class, write_truncated,
-                            write_unknown_class_pickle)
+from nvlabs_pickles import (SNAPSHOTS, tiny_snapshot, write_code_pickle, write_renamed_class, write_snapshot,
+                            write_truncated, write_unknown_class_pickle)
 
 # Measured: the largest |difference| from NVlabs' float32 outputs is 6.4e-6 (images of range +-6.8;
 # the mapping's w exactly 0, truncated w 1.2e-7), both snapshots, both impls. Float32 rounding of a
@@ -129,3 +129,16 @@ def test_truncated_snapshot_is_one_line(tmp_path):
     with pytest.raises(CheckpointError, match="truncated or corrupt") as err:
         load_generator(cut)
     assert "\n" not in str(err.value) and str(cut) in str(err.value)
+
+
+def test_the_tiny_snapshot_written_here_converts_whole(tmp_path):
+    """The snapshot the bad-input table edits one entry at a time converts as it is: each of those rows fails for
+    the one thing it changes."""
+    snapshot = tiny_snapshot()
+    assert main(["convert", str(write_snapshot(tmp_path / "s.pkl", snapshot)), str(tmp_path / "g.pt")]) == 0
+    gen, w_avg, info = load_generator(tmp_path / "g.pt")
+    mapping = snapshot["G_ema"].state["_modules"]["mapping"].state
+    assert info["config"].size == 8 and info["config"].style_dim == 8 and info["config"].n_mlp == 2
+    assert torch.equal(w_avg, mapping["_buffers"]["w_avg"])
+    assert torch.equal(gen.state_dict()["style.2.weight"], mapping["_modules"]["fc1"].state["_parameters"]["weight"])
+    assert main(["sample", "--generator", str(tmp_path / "g.pt"), "--out", str(tmp_path / "s"), "--n", "2"]) == 0

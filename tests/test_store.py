@@ -437,6 +437,61 @@ def test_damaged_latents_are_found_on_resume_and_redone(small_run, tmp_path):
     pd.testing.assert_frame_equal(comparable(rows), before)
 
 
+def test_latents_cut_to_fewer_style_vectors_are_found_and_redone(small_run, tmp_path):
+    """Cut to 3 of their 10 style vectors, a unit's latents still agree with themselves (names, steps); the record
+    of what was written (in the npz, and in the part when the npz's own is gone too) finds them."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run[0], run)
+    before = comparable(read_results(run))
+    for unit, drop in (("b000000", ("record",)), ("b000001", ())):
+        path = run / "latents" / "psp" / f"{unit}.npz"
+        arrays = {k: v for k, v in np.load(path).items() if k not in drop and k != "start_latent"}
+        arrays["latents"] = arrays["latents"][:, :, :3]
+        with open(path, "wb") as fh:
+            np.savez(fh, **arrays)
+    log, rows = again(small_run, run)
+    assert "redoing psp batch 0" in log and "redoing psp batch 1" in log
+    assert log.count("its latents have 3 style vectors of 32 values; 10 style vectors of 32 values were written") == 2
+    pd.testing.assert_frame_equal(comparable(rows), before)
+    assert read_latents(run, "psp")["latents"].shape[2:] == (10, 32)
+
+
+def test_evaluate_prints_the_images_it_was_given_and_merges_another_folder_only_when_asked(small_run, tmp_path,
+                                                                                           capsys):
+    """The table covers this command's images: a smaller --n-images, or another folder (two of the run's photos
+    under new names) added with --merge-data, which is refused without it, changing nothing."""
+    import shutil
+
+    from restyle_lab.cli import main
+    from restyle_lab.views import summary_table
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run[0], run)
+    _, data, method = small_run
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(data / "test_0000.png", other / "x.png")
+    shutil.copy(data / "test_0003.png", other / "y.png")
+    args = ["evaluate", "--out", str(run), "--method", f"psp=single:{method['checkpoint']}", "--metrics", "mse_pm1",
+            "--batch-size", "2"]
+    files = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and "locks" not in p.parts}
+    assert main([*args, "--data", str(other)]) == 2
+    assert "add --merge-data" in capsys.readouterr().err
+    assert files == {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and "locks" not in p.parts}
+    for extra, names in ((["--data", str(data), "--n-images", "2"], ("test_0000.png", "test_0001.png")),
+                         (["--data", str(other), "--merge-data"], ("x.png", "y.png"))):
+        assert main([*args, *extra]) == 0
+        out = capsys.readouterr().out
+        shas = {e["name"]: e["sha256"] for e in json.loads((run / "dataset_manifest.json").read_text())["files"]}
+        given = read_results(run, images={n: (i, shas[n]) for i, n in enumerate(names)})
+        assert set(given["image"]) == set(names)
+        assert summary_table(given).to_string() in out
+        assert summary_table(read_results(run)).to_string() not in out  # every image the run holds
+    assert len(set(read_results(run)["image"])) == 6
+
+
 def test_a_file_rewritten_with_its_mtime_set_back_is_checked_again(small_run, tmp_path):
     """Units found whole are not read again (checked.json) until their size, mtime or ctime changes."""
     import shutil

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -129,14 +130,13 @@ def test_two_gloo_ranks_equal_one_rank_accumulating_two_batches(tmp_path, genera
 def test_frozen_batchnorm_tail_keeps_running_statistics(tmp_path, generator):
     cfg = tiny_config("restyle_psp", generator, max_steps=2, freeze_bn_steps=1, optim_name="adam")
     images = ArraySource(tiny_images(8))
-    train_encoder(dataclasses.replace(cfg, max_steps=1, freeze_bn_steps=0), tmp_path / "run", images, log=quiet)
-    after_one = torch.load(tmp_path / "run" / "state.pt", weights_only=True)
+    after_two = torch.load(train_encoder(cfg, tmp_path / "run", images, log=quiet), weights_only=True)
+    after_one = torch.load(tmp_path / "run" / "state.prev.pt", weights_only=True)  # the state before: step 1
     stats = lambda s: {k: v for k, v in s["encoder"].items() if k.endswith(("running_mean", "running_var"))}  # noqa
     fresh = {k: (torch.zeros_like(v) if k.endswith("mean") else torch.ones_like(v))
              for k, v in stats(after_one).items()}
     assert any(not torch.equal(v, fresh[k]) for k, v in stats(after_one).items())
-    after_two = torch.load(train_encoder(cfg, tmp_path / "run", images, log=quiet), weights_only=True)
-    assert after_two["step"] == 2
+    assert after_one["step"] == 1 and after_two["step"] == 2
     assert all(torch.equal(stats(after_one)[k], stats(after_two)[k]) for k in stats(after_one))
     assert any(not torch.equal(v, after_one["encoder"][k]) for k, v in after_two["encoder"].items()
                if v.is_floating_point() and "running" not in k)
@@ -197,3 +197,90 @@ def test_ddp_reduces_once_per_step_not_once_per_iteration(tmp_path, generator):
         assert reduced and len(reduced) == len(set(reduced))
     finally:
         dist.destroy_process_group()
+
+
+# ------------------------------------------------------------------ states checked before a resume (issue 27)
+
+def _files(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "locks" not in p.parts}
+
+
+def _nan_bytes(path: Path) -> None:
+    """64 bytes in the middle of the largest tensor set to 0xff, a float32 NaN: what its zip CRC catches and a
+    plain torch.load does not (a weight turns NaN)."""
+    with zipfile.ZipFile(path) as zf:
+        info = max((i for i in zf.infolist() if "/data/" in i.filename), key=lambda i: i.compress_size)
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = (int.from_bytes(raw[info.header_offset + k: info.header_offset + k + 2], "little")
+                           for k in (26, 28))
+    start = info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
+    raw[start - start % 4: start - start % 4 + 64] = b"\xff" * 64
+    path.write_bytes(bytes(raw))
+
+
+def test_a_damaged_state_is_refused_and_the_one_before_resumes_exactly(tmp_path, generator):
+    """A state with 64 bytes set to NaN (its CRC fails) is refused, changing nothing, with the mv that resumes from
+    state.prev.pt; done, the run ends with the weights the undamaged state held: no NaN reaches them."""
+    from restyle_lab.errors import CheckpointError
+
+    cfg = tiny_config("psp", generator, max_steps=2, batch_size=2, image_interval=100)  # a state every step
+    images = ArraySource(tiny_images(8))
+    run = tmp_path / "run"
+    train_encoder(cfg, run, images, log=quiet)
+    whole = _encoder_weights(run / "state.pt")
+    _nan_bytes(run / "state.pt")
+    unchecked = torch.load(run / "state.pt", weights_only=True)
+    assert any(not torch.isfinite(v).all() for v in unchecked["encoder"].values() if v.is_floating_point()), \
+        "the damage must be one that gives NaN weights when the file is not checked"
+    before = _files(run)
+    with pytest.raises(CheckpointError, match="fails the zip CRC check") as refused:
+        train_encoder(cfg, run, images, log=quiet)
+    assert f"`mv {run / 'state.prev.pt'} {run / 'state.pt'}`" in str(refused.value)
+    assert "\n" not in str(refused.value) and _files(run) == before
+    os.replace(run / "state.prev.pt", run / "state.pt")
+    lines = []
+    train_encoder(cfg, run, images, log=lines.append)
+    assert any("resumed" in line and "at step 1" in line for line in lines)
+    resumed = _encoder_weights(run / "state.pt")
+    assert all(torch.isfinite(v).all() for v in resumed.values())
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
+
+
+def test_the_step_count_may_change_on_a_resume_only_where_the_schedule_does_not_depend_on_it(generator):
+    from restyle_lab.mini.attributes import AttributeTrainConfig
+    from restyle_lab.training.gan import GanConfig
+
+    assert "max_steps" in tiny_config("psp", generator).resume_free()  # a constant learning rate
+    assert "max_steps" not in tiny_config("psp", generator, lr_schedule="cosine").resume_free()
+    assert "max_steps" not in tiny_config("psp", generator, freeze_bn_steps=1).resume_free()  # counted from the end
+    assert "iters" in GanConfig().resume_free() and "iters" not in AttributeTrainConfig().resume_free()
+    assert "batch_size" not in tiny_config("psp", generator).resume_free() and "batch" not in GanConfig().resume_free()
+
+
+def test_a_gan_resumes_with_another_step_count_exactly(tmp_path):
+    """A GAN's learning rate is constant: a resume may run it longer (or shorter), to the same weights as a run
+    given that step count from the start; another batch is refused before anything is written."""
+    from restyle_lab.configs import GeneratorConfig
+    from restyle_lab.errors import UsageError
+    from restyle_lab.training.gan import GanConfig, train_gan
+
+    cfg = GanConfig(generator=GeneratorConfig(size=16, style_dim=8, n_mlp=1, channel_base=64, channel_max=8),
+                    d_channel_base=64, d_channel_max=8, batch=2, iters=1, n_train_images=8, checkpoint_every=1,
+                    sample_every=100)
+    images = np.random.default_rng(0).integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    torch.manual_seed(0)  # the GAN trainer's initial weights come from the global random state
+    train_gan(cfg, tmp_path / "run", images, log=quiet)
+    before = _files(tmp_path / "run")
+    with pytest.raises(UsageError, match=r"batch: 2 now 4\).*a resume may change only checkpoint_every, iters"):
+        train_gan(dataclasses.replace(cfg, batch=4, iters=2), tmp_path / "run", images, log=quiet)
+    assert _files(tmp_path / "run") == before
+    lines = []
+    train_gan(dataclasses.replace(cfg, iters=2, sample_every=2), tmp_path / "run", images, log=lines.append)
+    assert any("iters: 1 now 2" in line and "sample_every: 100 now 2" in line for line in lines)
+    torch.manual_seed(0)
+    train_gan(dataclasses.replace(cfg, iters=2), tmp_path / "whole", images, log=quiet)
+    a, b = (torch.load(p / "state.pt", weights_only=True) for p in (tmp_path / "run", tmp_path / "whole"))
+    assert a["step"] == b["step"] == 2
+    for net in ("G", "D", "G_ema"):
+        assert all(torch.equal(a[net][k], b[net][k]) for k in b[net]), net

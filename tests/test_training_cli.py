@@ -86,4 +86,4 @@ def test_dry_run_times_iterations_and_writes_no_run(tmp_path, capsys):
     assert main(["train", "--preset", "mini-restyle-psp", "--smoke", "--dry-run", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "s per training iteration" in out and "estimated total for 4,200 steps" in out
-    assert not (tmp_path / "mini-restyle-psp").exists()
+    assert not (tmp_path / "mini-restyle-psp").exists() and not any(tmp_path.iterdir()), "not even a render cache"

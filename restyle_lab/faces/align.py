@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..data import IMAGE_EXTENSIONS, count_reasons, open_image, png_names, write_skipped
+from ..data import (IMAGE_EXTENSIONS, count_reasons, open_image, png_names, read_image_bytes, unreadable_status,
+                    write_skipped)
 from ..errors import DatasetError, SkippedInput, UsageError
-from ..files import atomic_write, atomic_write_text, first_line
+from ..files import atomic_write, atomic_write_text
 from .landmarks import DETECTOR, Face, FaceDetector
 from .recipe import SIZES, align_face
 
@@ -131,7 +135,9 @@ def align_folder(images, out, size: int = 256, all_faces: bool = False, device="
     Each photo gives ``<name>.png`` (its largest face) or, with ``all_faces``, ``<name>_<k>.png`` for
     every face, largest first (``a.jpg`` -> ``a.png``, see ``png_names``). ``out/alignment.csv`` records
     each face; ``out/errors.csv`` lists the photos skipped (no face, unreadable) with their reasons.
-    ``out`` must be new or empty.
+    ``out`` must be new or empty. Photos are read as every other command reads images (regular files only,
+    of at most ``data.MAX_IMAGE_BYTES``). The outputs are written into a hidden folder beside ``out`` that
+    becomes ``out`` at the end, so a run stopped half-way leaves ``out`` as it was.
     """
     if size not in SIZES:
         raise UsageError(f"--size must be one of {', '.join(map(str, SIZES))}. Got: {size}")
@@ -142,29 +148,41 @@ def align_folder(images, out, size: int = 256, all_faces: bool = False, device="
     detector = FaceDetector(device)
     targets = png_names(names)
     rows, skipped = [], []
-    for name in tqdm(names, desc="align", disable=not progress):
-        try:
-            img = open_image((root / name).read_bytes())[0]
-        except Exception as err:  # PIL raises many types for bad files
-            skipped.append((name, f"error: {type(err).__name__}: {first_line(err)}"))
-            continue
-        faces = detector.detect(img)
-        if not faces:
-            skipped.append((name, f"error: {NO_FACE} (MTCNN)"))
-            continue
-        for k, face in enumerate(faces if all_faces else faces[:1]):
-            crop, quad = align_face(img, face.points, size)
-            target = _numbered(targets[name], k) if all_faces else targets[name]
-            atomic_write(out / target, lambda tmp, c=crop: c.save(tmp, format="PNG"))
-            rows.append(_row(name, target, k, len(faces), face, quad))
-    out.mkdir(parents=True, exist_ok=True)
+    final = out.resolve()  # also when --out is "." or ends in ".."
+    stage = final.parent / f".{final.name}.align-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        for name in tqdm(names, desc="align", disable=not progress):
+            try:
+                img = open_image(read_image_bytes(root / name)[0])[0]
+            except Exception as err:  # PIL raises many types for bad files
+                skipped.append((name, unreadable_status(err, root / name)))
+                continue
+            faces = detector.detect(img)
+            if not faces:
+                skipped.append((name, f"error: {NO_FACE} (MTCNN)"))
+                continue
+            for k, face in enumerate(faces if all_faces else faces[:1]):
+                crop, quad = align_face(img, face.points, size)
+                target = _numbered(targets[name], k) if all_faces else targets[name]
+                atomic_write(stage / target, lambda tmp, c=crop: c.save(tmp, format="PNG"))
+                rows.append(_row(name, target, k, len(faces), face, quad))
+        stage.mkdir(parents=True, exist_ok=True)
+        if skipped:
+            write_skipped(stage / "errors.csv", skipped)
+        if rows:
+            write_rows(stage / "alignment.csv", rows)
+        os.rename(stage, final)  # over a missing or empty folder
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     if skipped:
-        write_skipped(out / "errors.csv", skipped)
         log(f"skipped {len(skipped)} of {len(names)} image(s) ({count_reasons(st for _, st in skipped)}); each is "
             f"listed with its reason in {out / 'errors.csv'}")
     if not rows:
-        raise DatasetError(f"no face found in any of the {len(names)} image(s) of {images}; see {out / 'errors.csv'}")
-    write_rows(out / "alignment.csv", rows)
+        if all(st.startswith(f"error: {NO_FACE}") for _, st in skipped):
+            raise DatasetError(f"no face found in any of the {len(names)} image(s) of {images}; see "
+                               f"{out / 'errors.csv'}")
+        raise DatasetError(f"none of the {len(names)} image(s) of {images} could be aligned "
+                           f"({count_reasons(st for _, st in skipped)}); see {out / 'errors.csv'}")
     return AlignReport(out, len(names), len(rows), skipped)
 
 

@@ -27,8 +27,8 @@ from ..methods import check_specs, positive_int
 from ..metrics import METRICS, MetricUnavailable
 from ..models.host_memory import reuse_freed_memory
 from ..notebook_params import DEFAULTS
-from ..store import (MANIFEST_NAME, check_provenance, claim, git_commit, provenance_problem, read_manifest,
-                     stored_provenance, write_manifest, write_provenance)
+from ..store import (MANIFEST_NAME, check_layout, check_provenance, claim, git_commit, provenance_problem,
+                     read_manifest, stored_provenance, write_manifest, write_provenance)
 from ..torchrun import torchrun_env
 from .build import DERIVED_KEYS, Inverters, derived, method_identity
 from .units import Computer, plan, true_latents
@@ -40,7 +40,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
              batch_size: int = DEFAULTS.batch_size, n_images: int | None = None, device: str = DEFAULTS.device,
              dtype: str = DEFAULTS.dtype, impl: str = DEFAULTS.impl, save_images: bool = True, strict: bool = False,
              progress: bool = True, shard: tuple | None = None, align: bool = False, warmup: bool = True,
-             helpers: list | None = None, log=print, nets: dict | None = None) -> Path:
+             helpers: list | None = None, log=print, nets: dict | None = None, merge_data: bool = False) -> Path:
     """Run (or resume) an evaluation into ``run_dir``; returns it. Rows: see ``restyle_lab.store``.
 
     ``methods``: specs or their dicts (``restyle_lab.methods``). ``shard`` = (k, n): compute only
@@ -51,7 +51,9 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     ``warmup``: time each inverter after an unrecorded first pass (off in smoke runs, where times are not
     results; recorded). ``helpers``: methods the ``methods`` run on (a hybrid's encoder) that are built
     but not stored here. ``nets``: a checkpoint path -> network cache to share with other calls (a hybrid
-    then reuses the encoder its encoder's call loaded).
+    then reuses the encoder its encoder's call loaded). ``merge_data``: ``run_dir`` may hold results for the images
+    of another folder, and this folder's images join them (the notebooks' stores, shared by test sets of several
+    sizes, do); else a run made from another folder is refused.
 
     Images are stored one by one (``restyle_lab.store``): those a method has stored already with the same
     content are read back, so a smaller ``n_images`` or a subset reuses them and a larger one computes only
@@ -63,6 +65,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise UsageError(f"--out {run_dir} is a file; give a folder for the run (created if missing)")
+    check_layout(run_dir)
     dom = get_domain(domain)
     batch_size = positive_int(batch_size, "batch size")
     n_images = None if n_images is None else positive_int(n_images, "number of images")
@@ -98,6 +101,8 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     if provenance_problem(run_dir) and any((run_dir / "parts").glob("*/b*.parquet")):
         log(f"{run_dir}: provenance.json is {provenance_problem(run_dir)}; checking this run against the records "
             "its parts carry (it is rebuilt from them)")
+    if not merge_data:
+        _check_data_root(run_dir, provenance["data_root"])
     check_provenance(run_dir, provenance, DERIVED_KEYS)
 
     work = plan(run_dir, specs, entries, batch_size, shard, log, provenance)
@@ -135,6 +140,15 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
         log(f"skipped {len(bad)} of {len(entries)} input files ({_reasons(bad)}); each is listed with its reason "
             f"in {run_dir / 'dataset_manifest.json'} (`restyle-lab summary {run_dir}` lists them)")
     return run_dir
+
+
+def _check_data_root(run_dir: Path, data_root: str) -> None:
+    """Refuse a run made from another data folder: its results would mix with these in every table."""
+    stored = (stored_provenance(run_dir) or {}).get("data_root")
+    if stored is not None and stored != data_root:
+        raise StoreError(f"--out {run_dir} holds results for the images of {stored}, not of {data_root}; evaluate "
+                         f"{data_root} into another --out, or add --merge-data to add its images to this run (each "
+                         "command's table then still shows only the images it was given)")
 
 
 def _metric_names(dom, metrics) -> list[str]:

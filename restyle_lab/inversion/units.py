@@ -293,6 +293,8 @@ class Computer:
                                    " they belong to another generator; move that latents.npz out of the folder")
             keep_start = self.save_images and trace.start_image is not None
             record = self._record(plan, m, unit)
+            if record is not None:  # what the latents hold, so that a file cut later is found
+                record = dataclasses.replace(record, latent_shape=tuple(trace.steps[0].latent.shape[1:]))
             write_latents(self.run_dir, m, unit, names, [s.step for s in trace.steps],
                           np.stack([s.latent.numpy() for s in trace.steps]),
                           np.stack([to_uint8(s.image) for s in trace.steps]) if self.save_images else None,

@@ -113,6 +113,8 @@ class AttributeTrainConfig(SavedConfig):
     sample_every: int = 400  # held-out check (a quick 256-face one) this often
 
     nested: ClassVar[dict] = {"regressor": lambda d: _regressor_config(d)}
+    # the learning rate decays over iters: a resume may change only when states and checks are made
+    resume_free_options: ClassVar[tuple] = ("checkpoint_every", "sample_every")
 
 
 def _regressor_config(d: dict) -> RegressorConfig:

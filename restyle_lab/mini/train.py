@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import tempfile
 from pathlib import Path
 
 from ..configs import FAMILIES
@@ -11,7 +13,9 @@ from ..packing import pack
 from ..training.config import EncoderTrainConfig, with_overrides
 from ..training.data import ArraySource, FolderSource
 from ..training.gan import GanConfig, export_generator, train_gan
-from ..training.run import overrides_from, run_encoder, with_step_count
+from ..torchrun import torchrun_env
+from ..training.presets import PRESETS as REAL_PRESETS
+from ..training.run import DRY_RUN_STEPS, overrides_from, run_encoder, with_step_count
 from ..training.weights import locate_weights
 from .attributes import AttributeTrainConfig, export_regressor, train_regressor
 from .dataset import training_images, write_test_set
@@ -82,14 +86,43 @@ def list_presets() -> str:
                      for name, (model, _) in presets().items())
 
 
+def unknown_preset(name: str) -> UsageError:
+    """The error for a preset name that is neither a real domain's nor a mini one, with the nearest names."""
+    known = [*REAL_PRESETS, *RECIPES]
+    near = difflib.get_close_matches(name, known, n=2)
+    hint = f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
+    return UsageError(f"unknown preset {name!r}{hint}; known: {', '.join(REAL_PRESETS)}, and the mini ones "
+                      f"{', '.join(RECIPES)} (`restyle-lab train --preset list` describes them)")
+
+
+def _check_options(args, kind: str) -> None:
+    """Refuse options a mini preset would silently ignore: the real presets' (a mini preset is a fixed recipe),
+    and for the GAN and the attribute regressor, the encoder trainer's."""
+    given = [flag for flag, value in (("--method", args.method), ("--head", args.head), ("--backbone", args.backbone),
+                                      ("--domain", args.domain), ("--generator", args.generator),
+                                      ("--data", args.data)) if value is not None]
+    if given:
+        raise UsageError(f"{given[0]} applies to the real domains' presets; {args.preset} is a fixed recipe of the "
+                         "mini domain: pick another mini preset (`restyle-lab train --preset list`)")
+    if kind == "encoder":
+        return
+    given = [f"--{name}" for name in overrides_from(args)]
+    given += [flag for flag, value in (("--test-data", args.test_data), ("--val-every", args.val_every),
+                                       ("--weights", args.weights), ("--dry-run", args.dry_run or None))
+              if value is not None]
+    if given:
+        raise UsageError(f"{given[0]} applies to the encoder presets; {args.preset} takes --iters, --max-minutes, "
+                         "--smoke, --workdir and --export")
+
+
 def run_preset(args) -> int:
     if args.preset == "list":
         print(list_presets())
         return 0
     if args.preset not in RECIPES:
-        raise UsageError(f"unknown preset {args.preset!r}; known: {', '.join(RECIPES)} "
-                         "(`restyle-lab train --preset list` describes them)")
+        raise unknown_preset(args.preset)
     model, factory = presets()[args.preset]
+    _check_options(args, model.kind)
     cfg = factory()
     if model.kind == "encoder":
         return _run_encoder(args, model, with_overrides(with_step_count(cfg, args.iters), overrides_from(args)))
@@ -127,6 +160,13 @@ def _run_encoder(args, model, cfg: EncoderTrainConfig) -> int:
                          "(or train it: restyle-lab train --preset mini-gan)")
     locate_weights(cfg, args.weights)  # before the renders are cached
     workdir = Path(args.workdir)
+    if args.dry_run:  # writes nothing: renders only the images the timed steps read, into a folder removed after
+        with tempfile.TemporaryDirectory() as tmp:
+            global_batch = cfg.batch_size * cfg.accumulate * torchrun_env()[1]
+            timed = dataclasses.replace(cfg, n_train_images=min(cfg.n_train_images, global_batch * (DRY_RUN_STEPS + 1)))
+            images, targets = encoder_images(timed, tmp)
+            source = ArraySource(images, targets, name=f"mini train renders ({cfg.target_style or 'photo'})")
+            return run_encoder(cfg, source, None, args, workdir / args.preset)
     images, targets = encoder_images(cfg, workdir / "cache")
     source = ArraySource(images, targets, name=f"mini train renders ({cfg.target_style or 'photo'})")
     test = None

@@ -15,13 +15,24 @@ from ..configs import FAMILIES, EncoderConfig, encoder_config_from_dict, to_dict
 from ..errors import UsageError
 
 FAMILIES = ("restyle_psp", "restyle_e4e", "psp", "e4e")
+# options that must be finite numbers above 0, and those that may also be 0 (a loss switched off)
+POSITIVE = ("learning_rate", "w_discriminator_lr")
+NON_NEGATIVE = ("l2_lambda", "lpips_lambda", "id_lambda", "moco_lambda", "w_norm_lambda", "delta_norm_lambda",
+                "w_discriminator_lambda", "r1", "lr_final_fraction")
 
 
 class SavedConfig:
     """A training config's dict form (saved in every state) and back; ``nested`` rebuilds the
-    architecture configs inside it."""
+    architecture configs inside it. ``resume_free_options``: what a resumed run may change (``resume_free``)."""
 
     nested: ClassVar[dict] = {}
+    resume_free_options: ClassVar[tuple] = ()
+
+    def resume_free(self) -> set[str]:
+        """The options a resumed run may give other values: nothing already computed depends on them, and from
+        the saved step on the run computes exactly what it would have computed with them from the start (when
+        records, pictures and states are written; the step count where the schedule does not depend on it)."""
+        return set(self.resume_free_options)
 
     def as_dict(self) -> dict:
         return to_dict(self)
@@ -90,17 +101,32 @@ class EncoderTrainConfig(SavedConfig):
     board_interval: int = 50
     val_interval: int | None = 1000
     nested: ClassVar[dict] = {"encoder": encoder_config_from_dict}
+    resume_free_options: ClassVar[tuple] = ("save_interval", "image_interval", "board_interval", "val_interval")
 
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise UsageError(f"family must be one of {FAMILIES}. Got: {self.family!r}")
+        for name in POSITIVE:
+            if not (isinstance(getattr(self, name), (int, float)) and math.isfinite(getattr(self, name))
+                    and getattr(self, name) > 0):
+                raise UsageError(f"{name} must be a finite number above 0. Got: {getattr(self, name)}")
+        for name in NON_NEGATIVE:
+            if not (isinstance(getattr(self, name), (int, float)) and math.isfinite(getattr(self, name))
+                    and getattr(self, name) >= 0):
+                raise UsageError(f"{name} must be a finite number of at least 0. Got: {getattr(self, name)}")
         if self.id_lambda > 0 and self.moco_lambda > 0:
             raise UsageError("id_lambda and moco_lambda are both above 0; the official code refuses that too: "
                              "set one of them to 0")
         for name in ("batch_size", "accumulate", "n_iters_per_batch", "max_steps", "save_interval",
-                     "image_interval", "board_interval", "test_batch_size", "d_reg_every"):
+                     "image_interval", "board_interval", "test_batch_size", "d_reg_every", "progressive_step_every",
+                     "w_pool_size", "n_train_images"):
             if getattr(self, name) < 1:
                 raise UsageError(f"{name} must be at least 1. Got: {getattr(self, name)}")
+        if self.val_interval is not None and self.val_interval < 1:
+            raise UsageError(f"val_interval must be at least 1 (or none). Got: {self.val_interval}")
+        if self.freeze_bn_steps < 0 or (self.progressive_start is not None and self.progressive_start < 0):
+            raise UsageError("freeze_bn_steps and progressive_start must be at least 0. Got: "
+                             f"{self.freeze_bn_steps}, {self.progressive_start}")
         if self.optim_name not in ("ranger", "adam"):
             raise UsageError(f"optim_name must be ranger or adam. Got: {self.optim_name!r}")
         if self.lr_schedule not in ("constant", "cosine"):
@@ -110,6 +136,14 @@ class EncoderTrainConfig(SavedConfig):
         if self.w_discriminator_lambda > 0 and not self.encoder.progressive:
             raise UsageError("w_discriminator_lambda is e4e's (a progressive encoder); set it to 0 for "
                              f"{self.family}")
+
+    def resume_free(self) -> set[str]:
+        """The intervals; and the step count, when the learning rate is constant and no BatchNorm-frozen tail
+        is counted back from the end (a cosine decay or a frozen tail would move with it)."""
+        free = super().resume_free()
+        if self.lr_schedule == "constant" and self.freeze_bn_steps == 0:
+            free.add("max_steps")
+        return free
 
     @property
     def is_restyle(self) -> bool:

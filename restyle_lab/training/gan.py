@@ -23,7 +23,7 @@ from ..configs import GeneratorConfig, generator_config_from_dict
 from ..images import from_uint8, grid, save_png
 from ..models.discriminator import Discriminator
 from ..models.stylegan2 import Generator
-from .loop import SavedConfig, train_loop
+from .loop import SavedConfig, read_state, train_loop
 
 
 @dataclass
@@ -45,6 +45,8 @@ class GanConfig(SavedConfig):
     sample_every: int = 500
     freeze_mapping: bool = False  # fine-tuning: keep w space fixed so the two generators stay aligned
     nested: ClassVar[dict] = {"generator": generator_config_from_dict}
+    # the learning rate is constant: a resume may also run the schedule longer or shorter
+    resume_free_options: ClassVar[tuple] = ("iters", "checkpoint_every", "sample_every")
 
 
 def _mixing_styles(gen: Generator, batch: int, prob: float):
@@ -85,7 +87,7 @@ class GanTrainer:
 
     def start(self, log):
         if self.init_from is not None:
-            state = torch.load(self.init_from, map_location="cpu", weights_only=True)
+            state = read_state(self.init_from)
             self.G.load_state_dict(state["G_ema"])
             self.G_ema.load_state_dict(state["G_ema"])
             self.D.load_state_dict(state["D"])

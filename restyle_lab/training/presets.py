@@ -55,6 +55,9 @@ def preset_config(name: str, generator_path: str, generator: GeneratorConfig, me
     if name not in PRESETS:
         raise UsageError(f"unknown preset {name!r}; known: {', '.join(PRESETS)} and the mini ones "
                          "(`restyle-lab train --preset list`)")
+    if domain is not None and domain not in REAL_DOMAINS:
+        raise UsageError(f"--domain {domain}: {name} trains for a real domain ({', '.join(REAL_DOMAINS)}); the "
+                         f"{domain} domain has presets of its own (`restyle-lab train --preset list`)")
     preset_method, preset_domain = PRESETS[name]
     method = method or preset_method
     if method not in METHODS:
