@@ -222,3 +222,9 @@ def test_backbone_starts_from_the_pretrained_file(tmp_path, kind):
     assert body and all(k in sd for k in body)
     if kind == "resnet":
         assert torch.equal(sd["body.2.conv1.weight"], source["layer3.0.conv1.weight"])
+
+
+def test_is_restyle_follows_the_family():
+    """The family's record decides (training.config once shadowed FAMILIES with a tuple: a TypeError)."""
+    assert EncoderTrainConfig(family="restyle_e4e", encoder=TINY["tiny-restyle-e4e"]).is_restyle is True
+    assert EncoderTrainConfig(family="psp", encoder=TINY["tiny-psp"]).is_restyle is False

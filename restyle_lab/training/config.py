@@ -14,7 +14,6 @@ from typing import ClassVar
 from ..configs import FAMILIES, EncoderConfig, encoder_config_from_dict, to_dict
 from ..errors import UsageError
 
-FAMILIES = ("restyle_psp", "restyle_e4e", "psp", "e4e")
 # options that must be finite numbers above 0, and those that may also be 0 (a loss switched off)
 POSITIVE = ("learning_rate", "w_discriminator_lr")
 NON_NEGATIVE = ("l2_lambda", "lpips_lambda", "id_lambda", "moco_lambda", "w_norm_lambda", "delta_norm_lambda",
@@ -105,7 +104,7 @@ class EncoderTrainConfig(SavedConfig):
 
     def __post_init__(self):
         if self.family not in FAMILIES:
-            raise UsageError(f"family must be one of {FAMILIES}. Got: {self.family!r}")
+            raise UsageError(f"family must be one of {tuple(FAMILIES)}. Got: {self.family!r}")
         for name in POSITIVE:
             if not (isinstance(getattr(self, name), (int, float)) and math.isfinite(getattr(self, name))
                     and getattr(self, name) > 0):
