@@ -8,7 +8,7 @@ stop each step. They reproduce the official ``get_average_image`` / ``run_on_bat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
@@ -39,13 +39,21 @@ def average_image(net: InversionNet, float32_cast: bool = True) -> torch.Tensor:
     return image.float() if float32_cast else image
 
 
+# one network call: (input, previous latent or None) -> (image, latent); the default is ``net`` itself
+Forward = Callable[[torch.Tensor, "torch.Tensor | None"], "tuple[torch.Tensor, torch.Tensor]"]
+
+
 def iterate_restyle(net: InversionNet, x: torch.Tensor, n_steps: int, resize_outputs: bool = True,
                     avg_image: torch.Tensor | None = None, init_latent: torch.Tensor | None = None,
-                    init_image: torch.Tensor | None = None) -> Iterator[Step]:
+                    init_image: torch.Tensor | None = None, forward: Forward | None = None) -> Iterator[Step]:
     """ReStyle: w_{t+1} = w_t + E([x, y_t]), starting from (latent_avg, average image).
 
     x: [N, 3, H, W] in [-1, 1] at the encoder's input size. ``init_latent`` /
     ``init_image`` start from another inversion instead (encoder bootstrapping).
+    ``forward`` replaces ``net``'s call (training: its DDP-wrapped encoder, autocast). As in the
+    official coach, y_t and w_t are detached once their step is yielded (with gradients off, as in
+    inference, that changes nothing): a loss back-propagated at each step reaches the encoder
+    through that step only.
     """
     if not net.is_restyle:
         raise ValueError(f"iterate_restyle needs a ReStyle network; this one is {net.family!r} "
@@ -58,21 +66,29 @@ def iterate_restyle(net: InversionNet, x: torch.Tensor, n_steps: int, resize_out
         latent = None
     else:
         fed, latent = init_image.to(x.dtype), init_latent.to(x.dtype)
+    if forward is None:
+        forward = lambda inp, prev: net(inp, latent=prev, resize=resize_outputs)  # noqa: E731
     for t in range(n_steps):
-        image, latent = net(torch.cat([x, fed], dim=1), latent=latent, resize=resize_outputs)
+        image, latent = forward(torch.cat([x, fed], dim=1), latent)
         fed = net.to_input(image)
         yield Step(t, latent, image, fed)
+        fed, latent = fed.detach(), latent.detach()
 
 
-def iterate_naive(net: InversionNet, x: torch.Tensor, n_steps: int, resize_outputs: bool = True) -> Iterator[Step]:
-    """Naive iteration of a single-pass pSp / e4e encoder: x_{t+1} = y_t."""
+def iterate_naive(net: InversionNet, x: torch.Tensor, n_steps: int, resize_outputs: bool = True,
+                  forward: Forward | None = None) -> Iterator[Step]:
+    """Naive iteration of a single-pass pSp / e4e encoder: x_{t+1} = y_t (detached, and ``forward``
+    as in ``iterate_restyle``; it gets None for the latent)."""
     if net.is_restyle:
         raise ValueError(f"iterate_naive is for single-pass encoders; this one is {net.family!r}")
+    if forward is None:
+        forward = lambda inp, prev: net(inp, resize=resize_outputs)  # noqa: E731
     fed = x
     for t in range(n_steps):
-        image, latent = net(fed, resize=resize_outputs)
+        image, latent = forward(fed, None)
         fed = net.to_input(image)
         yield Step(t, latent, image, fed)
+        fed = fed.detach()
 
 
 def iterate(net: InversionNet, x: torch.Tensor, n_steps: int, **kwargs) -> Iterator[Step]:
