@@ -284,3 +284,81 @@ def test_a_gan_resumes_with_another_step_count_exactly(tmp_path):
     assert a["step"] == b["step"] == 2
     for net in ("G", "D", "G_ema"):
         assert all(torch.equal(a[net][k], b[net][k]) for k in b[net]), net
+
+
+# ------------------------------------------------------------------ the loop, single-pass e4e, float64 (issue 29)
+
+def test_each_iteration_back_propagates_through_itself_only(generator):
+    """The step runs the inversion's ReStyle loop with the official coach's gradients: each iteration's loss
+    reaches the encoder through that iteration alone (the previous output and codes fed as detached clones)."""
+    import torch.nn.functional as F
+
+    from restyle_lab.training.encoder import EncoderTrainer
+
+    cfg = tiny_config("restyle_psp", generator, n_iters_per_batch=3, w_norm_lambda=0.0, randomize_noise=False)
+    trainer = EncoderTrainer(cfg, ArraySource(tiny_images(4)), log=quiet)
+    net, x = trainer.net, trainer.fixed[:2]
+    trainer._iterations(0, x, x, last_micro=True)
+    got = {k: p.grad.clone() for k, p in net.encoder.named_parameters() if p.grad is not None}
+    net.encoder.zero_grad(set_to_none=True)
+    y_hat, latent = net(torch.cat([x, trainer.avg.expand(len(x), -1, -1, -1)], 1))
+    F.mse_loss(y_hat, x).backward()
+    for _ in range(2):
+        fed, previous = y_hat.clone().detach().requires_grad_(True), latent.clone().detach().requires_grad_(True)
+        y_hat, latent = net(torch.cat([x, net.to_input(fed)], 1), latent=previous)
+        F.mse_loss(y_hat, x).backward()
+    official = {k: p.grad for k, p in net.encoder.named_parameters() if p.grad is not None}
+    assert got and set(got) == set(official)
+    for k in official:
+        torch.testing.assert_close(got[k], official[k], rtol=1e-5, atol=1e-7)
+
+
+def test_single_pass_e4e_trains_with_its_latent_discriminator(tmp_path, generator):
+    """The discriminator judges the codes of the encoder's first iteration: x alone for a single-pass e4e (it
+    was given ReStyle's 6-channel [x, average image])."""
+    cfg = tiny_config("e4e", generator, max_steps=1)
+    train_encoder(cfg, tmp_path / "run", ArraySource(tiny_images(4)), log=quiet)
+    names = {r["name"] for r in csv.DictReader((tmp_path / "run" / "losses.csv").open())}
+    assert {"discriminator_loss", "encoder_discriminator_loss", "loss_l2"} <= names
+
+
+def test_float64_trains_in_float64_throughout(tmp_path, generator):
+    """--dtype float64: every network output, the loss and the optimiser's state are float64; the exported
+    checkpoint holds the official float32 and inverts."""
+    from restyle_lab.training.encoder import EncoderTrainer
+
+    cfg = tiny_config("restyle_e4e", generator, n_iters_per_batch=2)
+    trainer = EncoderTrainer(cfg, ArraySource(tiny_images(4)), dtype="float64", log=quiet)
+    seen, totals = set(), []
+
+    def outputs(module, inputs, output):
+        stack = [output]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, (tuple, list)):
+                stack.extend(item)
+            elif torch.is_tensor(item) and item.is_floating_point():
+                seen.add(item.dtype)
+
+    for module in [*trainer.net.modules(), *trainer.gan.D.modules()]:
+        module.register_forward_hook(outputs)
+    loss = trainer.loss
+
+    def spy(*args):
+        total, parts = loss(*args)
+        totals.append(total.dtype)
+        return total, parts
+
+    trainer.loss = spy
+    record = trainer.step(0)
+    assert seen == {torch.float64} and set(totals) == {torch.float64} and np.isfinite(record["loss"])
+    assert all(p.dtype == torch.float64 for p in trainer.net.encoder.parameters())
+    moments = [v for s in trainer.opt.state.values() for k, v in s.items() if k != "step"]  # torch counts in float32
+    assert moments and all(v.dtype == torch.float64 for v in moments)
+    trainer.export(tmp_path / "model.pt", 1)
+    ckpt = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert {v.dtype for v in ckpt["state_dict"].values() if v.is_floating_point()} == {torch.float32}
+    net = load_network(tmp_path / "model.pt")
+    with torch.no_grad():
+        inputs = torch.cat([trainer.fixed.float(), trainer.avg.float().expand(4, -1, -1, -1)], 1)
+        assert torch.isfinite(net(inputs)[0]).all()

@@ -11,12 +11,17 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from restyle_lab.configs import IR_SE50, TINY, BackboneConfig
+from restyle_lab.configs import FAMILIES, IR_SE50, TINY, BackboneConfig
+from restyle_lab.domains import DOMAINS
+from restyle_lab.errors import UsageError
 from restyle_lab.models.arcface import ArcFace
 from restyle_lab.models.latent_discriminator import LatentCodesDiscriminator
 from restyle_lab.training import criteria
-from restyle_lab.training.config import EncoderTrainConfig, progressive_stage, progressive_steps, trained_rows
+from restyle_lab.training.config import EncoderTrainConfig, loss_weight_options, progressive_stage, progressive_steps, \
+    trained_rows
 from restyle_lab.training.latent_gan import LatentPool
+from restyle_lab.training.losses import TERMS, EncoderLoss, locate_weights, loss_names, official_loss_options, \
+    preset_weights
 from restyle_lab.training.ranger import Ranger
 from restyle_lab.training.weights import init_backbone, load_arcface, load_lpips_alex, load_moco
 
@@ -224,7 +229,73 @@ def test_backbone_starts_from_the_pretrained_file(tmp_path, kind):
         assert torch.equal(sd["body.2.conv1.weight"], source["layer3.0.conv1.weight"])
 
 
+# ------------------------------------------------------------------ the loss terms (issue 29)
+
 def test_is_restyle_follows_the_family():
     """The family's record decides (training.config once shadowed FAMILIES with a tuple: a TypeError)."""
     assert EncoderTrainConfig(family="restyle_e4e", encoder=TINY["tiny-restyle-e4e"]).is_restyle is True
     assert EncoderTrainConfig(family="psp", encoder=TINY["tiny-psp"]).is_restyle is False
+
+
+def test_every_loss_weight_is_one_term_with_its_own_names():
+    """Each ``*_lambda`` option is the weight of one term, which names its records; a checkpoint's options hold
+    pSp's five weights, and e4e's two more in progressive runs (the official option sets)."""
+    assert sorted(term.option for term in TERMS) == sorted(loss_weight_options())
+    for attribute in ("label", "record"):
+        assert len({getattr(term, attribute) for term in TERMS}) == len(TERMS), attribute
+    psp = EncoderTrainConfig(family="restyle_psp", encoder=TINY["tiny-restyle-psp"])
+    e4e = EncoderTrainConfig(family="restyle_e4e", encoder=TINY["tiny-restyle-e4e"])
+    assert set(official_loss_options(psp)) == {"l2_lambda", "lpips_lambda", "id_lambda", "moco_lambda",
+                                                "w_norm_lambda"}
+    assert set(official_loss_options(e4e)) == set(official_loss_options(psp)) | {"delta_norm_lambda",
+                                                                                 "w_discriminator_lambda"}
+
+
+@pytest.mark.parametrize("method, domain, expected", [
+    # the restyle-encoder README's commands (../shared/docs/TRAINING_NOTES.md)
+    ("restyle_psp", "faces", dict(l2_lambda=1.0, lpips_lambda=0.8, id_lambda=0.1, moco_lambda=0.0, w_norm_lambda=0.0,
+                                  w_discriminator_lambda=0.0)),
+    ("restyle_e4e", "faces", dict(l2_lambda=1.0, lpips_lambda=0.8, id_lambda=0.1, moco_lambda=0.0,
+                                  delta_norm_lambda=2e-4, w_discriminator_lambda=0.1)),
+    ("restyle_psp", "church", dict(l2_lambda=1.0, lpips_lambda=0.8, id_lambda=0.0, moco_lambda=0.5)),
+    # the mini recipes: L2 only (and e4e's delta regulariser), no latent discriminator
+    ("restyle_e4e", "mini", dict(l2_lambda=1.0, lpips_lambda=0.0, id_lambda=0.0, moco_lambda=0.0, w_norm_lambda=0.0,
+                                 delta_norm_lambda=2e-4, w_discriminator_lambda=0.0)),
+])
+def test_each_term_gives_its_weight_in_each_preset(method, domain, expected):
+    weights = preset_weights(FAMILIES[method], DOMAINS[domain])
+    assert {k: weights[k] for k in expected} == expected
+
+
+def test_the_records_are_the_configured_terms_in_their_order():
+    cfg = EncoderTrainConfig(family="restyle_e4e", encoder=TINY["tiny-restyle-e4e"], w_norm_lambda=0.01,
+                             w_discriminator_lambda=0.1, progressive_start=1, lpips_lambda=0.0)
+    torch.manual_seed(0)
+    loss = EncoderLoss(cfg, discriminator=LatentCodesDiscriminator(cfg.encoder.style_dim, n_mlp=1))
+    n_styles, dim = cfg.encoder.n_styles, cfg.encoder.style_dim
+    y_hat, y = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
+    latent, avg = torch.randn(2, n_styles, dim), torch.randn(n_styles, dim)
+    total, parts = loss(y_hat, y, y, latent, avg, step=1)
+    assert list(parts) == ["encoder_discriminator_loss", "total_delta_loss", "loss_l2", "loss_w_norm", "loss"]
+    assert loss_names(cfg) == ["w_discriminator", "delta_norm", "l2", "w_norm"]
+    by_hand = (0.1 * criteria.adversarial_loss(loss.terms[0].discriminator, latent, [0, 1])
+               + 2e-4 * criteria.delta_loss(latent, 1) + criteria.l2_loss(y_hat, y)
+               + 0.01 * criteria.w_norm_loss(latent, avg))
+    assert torch.isclose(total, by_hand) and parts["loss"] == float(total.detach())
+
+
+def test_every_missing_file_is_named_on_one_line(tmp_path, monkeypatch):
+    """Two losses whose files are missing: one line names both, each with the option that switches it off."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    cfg = EncoderTrainConfig(family="restyle_psp", encoder=TINY["tiny-restyle-psp"], lpips_lambda=0.8,
+                             moco_lambda=0.5, backbone_init="random")
+    with pytest.raises(UsageError) as err:
+        locate_weights(cfg, tmp_path / "weights")
+    message = str(err.value)
+    assert "\n" not in message and "alexnet-owt-7be5be79.pth" in message and "moco_v2_800ep_pretrain.pt" in message
+    assert "--lpips_lambda 0" in message and "--moco_lambda 0" in message
+    (tmp_path / "weights").mkdir()
+    torch.save({}, tmp_path / "weights" / "moco_v2_800ep_pretrain.pt")
+    with pytest.raises(UsageError, match="alexnet") as err:
+        locate_weights(cfg, tmp_path / "weights")
+    assert "moco_v2" not in str(err.value)

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from ..configs import FAMILIES
+from ..domains import get_domain
 from ..errors import UsageError
 from ..packing import pack
 from ..training.config import EncoderTrainConfig, with_overrides
@@ -16,7 +17,7 @@ from ..training.gan import GanConfig, export_generator, train_gan
 from ..torchrun import torchrun_env
 from ..training.presets import PRESETS as REAL_PRESETS
 from ..training.run import DRY_RUN_STEPS, overrides_from, run_encoder, with_step_count
-from ..training.weights import locate_weights
+from ..training.losses import locate_weights, preset_weights
 from .attributes import AttributeTrainConfig, export_regressor, train_regressor
 from .dataset import training_images, write_test_set
 from .architectures import MINI_ENCODERS, MINI_GENERATOR
@@ -33,19 +34,18 @@ def _encoder(key: str, architecture: str | None = None, **kw) -> EncoderTrainCon
     model = BY_KEY[key]
     arch = MINI_ENCODERS[architecture or key]
     restyle = FAMILIES[model.family].restyle
-    # L2 only (no pretrained file can be downloaded where they were trained), Adam with a cosine decay,
-    # a random-initialised narrow backbone; no latent discriminator
+    # L2 only (the loss terms' mini weights: no pretrained file can be downloaded where they were trained), Adam
+    # with a cosine decay, a random-initialised narrow backbone
     defaults = dict(family=model.family, encoder=arch, generator=str(mini_path(model.decoder)), domain="mini",
                     dataset_type="mini_encode", backbone_init="random", batch_size=8, test_batch_size=8,
                     n_iters_per_batch=5 if restyle else 1, optim_name="adam", learning_rate=3e-4,
-                    lr_schedule="cosine", max_steps=3600 if restyle else 4500, l2_lambda=1.0, lpips_lambda=0.0,
-                    id_lambda=0.0, moco_lambda=0.0, save_interval=100, image_interval=250, board_interval=25,
-                    val_interval=None)
+                    lr_schedule="cosine", max_steps=3600 if restyle else 4500, save_interval=100, image_interval=250,
+                    board_interval=25, val_interval=None, **preset_weights(FAMILIES[model.family], get_domain("mini")))
     if restyle:
         # 3600 steps with cosine decay, then 600 with BatchNorm statistics frozen (see EncoderTrainConfig)
         defaults.update(max_steps=4200, freeze_bn_steps=600)
     if arch.progressive:
-        defaults.update(progressive_start=200, progressive_step_every=100, delta_norm_lambda=2e-4)
+        defaults.update(progressive_start=200, progressive_step_every=100)
     defaults.update(kw)
     return EncoderTrainConfig(**defaults)
 

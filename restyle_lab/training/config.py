@@ -14,10 +14,10 @@ from typing import ClassVar
 from ..configs import FAMILIES, EncoderConfig, encoder_config_from_dict, to_dict
 from ..errors import UsageError
 
-# options that must be finite numbers above 0, and those that may also be 0 (a loss switched off)
+# options that must be finite numbers above 0, and those that may also be 0 (besides every loss weight,
+# ``*_lambda``: 0 switches the loss off)
 POSITIVE = ("learning_rate", "w_discriminator_lr")
-NON_NEGATIVE = ("l2_lambda", "lpips_lambda", "id_lambda", "moco_lambda", "w_norm_lambda", "delta_norm_lambda",
-                "w_discriminator_lambda", "r1", "lr_final_fraction")
+NON_NEGATIVE = ("r1", "lr_final_fraction")
 
 
 class SavedConfig:
@@ -60,7 +60,7 @@ class EncoderTrainConfig(SavedConfig):
     batch_size: int = 8  # per rank and micro-batch: what BatchNorm sees
     accumulate: int = 1  # restyle-lab: micro-batches per rank and optimiser step
     test_batch_size: int = 8
-    n_iters_per_batch: int = 5
+    n_iters_per_batch: int = 5  # ReStyle's iterations; a single-pass family trains one pass per batch (official)
     max_steps: int = 500_000
     # optimiser
     optim_name: str = "ranger"
@@ -71,7 +71,7 @@ class EncoderTrainConfig(SavedConfig):
     # inference uses them (ReStyle's inputs change statistics across iterations; on mini, without it,
     # eval-mode inference had 3.5x the MSE at step 1). The cosine decay ends where they begin.
     freeze_bn_steps: int = 0
-    # losses (official names and meaning)
+    # losses (official names and meaning): each weight is one term of training.losses
     start_from_latent_avg: bool = True
     l2_lambda: float = 1.0
     lpips_lambda: float = 0.8
@@ -109,7 +109,7 @@ class EncoderTrainConfig(SavedConfig):
             if not (isinstance(getattr(self, name), (int, float)) and math.isfinite(getattr(self, name))
                     and getattr(self, name) > 0):
                 raise UsageError(f"{name} must be a finite number above 0. Got: {getattr(self, name)}")
-        for name in NON_NEGATIVE:
+        for name in NON_NEGATIVE + loss_weight_options():
             if not (isinstance(getattr(self, name), (int, float)) and math.isfinite(getattr(self, name))
                     and getattr(self, name) >= 0):
                 raise UsageError(f"{name} must be a finite number of at least 0. Got: {getattr(self, name)}")
@@ -154,6 +154,11 @@ class EncoderTrainConfig(SavedConfig):
                 "sample_every": self.image_interval}
 
 
+def loss_weight_options() -> tuple:
+    """The loss weights among the options (``*_lambda``), each a term of ``training.losses``."""
+    return tuple(f.name for f in dataclasses.fields(EncoderTrainConfig) if f.name.endswith("_lambda"))
+
+
 def learning_rate(cfg: EncoderTrainConfig, step: int) -> float:
     """Constant (official), or a cosine from learning_rate to learning_rate * lr_final_fraction that ends
     where the BatchNorm-frozen tail begins."""
@@ -188,24 +193,22 @@ def trained_rows(cfg: EncoderTrainConfig, step: int) -> list[int]:
     return list(range(cfg.encoder.n_styles if stage is None else stage + 1))
 
 
-def official_opts(cfg: EncoderTrainConfig, output_size: int, world_size: int = 1) -> dict:
-    """The options as the official coaches save them (``vars(opts)``), plus restyle-lab's own."""
+def official_opts(cfg: EncoderTrainConfig, output_size: int, loss_options: dict, world_size: int = 1) -> dict:
+    """The options as the official coaches save them (``vars(opts)``), plus restyle-lab's own;
+    ``loss_options``: the loss weights under their names (``training.losses.official_loss_options``)."""
     opts = {"dataset_type": cfg.dataset_type, "encoder_type": cfg.encoder.official_encoder_type or "custom",
             "input_nc": cfg.encoder.input_nc, "batch_size": cfg.batch_size, "test_batch_size": cfg.test_batch_size,
             "learning_rate": cfg.learning_rate, "optim_name": cfg.optim_name, "train_decoder": False,
-            "start_from_latent_avg": cfg.start_from_latent_avg, "lpips_lambda": cfg.lpips_lambda,
-            "id_lambda": cfg.id_lambda, "l2_lambda": cfg.l2_lambda, "w_norm_lambda": cfg.w_norm_lambda,
-            "moco_lambda": cfg.moco_lambda, "stylegan_weights": cfg.generator, "checkpoint_path": None,
-            "max_steps": cfg.max_steps, "image_interval": cfg.image_interval, "board_interval": cfg.board_interval,
-            "val_interval": cfg.val_interval, "save_interval": cfg.save_interval,
-            "n_iters_per_batch": cfg.n_iters_per_batch}
+            "start_from_latent_avg": cfg.start_from_latent_avg, **loss_options, "stylegan_weights": cfg.generator,
+            "checkpoint_path": None, "max_steps": cfg.max_steps, "image_interval": cfg.image_interval,
+            "board_interval": cfg.board_interval, "val_interval": cfg.val_interval,
+            "save_interval": cfg.save_interval, "n_iters_per_batch": cfg.n_iters_per_batch}
     opts["stylegan_size" if cfg.family == "e4e" else "output_size"] = output_size
     if cfg.encoder.progressive:
-        opts.update(delta_norm=cfg.delta_norm, delta_norm_lambda=cfg.delta_norm_lambda,
-                    progressive_steps=progressive_steps(cfg), progressive_start=cfg.progressive_start,
-                    progressive_step_every=cfg.progressive_step_every,
-                    w_discriminator_lambda=cfg.w_discriminator_lambda, w_discriminator_lr=cfg.w_discriminator_lr,
-                    r1=cfg.r1, d_reg_every=cfg.d_reg_every, use_w_pool=cfg.use_w_pool, w_pool_size=cfg.w_pool_size)
+        opts.update(delta_norm=cfg.delta_norm, progressive_steps=progressive_steps(cfg),
+                    progressive_start=cfg.progressive_start, progressive_step_every=cfg.progressive_step_every,
+                    w_discriminator_lr=cfg.w_discriminator_lr, r1=cfg.r1, d_reg_every=cfg.d_reg_every,
+                    use_w_pool=cfg.use_w_pool, w_pool_size=cfg.w_pool_size)
     opts.update(effective_batch_size=cfg.batch_size * cfg.accumulate * world_size, world_size=world_size,
                 accumulate=cfg.accumulate, lr_schedule=cfg.lr_schedule, freeze_bn_steps=cfg.freeze_bn_steps,
                 backbone_init=cfg.backbone_init, seed=cfg.seed, family=cfg.family, domain=cfg.domain)

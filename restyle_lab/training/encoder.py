@@ -2,10 +2,11 @@
 encoder trainer, for the real domains' presets and the mini ones alike.
 
 The ReStyle scheme (paper Sec. 4, the official coaches): for every batch, ``n_iters_per_batch``
-iterations start from (latent_avg, average image); at each the encoder sees [x, y_t] and predicts a
-residual, w_{t+1} = w_t + E([x, y_t]); each iteration's loss is back-propagated at once (the
-gradients accumulate), y_t and w_t are detached before the next iteration, and the optimiser steps
-once per batch. A single-pass baseline is the same with one iteration and a 3-channel input.
+iterations of the inversion's own loop (``inversion.loops.iterate_restyle``) start from (latent_avg,
+average image); at each the encoder sees [x, y_t] and predicts a residual, w_{t+1} = w_t + E([x, y_t]);
+each iteration's loss (``training.losses``) is back-propagated at once (the gradients accumulate), y_t
+and w_t are detached before the next iteration, and the optimiser steps once per batch. A single-pass
+pSp / e4e encoder trains one pass of x per batch (``iterate_naive``, one step), as the official coaches.
 
 Randomness (flips, the generator's noise, the discriminator's z and pools) is drawn from a seed made of
 (seed, step, micro-batch), so a step computes the same on any number of ranks with the same global
@@ -14,6 +15,7 @@ batch, and a resumed run the same as an uninterrupted one. Resumable: see ``trai
 
 from __future__ import annotations
 
+import copy
 import random
 from pathlib import Path
 
@@ -27,17 +29,15 @@ from ..images import grid, save_png
 from ..models.impl import set_impl
 from ..models.precision import autocast
 from ..net import InversionNet
-from ..inversion.loops import average_image
-from . import criteria
-from .config import EncoderTrainConfig, learning_rate, official_opts, progressive_stage, progressive_steps, \
-    trained_rows
+from ..inversion.loops import average_image, iterate_naive, iterate_restyle
+from .config import EncoderTrainConfig, learning_rate, official_opts, progressive_stage, trained_rows
 from .data import ShardedOrder
 from .distributed import Ranks, gather, mean_over_ranks, sync_context, wrap
 from .latent_gan import LatentDiscriminatorTrainer
+from .losses import EncoderLoss, loss_names, official_loss_options
 from .loop import train_loop
 from .ranger import build_optimizer
-from .weights import ALEXNET_FILE, IRSE50_FILE, MOCO_FILE, RESNET34_FILES, init_backbone, load_arcface, \
-    load_lpips_alex, load_moco
+from .weights import IRSE50_FILE, RESNET34_FILES, init_backbone
 
 # seeds of a micro-batch's random draws, one stream per purpose
 FLIPS, DISCRIMINATOR, ITERATIONS = 0, 1, 2
@@ -56,64 +56,6 @@ def build_net(cfg: EncoderTrainConfig, device="cpu") -> InversionNet:
     net.decoder.load_state_dict(gen.state_dict())
     net.decoder.requires_grad_(False)
     return net.to(device)
-
-
-class EncoderLoss:
-    """The weighted loss of one iteration (official ``calc_loss``), from the frozen networks it needs.
-
-    ReStyle's own e4e coach writes ``loss = id_lambda * ID`` over the adversarial and delta terms it
-    added first (pSp's coach adds them in that order, e4e's own coach sums them); here every term is summed.
-    """
-
-    def __init__(self, cfg: EncoderTrainConfig, lpips=None, id_loss=None, moco=None, discriminator=None):
-        self.cfg, self.lpips, self.id_loss, self.moco = cfg, lpips, id_loss, moco
-        self.discriminator = discriminator
-        self.progressive = progressive_steps(cfg) is not None
-
-    def __call__(self, y_hat, y, x, latent, latent_avg, step: int) -> tuple[torch.Tensor, dict]:
-        cfg, parts = self.cfg, {}
-        total = y_hat.new_zeros(())
-        if self.discriminator is not None:
-            adv = criteria.adversarial_loss(self.discriminator, latent, trained_rows(cfg, step))
-            parts["encoder_discriminator_loss"] = adv
-            total = total + cfg.w_discriminator_lambda * adv
-        if self.progressive and cfg.delta_norm_lambda > 0:
-            stage = progressive_stage(cfg, step)
-            delta = criteria.delta_loss(latent, cfg.encoder.n_styles - 1 if stage is None else stage, cfg.delta_norm)
-            parts["total_delta_loss"] = delta
-            total = total + cfg.delta_norm_lambda * delta
-        if self.id_loss is not None:
-            loss, improvement = self.id_loss(y_hat, y, x)
-            parts["loss_id"], parts["id_improve"] = loss, improvement
-            total = total + cfg.id_lambda * loss
-        if cfg.l2_lambda > 0:
-            parts["loss_l2"] = criteria.l2_loss(y_hat, y)
-            total = total + cfg.l2_lambda * parts["loss_l2"]
-        if self.lpips is not None:
-            parts["loss_lpips"] = criteria.lpips_loss(self.lpips, y_hat, y)
-            total = total + cfg.lpips_lambda * parts["loss_lpips"]
-        if cfg.w_norm_lambda > 0:
-            parts["loss_w_norm"] = criteria.w_norm_loss(latent, latent_avg if cfg.start_from_latent_avg else None)
-            total = total + cfg.w_norm_lambda * parts["loss_w_norm"]
-        if self.moco is not None:
-            loss, improvement = self.moco(y_hat, y, x)
-            parts["loss_moco"], parts["id_improve"] = loss, improvement
-            total = total + cfg.moco_lambda * loss
-        parts["loss"] = total
-        return total, {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()
-                       if v is not None}
-
-
-def frozen_losses(cfg: EncoderTrainConfig, weights: dict, device) -> dict:
-    """The frozen networks of the losses whose weight is above 0, from the located weight files."""
-    nets = {}
-    if cfg.lpips_lambda > 0:
-        nets["lpips"] = load_lpips_alex(weights[ALEXNET_FILE], device)
-    if cfg.id_lambda > 0:
-        nets["id_loss"] = criteria.IdLoss(load_arcface(weights[IRSE50_FILE], device))
-    if cfg.moco_lambda > 0:
-        nets["moco"] = criteria.MocoLoss(load_moco(weights[MOCO_FILE], device))
-    return nets
 
 
 def rng_state() -> dict:
@@ -140,17 +82,18 @@ class EncoderTrainer:
     """The ReStyle / pSp / e4e scheme (module docstring) for ``training.loop.train_loop``.
 
     source: training images (``training.data``); weights: file name -> path of the pretrained files
-    (``training.weights.locate_weights``); dtype: float32, or bf16 / fp16 autocast; impl: the
-    generator's ops (the encoder trains on the reference ones: the fast path is eval-mode only);
-    validator: a ``training.validate.Validator`` or None.
+    (``training.losses.locate_weights``); dtype: float32 or float64 (every network, image, code and loss
+    in it), or bf16 / fp16 autocast over float32; impl: the generator's ops (the encoder trains on the
+    reference ones: the fast path is eval-mode only); validator: a ``training.validate.Validator`` or None.
     """
 
     def __init__(self, cfg: EncoderTrainConfig, source, weights: dict | None = None, device="cpu",
                  ranks: Ranks = Ranks(), dtype: str = "float32", impl: str = "reference", validator=None, log=print):
         self.cfg, self.source, self.weights = cfg, source, weights or {}
         self.device, self.ranks, self.dtype, self.log = torch.device(device), ranks, dtype, log
+        self.precision = torch.float64 if dtype == "float64" else torch.float32
         torch.manual_seed(cfg.seed)  # the new layers' initial weights: the same in every run of this config
-        self.net = build_net(cfg, self.device)
+        self.net = build_net(cfg, self.device).to(self.precision)
         set_impl(self.net.decoder, impl)
         self.ops = {"encoder": "reference (training mode)", "decoder": impl}
         self.encoder = wrap(self.net.encoder, ranks, self.device, find_unused=cfg.encoder.progressive)
@@ -159,14 +102,15 @@ class EncoderTrainer:
         self.gan = None
         if cfg.w_discriminator_lambda > 0:
             self.gan = LatentDiscriminatorTrainer(cfg, self.net.decoder.config.style_dim, self.device, ranks)
-        self.loss = EncoderLoss(cfg, discriminator=None if self.gan is None else self.gan.D,
-                                **frozen_losses(cfg, self.weights, self.device))
+            self.gan.D.to(self.precision)
+        self.loss = EncoderLoss(cfg, self.weights, self.device, self.precision,
+                                discriminator=None if self.gan is None else self.gan.D)
         self.order = ShardedOrder(len(source), cfg.batch_size, cfg.accumulate, ranks.world_size, ranks.rank, cfg.seed)
         self.batch_norms = [m for m in self.net.encoder.modules()
                             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
         self.avg = average_image(self.net, float32_cast=False)
         self.validator, self.best = validator, None
-        self.fixed = source.load(np.arange(min(4, len(source))))[0].to(self.device)
+        self.fixed = source.load(np.arange(min(4, len(source))))[0].to(self.device, self.precision)
 
     # ------------------------------------------------------------------ loop protocol
 
@@ -219,10 +163,8 @@ class EncoderTrainer:
             group["lr"] = learning_rate(cfg, step)
         batches = [self._micro_batch(step, j) for j in range(cfg.accumulate)]
         record = {}
-        if self.gan is not None:
-            inputs = []
-            for j, (x, _) in enumerate(batches):
-                inputs.append(torch.cat([x, self._avg_batch(len(x))], 1))
+        if self.gan is not None:  # the discriminator judges the encoder's first iteration
+            inputs = [torch.cat([x, self._avg_batch(len(x))], 1) if net.is_restyle else x for x, _ in batches]
             torch.manual_seed(micro_seed(cfg.seed, step, self.order.micro_index(0), DISCRIMINATOR))
             record.update(self.gan.step(step, inputs, net.encoder, net.decoder.style, trained_rows(cfg, step),
                                         net.decoder.config.style_dim))
@@ -235,7 +177,7 @@ class EncoderTrainer:
         self.scaler.update()
         # the official log holds the last iteration's losses; the per-iteration L2 shows ReStyle at work
         last = {k: float(np.mean([p[-1][k] for p in parts])) for k in parts[0][-1]}
-        for t in range(cfg.n_iters_per_batch):
+        for t in range(len(parts[0])):
             if "loss_l2" in parts[0][t]:
                 last[f"loss_l2_iter{t + 1}"] = float(np.mean([p[t]["loss_l2"] for p in parts]))
         record.update(last)
@@ -251,30 +193,40 @@ class EncoderTrainer:
             y = x
         else:
             y[flip] = y[flip].flip(-1)
-        return x.to(self.device), y.to(self.device)
+        return x.to(self.device, self.precision), y.to(self.device, self.precision)
 
     def _avg_batch(self, n: int) -> torch.Tensor:
         return self.avg.unsqueeze(0).repeat(n, 1, 1, 1)
 
+    def _forward(self, inp: torch.Tensor, latent: torch.Tensor | None):
+        """One network call of the loop, through the (DDP-wrapped) encoder, under the run's autocast:
+        ``InversionNet.forward`` with the generator's noise as the run draws it."""
+        net = self.net
+        with autocast(self.device, self.dtype):
+            codes = self.encoder(inp)
+            if latent is not None:
+                codes = codes + latent
+            elif net.start_from_latent_avg:
+                codes = codes + net.latent_avg_rows(len(inp))
+            y_hat = net.synthesize(codes, resize=True, randomize_noise=self.cfg.randomize_noise)
+        return y_hat.to(self.precision), codes
+
     def _iterations(self, step: int, x, y, last_micro: bool) -> list[dict]:
+        """The micro-batch's iterations, each loss back-propagated at once; DDP reduces at the last one."""
         cfg, net = self.cfg, self.net
-        fed, latent, logs = self._avg_batch(len(x)), None, []
-        for t in range(cfg.n_iters_per_batch):
-            sync = last_micro and t == cfg.n_iters_per_batch - 1
-            with sync_context(self.encoder, sync):
-                with autocast(self.device, self.dtype):
-                    inp = torch.cat([x, fed], 1) if net.is_restyle else x
-                    codes = self.encoder(inp)
-                    if net.is_restyle and latent is not None:
-                        codes = codes + latent
-                    elif net.start_from_latent_avg:
-                        codes = codes + net.latent_avg_rows(len(x))
-                    y_hat = net.synthesize(codes, resize=True, randomize_noise=cfg.randomize_noise)
-                y_hat = y_hat.float()
-                loss, parts = self.loss(y_hat, y, x, codes.float(), net.latent_avg, step)
+        if net.is_restyle:
+            n = cfg.n_iters_per_batch
+            steps = iterate_restyle(net, x, n, avg_image=self.avg, forward=self._forward)
+        else:
+            n = 1
+            steps = iterate_naive(net, x, n, forward=self._forward)
+        logs = []
+        for t in range(n):
+            with sync_context(self.encoder, last_micro and t == n - 1):
+                s = next(steps)
+                loss, parts = self.loss(s.image, y, x, s.latent.to(self.precision), net.latent_avg, step)
                 self.scaler.scale(loss / cfg.accumulate).backward()
             logs.append(parts)
-            fed, latent = net.to_input(y_hat.detach()), codes.detach()
         return logs
 
     # ------------------------------------------------------------------ pictures, validation, checkpoints
@@ -284,13 +236,13 @@ class EncoderTrainer:
         net, stage = self.net, self.net.encoder.progressive_stage
         was = net.encoder.training
         net.encoder.eval()
+        x = self.fixed
         with torch.no_grad():
-            x, rows = self.fixed, [self.fixed]
-            fed, latent = self._avg_batch(len(x)), None
-            for _ in range(self.cfg.n_iters_per_batch if net.is_restyle else 1):
-                image, latent = net(torch.cat([x, fed], 1) if net.is_restyle else x, latent=latent)
-                fed = net.to_input(image)
-                rows.append(fed)
+            if net.is_restyle:
+                steps = iterate_restyle(net, x, self.cfg.n_iters_per_batch, avg_image=self.avg)
+            else:
+                steps = iterate_naive(net, x, 1)
+            rows = [x] + [s.fed for s in steps]
         net.encoder.train(was)
         net.encoder.progressive_stage = stage
         save_png(grid(torch.stack(rows, 1).flatten(0, 1), len(rows)), path, scale=2 if x.shape[-1] <= 128 else 1)
@@ -316,8 +268,11 @@ class EncoderTrainer:
                               "train_config": self.cfg.as_dict(), "best": best}}
         if self.gan is not None:
             extra["discriminator_state_dict"] = {k: v.cpu() for k, v in self.gan.D.state_dict().items()}
-        opts = official_opts(self.cfg, self.net.decoder.config.size, self.ranks.world_size)
-        return save_network(self.net, path, opts=opts, extra=extra)
+        opts = official_opts(self.cfg, self.net.decoder.config.size, official_loss_options(self.cfg),
+                             self.ranks.world_size)
+        # the official layout holds float32 weights; a float64 run keeps its own in its state
+        net = self.net if self.precision == torch.float32 else copy.deepcopy(self.net).float()
+        return save_network(net, path, opts=opts, extra=extra)
 
 
 def train_encoder(cfg: EncoderTrainConfig, out_dir, source, weights: dict | None = None, device="cpu",
@@ -337,16 +292,5 @@ def export_state(state_path, out_path, note: str = "") -> str:
     meta = {"trained_steps": state["step"], "train_minutes": state["elapsed_s"] / 60, "losses": loss_names(cfg),
             "ops": state.get("ops"), "dtype": state.get("dtype"), "world_size": state.get("world_size"),
             "train_config": state["config"], "note": note}
-    return save_network(net, out_path, opts=official_opts(cfg, net.decoder.config.size, state.get("world_size", 1)),
-                        extra={"global_step": state["step"], "training": meta})
-
-
-def loss_names(cfg: EncoderTrainConfig) -> list[str]:
-    """The loss terms a config trains with (those whose weight is above 0)."""
-    names = [n for n, w in (("l2", cfg.l2_lambda), ("lpips", cfg.lpips_lambda), ("id", cfg.id_lambda),
-                            ("moco", cfg.moco_lambda), ("w_norm", cfg.w_norm_lambda)) if w > 0]
-    if progressive_steps(cfg) is not None and cfg.delta_norm_lambda > 0:
-        names.append("delta_norm")
-    if cfg.w_discriminator_lambda > 0:
-        names.append("w_discriminator")
-    return names
+    opts = official_opts(cfg, net.decoder.config.size, official_loss_options(cfg), state.get("world_size", 1))
+    return save_network(net, out_path, opts=opts, extra={"global_step": state["step"], "training": meta})

@@ -70,7 +70,7 @@ class LatentDiscriminatorTrainer:
         reals, log = [], {"d_real_loss": 0.0, "d_fake_loss": 0.0}
         for x_input in inputs:
             with torch.no_grad():
-                z = torch.randn(x_input.shape[0], style_dim, device=x_input.device)
+                z = torch.randn(x_input.shape[0], style_dim, device=x_input.device, dtype=x_input.dtype)
                 real = self.real_pool.query(mapping(z))
                 fake = self.fake_pool.query(encoder(x_input)[:, rows])
                 if fake.ndim == 3:

@@ -13,17 +13,15 @@ The restyle-encoder README's commands for faces, and its notes for the other dom
 A preset is named ``<method>-<domain>`` (``restyle-psp-faces``, ``restyle-e4e-cars``, ...). ``psp`` and
 ``e4e`` are the single-pass encoders (one iteration, 3-channel input, the FPN head) with the same losses.
 The step count is what the author trained the released encoders for (``Domain.train_steps``), else
-the official default. Torch-free (the command line lists the presets).
+the official default. ``training.run.preset_config`` builds a preset's config; each loss term's weight in it
+comes from the term (``training.losses``). Torch-free (the command line lists the presets).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 from ..configs import FAMILIES, IR_SE50, RESNET34, EncoderConfig, GeneratorConfig
-from ..domains import DOMAINS, Domain
+from ..domains import DOMAINS
 from ..errors import UsageError
-from .config import EncoderTrainConfig
 
 METHODS = tuple(FAMILIES)
 HEADS = ("simple", "fpn")
@@ -45,38 +43,6 @@ def encoder_config(method: str, head: str, backbone: str, generator: GeneratorCo
     return EncoderConfig(head=head, progressive=family.base == "e4e", backbone=BACKBONES[backbone],
                          input_nc=6 if family.restyle else 3, n_styles=generator.n_styles,
                          style_dim=generator.style_dim, input_size=input_size)
-
-
-def preset_config(name: str, generator_path: str, generator: GeneratorConfig, method: str | None = None,
-                  head: str | None = None, backbone: str | None = None, domain: str | None = None
-                  ) -> EncoderTrainConfig:
-    """The training config of preset ``name`` for this generator; ``method`` / ``head`` / ``backbone`` /
-    ``domain`` replace the preset's."""
-    if name not in PRESETS:
-        raise UsageError(f"unknown preset {name!r}; known: {', '.join(PRESETS)} and the mini ones "
-                         "(`restyle-lab train --preset list`)")
-    if domain is not None and domain not in REAL_DOMAINS:
-        raise UsageError(f"--domain {domain}: {name} trains for a real domain ({', '.join(REAL_DOMAINS)}); the "
-                         f"{domain} domain has presets of its own (`restyle-lab train --preset list`)")
-    preset_method, preset_domain = PRESETS[name]
-    method = method or preset_method
-    if method not in METHODS:
-        raise UsageError(f"--method must be one of {METHODS}. Got: {method!r}")
-    dom: Domain = DOMAINS[domain or preset_domain]
-    restyle, e4e = FAMILIES[method].restyle, FAMILIES[method].base == "e4e"
-    enc = encoder_config(method, head or ("simple" if restyle else "fpn"),
-                         backbone or ("ir_se" if dom.faces else "resnet"), generator, max(dom.input_hw))
-    cfg = EncoderTrainConfig(
-        family=method, encoder=enc, generator=str(generator_path), domain=dom.name, dataset_type=dom.dataset_type,
-        batch_size=8, test_batch_size=8, n_iters_per_batch=5 if restyle else 1,
-        max_steps=dom.train_steps or OFFICIAL_MAX_STEPS, optim_name="ranger", learning_rate=1e-4,
-        start_from_latent_avg=True, l2_lambda=1.0, lpips_lambda=0.8, w_norm_lambda=0.0,
-        id_lambda=0.1 if dom.faces else 0.0, moco_lambda=0.0 if dom.faces else 0.5,
-        val_interval=5000, save_interval=10_000, image_interval=100, board_interval=50)
-    if e4e:
-        cfg = dataclasses.replace(cfg, delta_norm_lambda=2e-4, use_w_pool=True, w_discriminator_lambda=0.1,
-                                  progressive_start=20_000, progressive_step_every=2000)
-    return cfg
 
 
 def list_presets() -> str:

@@ -15,16 +15,17 @@ import time
 from pathlib import Path
 
 from ..checkpoints import load_generator
+from ..configs import FAMILIES, GeneratorConfig
 from ..devices import check_impl, device_name, parse_device, weights_and_compute
-from ..domains import get_domain
+from ..domains import DOMAINS, get_domain
 from ..errors import UsageError
 from . import distributed
 from .config import OVERRIDABLE, EncoderTrainConfig, with_overrides
 from .data import FolderSource
 from .encoder import EncoderTrainer, export_state, train_encoder
-from .presets import preset_config
+from .losses import locate_weights, preset_weights
+from .presets import METHODS, OFFICIAL_MAX_STEPS, PRESETS, REAL_DOMAINS, encoder_config
 from .validate import Validator, metric_names
-from .weights import locate_weights
 
 DRY_RUN_STEPS = 3  # timed after one warm-up step
 
@@ -42,6 +43,37 @@ def with_step_count(cfg: EncoderTrainConfig, iters: int | None) -> EncoderTrainC
     return dataclasses.replace(cfg, max_steps=iters, save_interval=min(cfg.save_interval, iters),
                                image_interval=min(cfg.image_interval, iters),
                                freeze_bn_steps=min(cfg.freeze_bn_steps, iters // 2))
+
+
+def preset_config(name: str, generator_path: str, generator: GeneratorConfig, method: str | None = None,
+                  head: str | None = None, backbone: str | None = None, domain: str | None = None
+                  ) -> EncoderTrainConfig:
+    """The training config of a real domain's preset ``name`` (``training.presets``) for this generator;
+    ``method`` / ``head`` / ``backbone`` / ``domain`` replace the preset's. The loss weights are the terms'
+    (``training.losses``)."""
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset {name!r}; known: {', '.join(PRESETS)} and the mini ones "
+                         "(`restyle-lab train --preset list`)")
+    if domain is not None and domain not in REAL_DOMAINS:
+        raise UsageError(f"--domain {domain}: {name} trains for a real domain ({', '.join(REAL_DOMAINS)}); the "
+                         f"{domain} domain has presets of its own (`restyle-lab train --preset list`)")
+    preset_method, preset_domain = PRESETS[name]
+    method = method or preset_method
+    if method not in METHODS:
+        raise UsageError(f"--method must be one of {METHODS}. Got: {method!r}")
+    dom = DOMAINS[domain or preset_domain]
+    family = FAMILIES[method]
+    enc = encoder_config(method, head or ("simple" if family.restyle else "fpn"),
+                         backbone or ("ir_se" if dom.faces else "resnet"), generator, max(dom.input_hw))
+    cfg = EncoderTrainConfig(
+        family=method, encoder=enc, generator=str(generator_path), domain=dom.name, dataset_type=dom.dataset_type,
+        batch_size=8, test_batch_size=8, n_iters_per_batch=5 if family.restyle else 1,
+        max_steps=dom.train_steps or OFFICIAL_MAX_STEPS, optim_name="ranger", learning_rate=1e-4,
+        start_from_latent_avg=True, val_interval=5000, save_interval=10_000, image_interval=100, board_interval=50,
+        **preset_weights(family, dom))
+    if family.base == "e4e":
+        cfg = dataclasses.replace(cfg, use_w_pool=True, progressive_start=20_000, progressive_step_every=2000)
+    return cfg
 
 
 def real_config(args) -> EncoderTrainConfig:
@@ -85,7 +117,7 @@ def run_encoder(cfg: EncoderTrainConfig, source, test_source, args, run_dir: Pat
     if val_every:
         validator = Validator(test_source, cfg.n_iters_per_batch, cfg.test_batch_size, device,
                               metric_names(get_domain(cfg.domain)), impl, log)
-    dtype = compute or "float32"
+    dtype = compute or args.dtype  # float32 / float64: every network and tensor in it; bf16 / fp16: autocast
     if args.dry_run:
         dry_run(EncoderTrainer(cfg, source, weights, device, ranks, dtype, impl, None, log), cfg, device, ranks, log)
         distributed.finish(ranks)

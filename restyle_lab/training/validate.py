@@ -35,26 +35,28 @@ class Validator:
         net.eval()
         set_impl(net, self.impl)
         sums, counts, losses = {}, {}, []
+        dtype = next(net.decoder.parameters()).dtype  # the run's: float32, or float64
         try:
             with torch.no_grad():
                 for start in range(0, len(self.source), self.batch_size):
                     x, y = self.source.load(np.arange(start, min(start + self.batch_size, len(self.source))))
-                    x = x.to(self.device)
-                    y = x if y is None else y.to(self.device)
-                    prepared = {name: m.prepare(y) for name, m in self.metrics.items()}
+                    x = x.to(self.device, dtype)
+                    y = x if y is None else y.to(self.device, dtype)
+                    # the metrics' networks are float32 whatever the run trains in
+                    prepared = {name: m.prepare(y.float()) for name, m in self.metrics.items()}
                     if net.is_restyle:
                         steps = list(iterate_restyle(net, x, self.n_steps, avg_image=avg_image))
                     else:
                         steps = list(iterate_naive(net, x, 1))
                     for s in steps:
                         for name, metric in self.metrics.items():
-                            values = metric(s.image, prepared[name]).double()
+                            values = metric(s.image.float(), prepared[name]).double()
                             key = f"{name}_step{s.index + 1}"
                             ok = ~torch.isnan(values)
                             sums[key] = sums.get(key, 0.0) + float(values[ok].sum())
                             counts[key] = counts.get(key, 0) + int(ok.sum())
                     last = steps[-1]
-                    losses.append((loss(last.image.float(), y, x, last.latent.float(), net.latent_avg, step)[1]["loss"],
+                    losses.append((loss(last.image.to(dtype), y, x, last.latent.to(dtype), net.latent_avg, step)[1]["loss"],
                                    len(x)))
         finally:
             set_impl(net.encoder, "reference")

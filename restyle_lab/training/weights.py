@@ -40,21 +40,12 @@ class Need:
     switch_off: str
 
 
-def needed_files(cfg) -> list[Need]:
-    """The files ``cfg`` (an EncoderTrainConfig) needs, in the order they are checked."""
-    needs = []
-    if cfg.lpips_lambda > 0:
-        needs.append(Need((ALEXNET_FILE,), f"the LPIPS loss (lpips_lambda={cfg.lpips_lambda})", "--lpips_lambda 0"))
-    if cfg.id_lambda > 0:
-        needs.append(Need((IRSE50_FILE,), f"the ArcFace ID loss (id_lambda={cfg.id_lambda})", "--id_lambda 0"))
-    if cfg.moco_lambda > 0:
-        needs.append(Need((MOCO_FILE,), f"the MoCo similarity loss (moco_lambda={cfg.moco_lambda})",
-                          "--moco_lambda 0"))
-    if cfg.backbone_init == "pretrained":
-        names = (IRSE50_FILE,) if cfg.encoder.backbone.kind == "ir_se" else RESNET34_FILES
-        needs.append(Need(names, f"initialising the {cfg.encoder.backbone.kind} backbone",
-                          "--backbone-init random"))
-    return needs
+def backbone_need(cfg) -> Need | None:
+    """The file that starts the backbone of ``cfg`` (an EncoderTrainConfig), if it starts from one."""
+    if cfg.backbone_init != "pretrained":
+        return None
+    names = (IRSE50_FILE,) if cfg.encoder.backbone.kind == "ir_se" else RESNET34_FILES
+    return Need(names, f"initialising the {cfg.encoder.backbone.kind} backbone", "--backbone-init random")
 
 
 def find_file(names, weights_dir) -> Path | None:
@@ -65,16 +56,21 @@ def find_file(names, weights_dir) -> Path | None:
     return None
 
 
-def locate_weights(cfg, weights_dir) -> dict:
-    """file name -> path of every file ``cfg`` needs; a missing one is a one-line UsageError."""
-    found = {}
-    for need in needed_files(cfg):
+def locate(needs, weights_dir) -> dict:
+    """file name -> path of every file in ``needs``; the missing ones are one UsageError of one line that
+    names each (once) with what needs it, where to get it and the option that switches the need off."""
+    found, missing = {}, {}
+    for need in needs:
         path = find_file(need.names, weights_dir)
-        if path is None:
+        if path is not None:
+            found[need.names[0]] = path
+        elif need.names[0] not in missing:
             places = (f"{weights_dir} nor " if weights_dir else "") + str(torchvision_weight_path(need.names[0]).parent)
-            raise UsageError(f"{need.names[0]} is needed for {need.purpose} and is in neither {places}: get it from "
-                             f"{WHERE[need.names[0]]} into --weights DIR, or switch it off with {need.switch_off}")
-        found[need.names[0]] = path
+            missing[need.names[0]] = (f"{need.names[0]} is needed for {need.purpose} and is in neither {places}: get "
+                                      f"it from {WHERE[need.names[0]]} into --weights DIR, or switch it off with "
+                                      f"{need.switch_off}")
+    if missing:
+        raise UsageError("; and ".join(missing.values()))
     return found
 
 
