@@ -56,8 +56,8 @@ class Validator:
                             sums[key] = sums.get(key, 0.0) + float(values[ok].sum())
                             counts[key] = counts.get(key, 0) + int(ok.sum())
                     last = steps[-1]
-                    losses.append((loss(last.image.to(dtype), y, x, last.latent.to(dtype), net.latent_avg, step)[1]["loss"],
-                                   len(x)))
+                    _, parts = loss(last.image.to(dtype), y, x, last.latent.to(dtype), net.latent_avg, step)
+                    losses.append((parts["loss"], len(x)))
         finally:
             set_impl(net.encoder, "reference")
             set_impl(net.decoder, decoder_impl)
