@@ -68,6 +68,6 @@ def on_page_markdown(markdown, page, config, files):
         text = f"The notebooks executed by the last `make reproduce` in this checkout ({EXECUTED}/):\n\n{listing}"
     else:
         text = ("!!! note \"Not built\"\n    No executed notebooks were found in "
-                f"`{EXECUTED}/` when this site was built. Run `make reproduce` (about 10 minutes on 2 CPU cores), "
+                f"`{EXECUTED}/` when this site was built. Run `make reproduce` (minutes on a CPU), "
                 "then `make docs`, and this page lists them with their figures.")
     return markdown.replace(MARK, text)
