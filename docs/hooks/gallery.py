@@ -9,7 +9,6 @@ nothing) and a nav entry under Gallery.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
@@ -35,28 +34,20 @@ def on_config(config):
     return config
 
 
-_LINKS: list[str] = []  # the temporary folder of links made for this build
+# mkdocs-jupyter reads a page from its src_dir (a File.generated one has none), so each notebook is linked into
+# this folder as gallery/NAME.ipynb and served from there; a fixed folder keeps mkdocs-jupyter's cache hitting
+LINKS = Path(".cache") / "restyle-gallery"
 
 
 @event_priority(50)  # before mkdocs-jupyter's on_files, which turns .ipynb files into pages
 def on_files(files, config):
-    found = _notebooks(config)
-    if not found:
-        return files
-    # mkdocs-jupyter reads a page's source from its src_dir (a File.generated one has none), so each notebook is
-    # linked into a temporary folder as gallery/NAME.ipynb and served from there
-    links = Path(tempfile.mkdtemp(prefix="restyle-gallery-"))
-    _LINKS.append(str(links))
-    (links / "gallery").mkdir()
-    for path in found:
+    links = Path(config.config_file_path).parent / LINKS
+    shutil.rmtree(links, ignore_errors=True)  # links to notebooks gone since the last build go too
+    for path in _notebooks(config):
+        (links / "gallery").mkdir(parents=True, exist_ok=True)
         (links / "gallery" / path.name).symlink_to(path.resolve())
         files.append(File(f"gallery/{path.name}", str(links), config.site_dir, config.use_directory_urls))
     return files
-
-
-def on_post_build(config):
-    while _LINKS:
-        shutil.rmtree(_LINKS.pop(), ignore_errors=True)
 
 
 def on_page_markdown(markdown, page, config, files):
