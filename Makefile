@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup reproduce test clean-venv
+.PHONY: setup reproduce test docs clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ reproduce: setup
 # The test suite (CI runs exactly this through .ci/run), on TEST_WORKERS processes (tests/conftest.py keeps the
 # tests that share fixtures on one worker); TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
-test: setup
+# The documentation site first (a broken link, a missing page or a stale API reference fails), then pytest.
+test: docs
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# The documentation site (mkdocs.yml, docs/) into site/; --strict turns every warning into a failure
+# (NO_MKDOCS_2_WARNING quiets a banner mkdocs-material prints on every build).
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,7 +1,7 @@
 """Bad input and misuse at the command line: every case ends as one ``error:`` line naming the thing and the
 fix, exit status 2, no traceback, and nothing already on disk is changed.
 
-THE TABLE GROWS: each kind of bad input or misuse found gets a row here (README, "What happens when
+THE TABLE GROWS: each kind of bad input or misuse found gets a row here (docs/guide/troubleshooting.md, "When
 things go wrong", counts them).
 """
 
@@ -682,6 +682,6 @@ def test_every_skipped_invert_input_is_listed(world, tmp_path, capsys):
 
 
 def test_the_table_counts():
-    """README's 'What happens when things go wrong' states this count; update it when the table grows."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert f"{len(CASES)} kinds of bad input and misuse" in readme
+    """The docs' 'When things go wrong' states this count; update it when the table grows."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "troubleshooting.md").read_text()
+    assert f"{len(CASES)} kinds of bad input and misuse" in page

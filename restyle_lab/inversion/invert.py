@@ -97,10 +97,10 @@ def _folder(images: Path, input_hw, strict, prepare=None) -> ImageFolder:
 def invert_folder(checkpoint, images, out, steps=DEFAULTS.steps, coupled=False, full_size=False, device=DEFAULTS.device,
                   dtype=DEFAULTS.dtype, impl=DEFAULTS.impl, batch_size=DEFAULTS.batch_size, strict=False, overwrite=False,
                   progress=True, align=False, log=print) -> Path:
-    """Per-step PNGs in out/inference_results/<step>/, latents.npy (official dict layout, keyed by the image
-    path relative to --images), latents.npz, optional input|steps strips in out/inference_coupled/, and
-    errors.csv listing every skipped file with its reason. ``align``: each photo is replaced by the FFHQ
-    crop of its largest face first (out/aligned/, out/alignment.csv; photos without a face skipped)."""
+    """Per-step PNGs in ``out/inference_results/<step>/``, ``latents.npy`` (official dict layout, keyed by the
+    image path relative to --images), ``latents.npz``, optional input|steps strips in ``out/inference_coupled/``,
+    and ``errors.csv`` listing every skipped file with its reason. ``align``: each photo is replaced by the FFHQ
+    crop of its largest face first (``out/aligned/``, ``out/alignment.csv``; photos without a face skipped)."""
     steps = positive_int(steps, "--steps")
     batch_size = positive_int(batch_size, "--batch-size")
     (dt, compute), dev = weights_and_compute(dtype), parse_device(device)
