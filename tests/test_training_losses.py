@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from restyle_lab.configs import IR_SE50, TINY, BackboneConfig
+from restyle_lab.facts.configs import IR_SE50, TINY, BackboneConfig
 from restyle_lab.models.arcface import ArcFace
 from restyle_lab.models.latent_discriminator import LatentCodesDiscriminator
 from restyle_lab.training import criteria

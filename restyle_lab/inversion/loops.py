@@ -12,7 +12,7 @@ from typing import Iterator
 
 import torch
 
-from ..net import InversionNet
+from ..models.net import InversionNet
 
 
 @dataclass

@@ -7,20 +7,20 @@ import difflib
 import tempfile
 from pathlib import Path
 
-from ..configs import FAMILIES
-from ..errors import UsageError
-from ..packing import pack
+from ..facts.configs import FAMILIES
+from ..facts.errors import UsageError
+from ..facts.mini_models import BY_KEY, BY_PRESET, mini_path
+from ..facts.torchrun import torchrun_env
+from ..records.packing import pack
 from ..training.config import EncoderTrainConfig, with_overrides
 from ..training.data import ArraySource, FolderSource
 from ..training.gan import GanConfig, export_generator, train_gan
-from ..torchrun import torchrun_env
 from ..training.presets import PRESETS as REAL_PRESETS
 from ..training.run import DRY_RUN_STEPS, overrides_from, run_encoder, with_step_count
 from ..training.weights import locate_weights
+from .architectures import MINI_ENCODERS, MINI_GENERATOR
 from .attributes import AttributeTrainConfig, export_regressor, train_regressor
 from .dataset import training_images, write_test_set
-from .architectures import MINI_ENCODERS, MINI_GENERATOR
-from .registry import BY_KEY, BY_PRESET, mini_path
 
 
 def _gan(**kw) -> GanConfig:
@@ -50,7 +50,7 @@ def _encoder(key: str, architecture: str | None = None, **kw) -> EncoderTrainCon
     return EncoderTrainConfig(**defaults)
 
 
-# preset -> its training config; what each preset ships is in restyle_lab.mini.registry
+# preset -> its training config; what each preset ships is in restyle_lab.facts.mini_models
 RECIPES = {
     "mini-gan": lambda: _gan(style="photo", iters=6000),
     "mini-toon-gan": lambda: _gan(style="toon", iters=600, freeze_mapping=True, lr=0.001),
@@ -173,6 +173,6 @@ def _run_encoder(args, model, cfg: EncoderTrainConfig) -> int:
     if args.test_data or args.val_every:
         folder = args.test_data or write_test_set(workdir / "cache" / "test_photo_64_100", n=100)
         test = FolderSource(folder, (cfg.encoder.input_size, cfg.encoder.input_size))
-    # shipped form: int8 heads + a reference to the generator file (see restyle_lab/packing.py)
+    # shipped form: int8 heads + a reference to the generator file (see restyle_lab/records/packing.py)
     return run_encoder(cfg, source, test, args, workdir / args.preset, export_note=model.description,
                        after_export=lambda path: pack(path, path, cfg.generator))

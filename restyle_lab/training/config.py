@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..configs import FAMILIES, EncoderConfig, encoder_config_from_dict, to_dict
-from ..errors import UsageError
+from ..facts.configs import FAMILIES, EncoderConfig, encoder_config_from_dict, to_dict
+from ..facts.errors import UsageError
 
 FAMILIES = ("restyle_psp", "restyle_e4e", "psp", "e4e")
 # options that must be finite numbers above 0, and those that may also be 0 (a loss switched off)

@@ -20,24 +20,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoints import load_generator, load_network, save_network
-from ..domains import get_domain
-from ..errors import UsageError
-from ..images import grid, save_png
-from ..models.impl import set_impl
-from ..models.precision import autocast
-from ..net import InversionNet
+from ..facts.domains import get_domain
+from ..facts.errors import UsageError
 from ..inversion.loops import average_image
+from ..models.checkpoints import load_generator, load_network, save_network
+from ..models.impl import set_impl
+from ..models.net import InversionNet
+from ..models.precision import autocast
+from ..records.images import grid, save_png
 from . import criteria
-from .config import EncoderTrainConfig, learning_rate, official_opts, progressive_stage, progressive_steps, \
-    trained_rows
+from .config import EncoderTrainConfig, learning_rate, official_opts, progressive_stage, progressive_steps, trained_rows
 from .data import ShardedOrder
 from .distributed import Ranks, gather, mean_over_ranks, sync_context, wrap
 from .latent_gan import LatentDiscriminatorTrainer
 from .loop import train_loop
 from .ranger import build_optimizer
-from .weights import ALEXNET_FILE, IRSE50_FILE, MOCO_FILE, RESNET34_FILES, init_backbone, load_arcface, \
-    load_lpips_alex, load_moco
+from .weights import (
+    ALEXNET_FILE,
+    IRSE50_FILE,
+    MOCO_FILE,
+    RESNET34_FILES,
+    init_backbone,
+    load_arcface,
+    load_lpips_alex,
+    load_moco,
+)
 
 # seeds of a micro-batch's random draws, one stream per purpose
 FLIPS, DISCRIMINATOR, ITERATIONS = 0, 1, 2

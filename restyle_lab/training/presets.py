@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..configs import FAMILIES, IR_SE50, RESNET34, EncoderConfig, GeneratorConfig
-from ..domains import DOMAINS, Domain
-from ..errors import UsageError
+from ..facts.configs import FAMILIES, IR_SE50, RESNET34, EncoderConfig, GeneratorConfig
+from ..facts.domains import DOMAINS, Domain
+from ..facts.errors import UsageError
 from .config import EncoderTrainConfig
 
 METHODS = tuple(FAMILIES)

@@ -14,10 +14,10 @@ import statistics
 import time
 from pathlib import Path
 
-from ..checkpoints import load_generator
-from ..devices import check_impl, device_name, parse_device, weights_and_compute
-from ..domains import get_domain
-from ..errors import UsageError
+from ..facts.devices import check_impl, device_name, parse_device, weights_and_compute
+from ..facts.domains import get_domain
+from ..facts.errors import UsageError
+from ..models.checkpoints import load_generator
 from . import distributed
 from .config import OVERRIDABLE, EncoderTrainConfig, with_overrides
 from .data import FolderSource
