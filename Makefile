@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup reproduce test clean-venv
+.PHONY: setup reproduce test lint docs-tables clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,17 @@ reproduce: setup
 # The test suite (CI runs exactly this through .ci/run), on TEST_WORKERS processes (tests/conftest.py keeps the
 # tests that share fixtures on one worker); TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
-test: setup
+test: lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# pyflakes, import order and the pycodestyle rules of pyproject.toml's [tool.ruff]; `make test` runs it first
+lint: setup
+	$(BIN)/ruff check restyle_lab tests benchmarks
+
+# Write every copy of a table (the notebooks' parameters cells, docs/generated/*.md) from its record;
+# tests/test_docs_tables.py fails when one is stale.
+docs-tables: setup
+	$(BIN)/python -m restyle_lab.run.docs_tables
 
 clean-venv:
 	rm -rf $(VENV)
