@@ -22,7 +22,7 @@ from restyle_lab.analysis import (
     step_changes,
     step_table,
 )
-from restyle_lab.records.store import COLUMNS
+from restyle_lab.records.parts import COLUMNS
 
 # ---------------------------------------------------------------- latent_change (supplementary Eq. 1-2)
 

@@ -2,8 +2,8 @@
 
 ``PARAMS`` holds every parameter once: its default, how its value is checked, its smoke cap and
 its documentation; ``NOTEBOOKS`` says which parameters and methods each notebook has. The
-notebooks' parameters cells are this table written out (``parameters_cell``; a test keeps them
-equal), ``Lab.from_parameters`` (inside a notebook) and ``restyle-lab reproduce`` (before running
+notebooks' parameters cells are this table written out (``parameters_cell``, by ``run.docs_tables``; a test
+fails when they are stale), ``Lab.from_parameters`` (inside a notebook) and ``restyle-lab reproduce`` (before running
 any) resolve values through it, and the command line takes its defaults from it. A value that
 cannot be honoured is refused here, with its name, before a notebook starts.
 
@@ -289,7 +289,8 @@ def parameters_cell(name: str) -> str:
 
 
 def parameters_markdown() -> str:
-    """README's table of the notebook parameters, written from the table (a test keeps README equal to it)."""
+    """The documentation's table of the notebook parameters (``docs/generated/parameters.md``, written by
+    ``run.docs_tables``)."""
     lines = ["| parameter | default | smoke cap | notebooks | what it sets |", "| --- | --- | --- | --- | --- |"]
     for key in ALL_PARAMS:
         users = [n for n in NOTEBOOKS.values() if key in n.params]
