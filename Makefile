@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup reproduce test docs clean-venv
+.PHONY: setup reproduce test lint docs docs-tables clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +20,24 @@ reproduce: setup
 # The test suite (CI runs exactly this through .ci/run), on TEST_WORKERS processes (tests/conftest.py keeps the
 # tests that share fixtures on one worker); TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
-# The documentation site first (a broken link, a missing page or a stale API reference fails), then pytest.
-test: docs
+# The linter and the documentation site first (a lint error, a broken link, a missing page or a stale API
+# reference fails), then pytest.
+test: lint docs
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# pyflakes, import order and the pycodestyle rules of pyproject.toml's [tool.ruff]
+lint: setup
+	$(BIN)/ruff check restyle_lab tests benchmarks
 
 # The documentation site (mkdocs.yml, docs/) into site/; --strict turns every warning into a failure
 # (NO_MKDOCS_2_WARNING quiets a banner mkdocs-material prints on every build).
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# Write every copy of a table (the notebooks' parameters cells, docs/generated/*.md) from its record;
+# tests/test_docs_tables.py fails when one is stale.
+docs-tables: setup
+	$(BIN)/python -m restyle_lab.run.docs_tables
 
 clean-venv:
 	rm -rf $(VENV)

@@ -16,8 +16,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from restyle_lab.checkpoints import load_generator  # noqa: E402
 from restyle_lab.models import set_impl  # noqa: E402
+from restyle_lab.models.checkpoints import load_generator  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "nvlabs"
 IMAGES = (("image", "ws"), ("image_truncated_psi0.7", "ws_truncated_psi0.7"), ("image_mixed", "ws_mixed"))

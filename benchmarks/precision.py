@@ -17,12 +17,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from restyle_lab.checkpoints import load_network  # noqa: E402
-from restyle_lab.images import from_uint8  # noqa: E402
+from restyle_lab.facts.mini_models import ASSETS  # noqa: E402
 from restyle_lab.inversion import ReStyleInverter  # noqa: E402
 from restyle_lab.mini.dataset import write_test_set  # noqa: E402
-from restyle_lab.mini.registry import ASSETS  # noqa: E402
 from restyle_lab.models import set_impl  # noqa: E402
+from restyle_lab.models.checkpoints import load_network  # noqa: E402
+from restyle_lab.records.images import from_uint8  # noqa: E402
 
 
 def test_images(n: int) -> torch.Tensor:

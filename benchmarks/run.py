@@ -43,10 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from setups import CONFIGS, build_net, input_batch, variants  # noqa: E402
 
 from restyle_lab.inversion import Projector, ProjectorConfig, ReStyleInverter  # noqa: E402
+from restyle_lab.inversion.loops import average_image, iterate_restyle  # noqa: E402
 from restyle_lab.inversion.trace import synchronize  # noqa: E402
 from restyle_lab.models.host_memory import reuse_freed_memory  # noqa: E402
 from restyle_lab.models.precision import autocast, dtype_name, resolve_dtype  # noqa: E402
-from restyle_lab.inversion.loops import average_image, iterate_restyle  # noqa: E402
 
 WHATS = ("restyle", "inverter", "generator", "encoder", "projector")
 COLUMNS = ["timestamp", "host", "cpu", "logical_cores", "gpu", "device", "torch", "threads", "malloc", "config",

@@ -10,11 +10,11 @@ import copy
 
 import torch
 
-from restyle_lab.configs import encoder_config_from_official, GeneratorConfig
+from restyle_lab.facts.configs import GeneratorConfig, encoder_config_from_official
+from restyle_lab.facts.geometry import CARS_GEOMETRY, Geometry
 from restyle_lab.mini.architectures import MINI_GENERATOR, mini_encoder
 from restyle_lab.models import set_impl
-from restyle_lab.geometry import CARS_GEOMETRY, Geometry
-from restyle_lab.net import InversionNet
+from restyle_lab.models.net import InversionNet
 
 # name -> (official encoder_type, generator size, geometry); mini uses its own presets
 CONFIGS = {

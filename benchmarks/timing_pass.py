@@ -23,10 +23,10 @@ def cpu_seconds() -> float:
 
 
 def main(argv=None):
-    from restyle_lab.data import image_folder_for_domain
     from restyle_lab.inversion.timing import time_in_one_sitting
     from restyle_lab.inversion.units import wanted_images
-    from restyle_lab.lab import Lab
+    from restyle_lab.records.data import image_folder_for_domain
+    from restyle_lab.run.lab import Lab
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--notebook", action="append", help="quality_time, fpn_vs_simple (default: both)")

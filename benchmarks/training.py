@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from restyle_lab.checkpoints import save_generator  # noqa: E402
-from restyle_lab.configs import TINY, GeneratorConfig  # noqa: E402
-from restyle_lab.devices import device_name, parse_device  # noqa: E402
+from restyle_lab.facts.configs import TINY, GeneratorConfig  # noqa: E402
+from restyle_lab.facts.devices import device_name, parse_device  # noqa: E402
 from restyle_lab.models import Generator  # noqa: E402
+from restyle_lab.models.checkpoints import save_generator  # noqa: E402
 from restyle_lab.training.config import EncoderTrainConfig  # noqa: E402
 from restyle_lab.training.data import ArraySource  # noqa: E402
 from restyle_lab.training.encoder import EncoderTrainer  # noqa: E402

@@ -59,7 +59,7 @@ def describe(fig, name: str = "", caption: str = "") -> dict:
 
 def install() -> None:
     """Describe every figure a notebook saves from now on into ``FIGURES`` (inside a kernel)."""
-    import restyle_lab.lab as lab
+    import restyle_lab.run.lab as lab
 
     save = getattr(lab.save_figure, "unrecorded", lab.save_figure)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 
 from restyle_lab.analysis.explorer import BATCH_ENV
-from restyle_lab.notebook_params import NOTEBOOKS
+from restyle_lab.run.notebook_params import NOTEBOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"

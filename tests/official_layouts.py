@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from restyle_lab.configs import GeneratorConfig, encoder_config_from_official
-from restyle_lab.domains import get_domain
+from restyle_lab.facts.configs import GeneratorConfig, encoder_config_from_official
+from restyle_lab.facts.domains import get_domain
 from restyle_lab.models import Generator
-from restyle_lab.net import InversionNet
+from restyle_lab.models.net import InversionNet
 
 # per domain: output size, and per checkpoint key (official encoder_type, input channels, opts beyond the common)
 DOMAINS = {

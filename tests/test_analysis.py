@@ -10,10 +10,19 @@ import pandas as pd
 import pytest
 import torch
 
-from restyle_lab.analysis import (alignment_summary, change_table, latent_change, luma_lowpass_pearson, mean_heatmaps,
-                                  normalise_per_image, per_step_means, quality_time_table, step_changes, step_table)
-from restyle_lab.store import COLUMNS
-
+from restyle_lab.analysis import (
+    alignment_summary,
+    change_table,
+    latent_change,
+    luma_lowpass_pearson,
+    mean_heatmaps,
+    normalise_per_image,
+    per_step_means,
+    quality_time_table,
+    step_changes,
+    step_table,
+)
+from restyle_lab.records.parts import COLUMNS
 
 # ---------------------------------------------------------------- latent_change (supplementary Eq. 1-2)
 

@@ -162,8 +162,9 @@ def test_the_command_line_answers_without_torch():
 
 
 def test_the_command_line_takes_its_choices_and_defaults_from_the_parameter_table():
-    from restyle_lab import cli, devices, formats
-    from restyle_lab.notebook_params import PARAMS
+    from restyle_lab import cli
+    from restyle_lab.facts import devices, formats
+    from restyle_lab.run.notebook_params import PARAMS
 
     assert tuple(devices.DTYPES) == formats.DTYPE_NAMES == PARAMS["dtype"].choices
     assert devices.IMPLS == PARAMS["impl"].choices

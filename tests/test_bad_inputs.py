@@ -22,16 +22,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from nvlabs_pickles import (
+    tiny_snapshot,
+    write_code_pickle,
+    write_plain_pickle,
+    write_snapshot,
+    write_storage_code_pickle,
+    write_truncated,
+    write_unknown_class_pickle,
+)
 from PIL import Image
-
-from restyle_lab.cli import main
-from restyle_lab.configs import TINY
-from restyle_lab.training import presets
-
-from nvlabs_pickles import (tiny_snapshot, write_code_pickle, write_plain_pickle, write_snapshot,
-                            write_storage_code_pickle, write_truncated, write_unknown_class_pickle)
 from tiny import write_tiny_checkpoints, write_tiny_images
 
+from restyle_lab.cli import main
+from restyle_lab.facts.configs import TINY
+from restyle_lab.training import presets
 
 # a restyle-psp-church run at the smallest settings (one image per batch, one iteration, no pretrained file, a
 # state every step), trained with a narrow backbone (see _narrow_backbone) against the tiny generator
@@ -495,7 +500,7 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=No
         if kind == "flipped":
             flip_byte(tmp / "flipped.pt")
     elif kind.startswith("packed_"):
-        from restyle_lab.packing import PACKED_KEY, pack
+        from restyle_lab.records.packing import PACKED_KEY, pack
 
         (tmp / "p").mkdir()
         pack(ck / "psp.pt", tmp / "p" / "packed.pt", ck / "generator.pt")
@@ -529,7 +534,7 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=No
 
         monkeypatch.setattr(inverters, "iterate_naive", diverging)
     elif kind == "tiny_cap":
-        monkeypatch.setattr("restyle_lab.data.MAX_IMAGE_BYTES", 10)
+        monkeypatch.setattr("restyle_lab.records.data.MAX_IMAGE_BYTES", 10)
     elif kind == "stray_latents":
         shutil.copytree(data, tmp / "stray")
         (tmp / "stray" / "latents.npz").write_text("my notes, not latents")
@@ -590,7 +595,7 @@ def _setup(kind: str, tmp: Path, ck: Path, data: Path, run: Path, monkeypatch=No
                     raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
                 return open(file, mode, *args, **kwargs)
 
-            monkeypatch.setattr("restyle_lab.files.open", refusing, raising=False)
+            monkeypatch.setattr("restyle_lab.records.files.open", refusing, raising=False)
     elif kind == "snapshot_disk_full":
         real_save = torch.save
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from live_kernel import kernel_environment, parametrised, smoke_parameters
 
 CHROMIUM = Path("/usr/bin/chromium")

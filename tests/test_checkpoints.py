@@ -9,10 +9,17 @@ import sys
 import pytest
 import torch
 
-from restyle_lab.checkpoints import (CheckpointError, load_generator, load_network, network_opts, save_generator,
-                                     save_network, split_prefix)
-from restyle_lab.configs import TINY
-from restyle_lab.net import InversionNet
+from restyle_lab.facts.configs import TINY
+from restyle_lab.models.checkpoints import (
+    CheckpointError,
+    load_generator,
+    load_network,
+    network_opts,
+    save_generator,
+    save_network,
+    split_prefix,
+)
+from restyle_lab.models.net import InversionNet
 
 
 def tiny_net(family="restyle_psp", encoder="tiny-restyle-psp", seed=0):
@@ -103,7 +110,7 @@ def test_pickle_with_foreign_payload_is_refused_and_not_run(tmp_path):
     ckpt["opts"]["hook"] = Payload()
     torch.save(ckpt, path)
     marker = tmp_path / "ran"
-    code = (f"import sys; from restyle_lab.checkpoints import load_network, CheckpointError\n"
+    code = (f"import sys; from restyle_lab.models.checkpoints import load_network, CheckpointError\n"
             f"try:\n    load_network({str(path)!r})\nexcept CheckpointError as e:\n    print('REFUSED', e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert "REFUSED" in out.stdout, out.stderr
@@ -156,7 +163,7 @@ def test_rosinality_generator_without_latent_avg_gets_computed_w_avg(tmp_path):
 
 
 def test_family_rules():
-    from restyle_lab.checkpoints import _family_of
+    from restyle_lab.models.checkpoints import _family_of
 
     assert _family_of({"encoder_type": "GradualStyleEncoder"}, 6, "x") == "restyle_psp"
     assert _family_of({"encoder_type": "GradualStyleEncoder"}, 3, "x") == "psp"

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-
 from tiny import write_tiny_checkpoints, write_tiny_images
 
 
@@ -30,6 +29,33 @@ def test_help_texts(cmd):
 def test_evaluate_help_explains_methods():
     text = run("evaluate", "--help").stdout
     assert "restyle:CKPT[:STEPS]" in text and "torchrun" in text and "Resumable" in text
+
+
+def _options(parser, command: str) -> dict:
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return {flag: action for action in sub._actions for flag in action.option_strings}
+
+
+@pytest.mark.parametrize("command, names", [
+    ("invert", ["steps", "device", "dtype", "impl", "batch_size"]),
+    ("evaluate", ["domain", "n_images", "optim_images", "device", "dtype", "impl", "batch_size"]),
+    ("reproduce", ["domain", "device", "dtype", "impl", "smoke"]),
+])
+def test_options_that_set_notebook_parameters_are_the_parameter_table_s(command, names):
+    """Each option restating a notebook parameter takes its help, choices and default from its ``Param``; every
+    parameter reproduce sets itself (``set_by``) is one of reproduce's options."""
+    from restyle_lab.cli import build_parser
+    from restyle_lab.run.notebook_params import PARAMS
+
+    options = _options(build_parser(), command)
+    if command == "reproduce":
+        assert {p.set_by for p in PARAMS.values() if p.set_by} <= set(options)
+    for name in names:
+        param = PARAMS[name]
+        action = options[param.set_by or f"--{name.replace('_', '-')}"]
+        assert param.doc.replace("%", "%%") in action.help, (command, name)
+        assert tuple(action.choices or ()) == param.choices, (command, name)
+        assert action.default in (param.default, None), (command, name)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +158,7 @@ def test_summary_and_export_say_when_a_run_is_incomplete(assets, tmp_path, capsy
 def test_values_left_out_of_the_means_are_shown_with_their_reason():
     import pandas as pd
 
-    from restyle_lab.views import skipped_note, summary_table
+    from restyle_lab.records.views import skipped_note, summary_table
 
     rows = pd.DataFrame([("a.png", 0, "m", 1, "mse_pm1", float("nan"), "skipped: not finite"),
                          ("b.png", 1, "m", 1, "mse_pm1", float("nan"), "skipped: not finite"),

@@ -7,11 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from restyle_lab.configs import TINY
+from restyle_lab.facts.configs import TINY
 from restyle_lab.mini.attributes import AttributeRegressor, RegressorConfig
-from restyle_lab.mini.coverage import (DISTRIBUTION_COLUMNS, INVERSION_COLUMNS, SUMMARY_COLUMNS, coverage,
-                                       distribution_table, frechet_distance, inversion_table, judge_readings,
-                                       r2_per_attribute, wasserstein_1d)
+from restyle_lab.mini.coverage import (
+    DISTRIBUTION_COLUMNS,
+    INVERSION_COLUMNS,
+    SUMMARY_COLUMNS,
+    coverage,
+    distribution_table,
+    frechet_distance,
+    inversion_table,
+    judge_readings,
+    r2_per_attribute,
+    wasserstein_1d,
+)
 from restyle_lab.models.stylegan2 import Generator
 
 
@@ -86,9 +95,9 @@ def test_mini_report_command_on_a_tiny_run(tiny_judge, tmp_path):
     import sys
 
     import pandas as pd
-
-    from restyle_lab.files import atomic_torch_save
     from tiny import write_tiny_checkpoints, write_tiny_images
+
+    from restyle_lab.records.files import atomic_torch_save
 
     paths, data = write_tiny_checkpoints(tmp_path / "ckpt"), write_tiny_images(tmp_path / "data", n=3)
     judge_file = tmp_path / "judge.pt"

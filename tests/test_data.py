@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import io
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from restyle_lab.data import DatasetError, ImageFolder, manifest_hash
-from restyle_lab.domains import DOMAINS, style_groups
+from restyle_lab.facts.domains import DOMAINS, style_groups
+from restyle_lab.records.data import DatasetError, ImageFolder, manifest_hash
 
 
 @pytest.fixture
@@ -128,24 +126,6 @@ def test_images_are_read_as_a_photo_viewer_shows_them(tmp_path):
     assert [e["status"] for e in folder.manifest()][2].startswith("error: broken link")
 
 
-def test_docs_list_each_domains_files_as_its_record():
-    """The docs' table of checkpoint files per domain (in docs/generated/, included by the real-checkpoints page)
-    is the Domain records (released and trained names)."""
-    docs = Path(__file__).resolve().parents[1] / "docs"
-    rows = {}
-    for line in "\n".join(p.read_text() for p in sorted(docs.rglob("*.md"))).splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 4 and cells[0] in DOMAINS:
-            rows[cells[0]] = cells
-    shipped = {name for name, d in DOMAINS.items() if d.checkpoint_folder}
-    assert set(rows) == set(DOMAINS) - shipped
-    for name, (_, data, released, trained) in rows.items():
-        dom = DOMAINS[name]
-        assert data == dom.test_set
-        assert re.findall(r"`([^`]+)`", released) == list(dom.files.values()), name
-        assert re.findall(r"`([^`]+)`", trained) == list(dom.trained.values()), name
-
-
 def test_special_files_are_skipped_with_their_reason_never_read(messy, tmp_path_factory):
     """A FIFO would block a reader for ever and /dev/zero never ends: listed, skipped, said why."""
     import os
@@ -164,7 +144,7 @@ def test_special_files_are_skipped_with_their_reason_never_read(messy, tmp_path_
 
 
 def test_the_size_cap_is_recorded_where_applied(messy, monkeypatch):
-    monkeypatch.setattr("restyle_lab.data.MAX_IMAGE_BYTES", 200)
+    monkeypatch.setattr("restyle_lab.records.data.MAX_IMAGE_BYTES", 200)
     folder = ImageFolder(messy, input_hw=(32, 32))
     record = folder.load(folder.names.index("a_good.png"))[1]
     assert record.status.startswith("error: over the size cap: ") and "(data.MAX_IMAGE_BYTES)" in record.status

@@ -14,15 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import shared_dir
 
 from restyle_lab import editing
-from restyle_lab.configs import TINY
 from restyle_lab.editing import Direction
-from restyle_lab.domains import get_domain
-from restyle_lab.errors import UsageError
+from restyle_lab.facts.configs import TINY
+from restyle_lab.facts.domains import get_domain
+from restyle_lab.facts.errors import UsageError
 from restyle_lab.models import Generator
-
-from conftest import shared_dir
 
 
 @pytest.fixture(scope="module")
@@ -315,9 +314,9 @@ def judge():
 
 
 def test_shipped_regressor_reads_held_out_renders(judge):
-    from restyle_lab.files import read_torch
+    from restyle_lab.facts.mini_models import mini_path
     from restyle_lab.mini.attributes import held_out_accuracy
-    from restyle_lab.mini.registry import mini_path
+    from restyle_lab.records.files import read_torch
 
     acc = held_out_accuracy(judge, range(1000, 1400)).set_index("attribute")
     # shipped: R^2 0.85 smile, 0.87 hair length, 0.92-0.99 the rest (2,000 faces); a worse retrain fails here
@@ -331,7 +330,7 @@ def test_shipped_regressor_reads_held_out_renders(judge):
 
 
 def test_regressor_file_errors(tmp_path):
-    from restyle_lab.errors import CheckpointError
+    from restyle_lab.facts.errors import CheckpointError
     from restyle_lab.mini.attributes import load_regressor
 
     torch.save({"state_dict": {}}, tmp_path / "x.pt")
@@ -355,10 +354,10 @@ def test_attribute_regions_follow_the_renderer():
 
 
 def test_a_fitted_mini_yaw_edit_turns_new_samples(judge):
-    from restyle_lab.checkpoints import load_generator
     from restyle_lab.editing.inputs import sample_codes
     from restyle_lab.editing.mini import fit_mini_directions
-    from restyle_lab.mini.registry import mini_path
+    from restyle_lab.facts.mini_models import mini_path
+    from restyle_lab.models.checkpoints import load_generator
 
     gen, _, _ = load_generator(mini_path("generator"))
     (d,) = fit_mini_directions(gen, judge, ["yaw"], n_samples=600, seed=0)

@@ -6,15 +6,13 @@ import warnings
 
 import pytest
 import torch
-
-from restyle_lab import notices
-from restyle_lab.inversion import loops
-from restyle_lab.images import from_uint8
-from restyle_lab.inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter
-from restyle_lab.mini.render import render_batch
-from restyle_lab.geometry import Geometry
-
 from tiny import tiny_net
+
+from restyle_lab.facts import notices
+from restyle_lab.facts.geometry import Geometry
+from restyle_lab.inversion import EncoderInverter, HybridInverter, Projector, ProjectorConfig, ReStyleInverter, loops
+from restyle_lab.mini.render import render_batch
+from restyle_lab.records.images import from_uint8
 
 GEO = Geometry(64, (64, 64))
 
@@ -117,10 +115,10 @@ def test_hybrid_starts_from_the_encoders_latent(x):
 def test_a_timing_pass_interleaves_its_methods_and_multiplies_out_the_optimisation(tmp_path, x, monkeypatch):
     """One pass, every method in turn each round (after its warm-up), times per step; an optimisation timed
     over steps 1 and 3 and multiplied out to each snapshot."""
-    from restyle_lab.inversion import timing
-    from restyle_lab.methods import HybridSpec, ReStyleSpec
-
     from tiny import write_tiny_checkpoints
+
+    from restyle_lab.facts.methods import HybridSpec, ReStyleSpec
+    from restyle_lab.inversion import timing
 
     paths = write_tiny_checkpoints(tmp_path)
     encoder = ReStyleSpec("restyle_psp", checkpoint=str(paths["restyle_psp"]), steps=2)

@@ -8,18 +8,17 @@ import json
 
 import numpy as np
 import pytest
+from conftest import shared_dir
 from PIL import Image
+from tiny import write_tiny_checkpoints
 
 from restyle_lab.cli import main
-from restyle_lab.errors import StoreError
-from restyle_lab.inversion.evaluate import evaluate
 from restyle_lab.faces.landmarks import FaceDetector
 from restyle_lab.faces.recipe import align_face
 from restyle_lab.faces.transforms import CHECK_CASES, corner_error, frame, psnr, similarity_case
-from restyle_lab.methods import parse_method
-
-from conftest import shared_dir
-from tiny import write_tiny_checkpoints
+from restyle_lab.facts.errors import StoreError
+from restyle_lab.facts.methods import parse_method
+from restyle_lab.inversion.evaluate import evaluate
 
 # Measured (benchmarks/alignment.py, 24 transforms of the 384 px face, 256 px output): mean corner distance
 # from where the original crop went 8.1 px (max 13.3), PSNR against the original crop 21.1 dB (min 17.7).

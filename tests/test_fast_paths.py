@@ -12,22 +12,19 @@ import copy
 
 import pytest
 import torch
+from tiny import tiny_net
 
-from restyle_lab.inversion import loops
-from restyle_lab.configs import GeneratorConfig, TINY
-from restyle_lab.errors import UsageError
-from restyle_lab.inversion import EncoderInverter, ReStyleInverter
-from restyle_lab.models import Generator, StyleEncoder, get_impl, set_impl
+from restyle_lab.facts.configs import TINY, GeneratorConfig
+from restyle_lab.facts.errors import UsageError
+from restyle_lab.inversion import EncoderInverter, ReStyleInverter, loops
+from restyle_lab.models import Generator, StyleEncoder, get_impl, set_impl, stylegan2_fast
 from restyle_lab.models.backbones import BasicBlock, BottleneckIRSE
 from restyle_lab.models.encoders import GradualStyleBlock
 from restyle_lab.models.encoders_fast import style_heads
 from restyle_lab.models.ops import depthwise_conv2d, upfirdn2d
 from restyle_lab.models.precision import autocast, dtype_name, resolve_dtype
-from restyle_lab.models import stylegan2_fast
 from restyle_lab.models.stylegan2 import StyledConv, ToRGB, Upsample
 from restyle_lab.models.stylegan2_fast import style_scales, upsample_skip
-
-from tiny import tiny_net
 
 TOL = {torch.float64: dict(rtol=1e-9, atol=1e-10), torch.float32: dict(rtol=1e-4, atol=1e-4)}
 

@@ -16,10 +16,10 @@ import pytest  # noqa: E402
 from restyle_lab import analysis  # noqa: E402
 from restyle_lab.analysis import explorer  # noqa: E402
 from restyle_lab.analysis.visual import MIN_PANEL, panels_figsize, theme_rc, themed  # noqa: E402
-from restyle_lab.metric_names import CUMULATIVE_SECONDS, LPIPS, MSE  # noqa: E402
-from restyle_lab.palette import CHANGE_SCALES  # noqa: E402
-from restyle_lab.parts import unit_name  # noqa: E402
-from restyle_lab.store import stored_latent_arrays, write_latents  # noqa: E402
+from restyle_lab.facts.metric_names import CUMULATIVE_SECONDS, LPIPS, MSE  # noqa: E402
+from restyle_lab.facts.palette import CHANGE_SCALES  # noqa: E402
+from restyle_lab.records.parts import unit_name  # noqa: E402
+from restyle_lab.records.store import stored_latent_arrays, write_latents  # noqa: E402
 
 GROUPS = {"coarse": [0, 1, 2, 3], "medium": [4, 5, 6, 7], "fine": [8, 9]}
 
@@ -210,8 +210,8 @@ def test_per_image_change_maps_name_their_method_and_have_a_colour_bar():
 
 def test_figures_name_methods_metrics_and_scores_by_their_display_names():
     from restyle_lab.analysis.visual import display_name, raw_keys
-    from restyle_lab.catalog import NAMED_METHODS
-    from restyle_lab.metric_names import LABELS
+    from restyle_lab.facts.catalog import NAMED_METHODS
+    from restyle_lab.facts.metric_names import LABELS
 
     assert display_name("restyle_psp+optim") == "ReStyle-pSp + optimisation"
     assert display_name("same_w") == "same w" and display_name(MSE).startswith("MSE")

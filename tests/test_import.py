@@ -9,7 +9,7 @@ import time
 CODE = """
 import sys, time
 t = time.process_time()
-import restyle_lab, restyle_lab.models, restyle_lab.checkpoints, restyle_lab.inversion.loops
+import restyle_lab, restyle_lab.models, restyle_lab.models.checkpoints, restyle_lab.inversion.loops
 elapsed = time.process_time() - t
 import torch
 assert not torch.cuda.is_initialized(), "import touched CUDA"

@@ -13,20 +13,30 @@ run on the smoke run's settings and store, so nothing is inverted here.
 
 from __future__ import annotations
 
-import pytest
-
 import shutil
 
 import numpy as np
 import pandas as pd
-
+import pytest
 from figure_texts import counted_method, raw_keys_in, stated_counts
-from live_kernel import (PLAIN_PLOT, RECORD_FIGURES, LiveKernel, dumps, images, is_figure_cell, kernel_environment,
-                         parametrised, recorded, shown_text, smoke_parameters, texts)
+from live_kernel import (
+    PLAIN_PLOT,
+    RECORD_FIGURES,
+    LiveKernel,
+    dumps,
+    images,
+    is_figure_cell,
+    kernel_environment,
+    parametrised,
+    recorded,
+    shown_text,
+    smoke_parameters,
+    texts,
+)
+
 from restyle_lab.analysis.visual import MIN_TEXT_PX, display_name
 from restyle_lab.inversion.timing import MACHINE_COLUMNS
-from restyle_lab.notebook_params import NOTEBOOKS
-
+from restyle_lab.run.notebook_params import NOTEBOOKS
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
@@ -87,7 +97,7 @@ def test_times_from_one_sitting_and_counts_from_the_rows(kernel, smoke_store, tm
     for folder in (tmp_path / "store").glob("psp-*"):
         shutil.rmtree(folder)
     params = {**smoke_parameters(smoke_store, "quality_time"), "out_dir": str(tmp_path / "quality_time")}
-    kernel.run("import time\nfrom restyle_lab.lab import Lab\n_clock = time.perf_counter\n"
+    kernel.run("import time\nfrom restyle_lab.run.lab import Lab\n_clock = time.perf_counter\n"
                "time.perf_counter = lambda: 50 * _clock()\n"
                f"try:\n    Lab.from_parameters('quality_time', None, **{params!r}).compute(['psp'], progress=False)\n"
                "finally:\n    time.perf_counter = _clock")

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from restyle_lab.catalog import named_spec
-from restyle_lab.errors import UsageError
-from restyle_lab.methods import (HybridSpec, NaiveSpec, NamedSettings, OptimSpec, ReStyleSpec, SingleSpec, check_specs, parse_method,
-                                 parse_methods, positive_int, spec_from_dict)
-from restyle_lab.schedule import SNAPSHOTS, snapshot_schedule
+from restyle_lab.facts.catalog import named_spec
+from restyle_lab.facts.errors import UsageError
+from restyle_lab.facts.methods import (
+    HybridSpec,
+    NaiveSpec,
+    NamedSettings,
+    OptimSpec,
+    ReStyleSpec,
+    SingleSpec,
+    check_specs,
+    parse_method,
+    parse_methods,
+    positive_int,
+    spec_from_dict,
+)
+from restyle_lab.facts.schedule import SNAPSHOTS, snapshot_schedule
 
 
 def test_cli_syntax_gives_typed_specs():

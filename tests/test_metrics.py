@@ -12,8 +12,7 @@ import urllib.error
 import pytest
 import torch
 
-from restyle_lab.metrics import METRICS, mse_pm1, psnr_pm1, ssim_pm1
-from restyle_lab.metrics import lpips_metric
+from restyle_lab.metrics import METRICS, lpips_metric, mse_pm1, psnr_pm1, ssim_pm1
 from restyle_lab.metrics.weights import ALEXNET_FILE, FACENET_FILE, MetricUnavailable
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from restyle_lab.checkpoints import load_generator, load_network
 from restyle_lab.mini.assets import BUDGET_BYTES, MANIFEST, verify
 from restyle_lab.mini.attributes import load_regressor
 from restyle_lab.mini.train import presets
+from restyle_lab.models.checkpoints import load_generator, load_network
 
 
 def test_manifest_matches_the_files():

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from restyle_lab.notebook_params import ALL_PARAMS, NOTEBOOKS, parameters_cell, parameters_markdown
+from restyle_lab.run.docs_tables import COMMAND
+from restyle_lab.run.notebook_params import ALL_PARAMS, NOTEBOOKS, parameters_cell
 
 REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
@@ -70,7 +71,7 @@ def test_committed_without_outputs_and_with_the_tables_parameters(name):
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     source = "".join(tagged[0]["source"])
-    assert source == parameters_cell(name), "the parameters cell is notebook_params' table written out (defaults too)"
+    assert source == parameters_cell(name), f"the parameters cell is the Param table written out: run `{COMMAND}`"
     tree = ast.parse(source)
     names = [t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets]
     assert all(isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) for node in tree.body), \
@@ -104,13 +105,6 @@ def test_markdown_maths_is_latex(name):
         assert text.count("$") % 2 == 0, "an unclosed $"
         prose = re.sub(r"`[^`]*`", "", re.sub(r"\$\$.*?\$\$|\$[^$]*\$", "", text, flags=re.S))
         assert not re.search(r"[A-Za-z]_\{|\|\||\^2", prose), f"maths outside $...$: {prose[:300]}"
-
-
-def test_docs_list_the_parameter_table():
-    """The docs' parameter table (in docs/generated/, included by the reproduce page) is the Param table."""
-    pages = [p.read_text() for p in sorted((REPO / "docs").rglob("*.md"))]
-    assert any(parameters_markdown() in page for page in pages), \
-        "docs/generated/parameters.md: write it from notebook_params.parameters_markdown()"
 
 
 def test_reproduce_smoke_runs_every_notebook(smoke_run):

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import warnings
 
-from restyle_lab import notices
+from tiny import write_tiny_checkpoints, write_tiny_images
+
 from restyle_lab.cli import main
-from restyle_lab.metric_names import LPIPS
+from restyle_lab.facts import notices
+from restyle_lab.facts.metric_names import LPIPS
 from restyle_lab.metrics import METRICS, MetricSpec
 from restyle_lab.metrics.weights import MetricUnavailable
-from restyle_lab.store import read_provenance
-
-from tiny import write_tiny_checkpoints, write_tiny_images
+from restyle_lab.records.store import read_provenance
 
 
 def test_a_notice_is_one_line_said_once_per_process(capsys, monkeypatch):

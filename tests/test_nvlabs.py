@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from restyle_lab.checkpoints import convert_nvlabs, load_generator
-from restyle_lab.cli import main
-from restyle_lab.configs import GeneratorConfig
-from restyle_lab.errors import CheckpointError
-from restyle_lab.files import read_torch
-from restyle_lab.models import Generator, set_impl
-from restyle_lab.nvlabs_pickle import PersistentRecord, read_snapshot
-
 from conftest import shared_dir
-from nvlabs_pickles import (SNAPSHOTS, tiny_snapshot, write_code_pickle, write_renamed_class, write_snapshot,
-                            write_truncated, write_unknown_class_pickle)
+from nvlabs_pickles import (
+    SNAPSHOTS,
+    tiny_snapshot,
+    write_code_pickle,
+    write_renamed_class,
+    write_snapshot,
+    write_truncated,
+    write_unknown_class_pickle,
+)
+
+from restyle_lab.cli import main
+from restyle_lab.facts.configs import GeneratorConfig
+from restyle_lab.facts.errors import CheckpointError
+from restyle_lab.models import Generator, set_impl
+from restyle_lab.models.checkpoints import convert_nvlabs, load_generator
+from restyle_lab.records.files import read_torch
+from restyle_lab.records.nvlabs_pickle import PersistentRecord, read_snapshot
 
 # Measured: the largest |difference| from NVlabs' float32 outputs is 6.4e-6 (images of range +-6.8;
 # the mapping's w exactly 0, truncated w 1.2e-7), both snapshots, both impls. Float32 rounding of a

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
-from restyle_lab.notebook_params import NOTEBOOKS
+from restyle_lab.run.notebook_params import NOTEBOOKS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,12 +6,11 @@ import shutil
 
 import pytest
 import torch
-
-from restyle_lab.checkpoints import CheckpointError, load_network, save_generator, save_network
-from restyle_lab.files import read_torch as read_file
-from restyle_lab.packing import PACKED_KEY, dequantize_rows, pack, quantize_rows, unpack
-
 from tiny import tiny_net
+
+from restyle_lab.models.checkpoints import CheckpointError, load_network, save_generator, save_network
+from restyle_lab.records.files import read_torch as read_file
+from restyle_lab.records.packing import PACKED_KEY, dequantize_rows, pack, quantize_rows, unpack
 
 
 def test_rowwise_int8_error_is_within_half_a_step():
@@ -79,7 +78,7 @@ def test_missing_or_changed_generator_is_named(files, tmp_path_factory):
 
 
 def test_generator_loader_reads_the_decoder_of_a_packed_file(files):
-    from restyle_lab.checkpoints import load_generator
+    from restyle_lab.models.checkpoints import load_generator
 
     net, d = files
     pack(d / "enc.pt", d / "packed.pt", d / "gen.pt")

@@ -11,11 +11,10 @@ import pytest
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
-from restyle_lab.errors import UsageError
-from restyle_lab.literals import MAX_DEPTH, check_literal
-from restyle_lab.literals import Type
-from restyle_lab.notebook_params import NOTEBOOKS, PARAMS, check_parameters
-from restyle_lab.papermill_runs import notebook_dir
+from restyle_lab.facts.errors import UsageError
+from restyle_lab.facts.literals import MAX_DEPTH, Type, check_literal
+from restyle_lab.run.notebook_params import NOTEBOOKS, PARAMS, check_parameters
+from restyle_lab.run.papermill_runs import notebook_dir
 
 # text that breaks naive quoting: quotes of both kinds, backslashes, a line end, a tab, a control character,
 # non-ASCII, and what the injection looked like

@@ -6,15 +6,14 @@ import copy
 
 import pytest
 import torch
+from tiny import GEOMETRY, tiny_net
 
+from restyle_lab.facts.geometry import CARS_GEOMETRY, Geometry
 from restyle_lab.inversion import HybridInverter, Projector, ProjectorConfig, ReStyleInverter
 from restyle_lab.inversion.projector import content_seeds, noise_regularizer
 from restyle_lab.metrics.lpips_metric import LpipsUnavailable, load_lpips
 from restyle_lab.models import set_impl
-from restyle_lab.geometry import CARS_GEOMETRY, Geometry
-from restyle_lab.net import render
-
-from tiny import GEOMETRY, tiny_net
+from restyle_lab.models.net import render
 
 F64 = dict(rtol=1e-9, atol=1e-10)
 CONFIG = ProjectorConfig(space="w+", perceptual=False, mse_weight=1.0, record_at=(1, 3, 5))

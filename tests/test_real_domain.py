@@ -12,7 +12,6 @@ import sys
 
 import pandas as pd
 import pytest
-
 from official_layouts import write_official_checkpoints, write_photos
 
 # what cars supports: no FPN-head ReStyle or toon encoder was released, and there is no toon generator
@@ -72,7 +71,7 @@ def test_tables_have_the_expected_shapes(cars_run):
 def test_figures_exist_and_the_crops_are_cars(cars_run):
     import numpy as np
 
-    from restyle_lab.store import read_latents
+    from restyle_lab.records.store import read_latents
 
     out, _ = cars_run
     for folder, figure in [("quality_time", "quality_time"), ("latent_change", "latent_change_restyle_e4e"),

@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
+from restyle_lab.facts.configs import GeneratorConfig, encoder_config_from_official
 from restyle_lab.inversion import loops
-from restyle_lab.checkpoints import load_network
-from restyle_lab.state_dict import compare_state_dict, load_strict
-from restyle_lab.configs import GeneratorConfig, encoder_config_from_official
 from restyle_lab.models import Generator, StyleEncoder
-from restyle_lab.net import InversionNet
+from restyle_lab.models.checkpoints import load_network
+from restyle_lab.models.net import InversionNet
+from restyle_lab.records.state_dict import compare_state_dict, load_strict
 
 F64 = dict(rtol=1e-7, atol=1e-8)
 F32 = dict(rtol=1e-4, atol=1e-4)

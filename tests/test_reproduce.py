@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from restyle_lab.analysis import explorer
-from restyle_lab.cli import sigterm_as_exception
-from restyle_lab.papermill_runs import MAX_SOCKET_BASE, execute, failure, socket_base
-from restyle_lab.reproduce import missing_requirement
+from restyle_lab.cli.parser import sigterm_as_exception
+from restyle_lab.run.papermill_runs import MAX_SOCKET_BASE, execute, failure, socket_base
+from restyle_lab.run.reproduce import missing_requirement
 
 
 def _notebook(path, *cells):

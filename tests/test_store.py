@@ -12,11 +12,10 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-
-from restyle_lab.metric_names import TIME_METRICS
-from restyle_lab.store import read_results, export_official_latents, read_latents
-
 from tiny import write_tiny_checkpoints, write_tiny_images
+
+from restyle_lab.facts.metric_names import TIME_METRICS
+from restyle_lab.records.store import export_official_latents, read_latents, read_results
 
 
 @pytest.fixture(scope="module")
@@ -236,8 +235,8 @@ def test_generated_inputs_report_the_latent_error(setup, tmp_path):
 
 
 def test_what_building_a_method_reveals_is_compared_only_where_both_sides_know_it(tmp_path):
-    from restyle_lab.errors import StoreError
-    from restyle_lab.store import check_provenance, write_provenance
+    from restyle_lab.facts.errors import StoreError
+    from restyle_lab.records.store import check_provenance, write_provenance
 
     base = {"domain": "mini", "methods": {"a": {"kind": "restyle", "checkpoint": "x.pt", "steps": 5}}}
     write_provenance(tmp_path, base)
@@ -254,8 +253,8 @@ def test_what_building_a_method_reveals_is_compared_only_where_both_sides_know_i
 
 
 def test_a_moved_checkpoint_is_the_same_method_a_changed_one_is_not(tmp_path):
-    from restyle_lab.errors import StoreError
-    from restyle_lab.store import check_provenance, write_provenance
+    from restyle_lab.facts.errors import StoreError
+    from restyle_lab.records.store import check_provenance, write_provenance
 
     def prov(path, sha, boot_path="/a/ffhq.pt", boot_sha="b1"):
         return {"domain": "mini", "n_images": 4, "methods": {"toon": {
@@ -272,8 +271,8 @@ def test_a_moved_checkpoint_is_the_same_method_a_changed_one_is_not(tmp_path):
 
 def test_optimisation_on_a_seeded_subset(setup, tmp_path):
     """optim_images: the projector inverts a seeded subset, the same one on every run; encoders all images."""
+    from restyle_lab.facts.methods import OptimSpec
     from restyle_lab.inversion.evaluate import evaluate
-    from restyle_lab.methods import OptimSpec
 
     root, data, mfile = setup
     generator = json.loads(mfile.read_text())[0]["checkpoint"].replace("restyle_psp.pt", "generator.pt")
@@ -296,8 +295,8 @@ def test_a_subset_reads_its_own_images_and_says_how_many_of_them_are_stored(tmp_
     """A notebook asking for a seeded subset reads exactly those images' rows, whatever else the store holds, and
     "reusing stored images" counts the wanted ones that are stored (not min(stored, wanted))."""
     from restyle_lab.inversion.units import image_list
-    from restyle_lab.lab import Lab
     from restyle_lab.mini.dataset import write_test_set
+    from restyle_lab.run.lab import Lab
 
     data = write_test_set(tmp_path / "data", n=8)
     # not a smoke run: it would cap n_images at 4
@@ -329,10 +328,10 @@ def test_optimisations_take_their_own_batch_size(tmp_path):
     its other methods by batch_size; the stores are laid out so, and the plan and the provenance say so."""
     import dataclasses
 
-    from restyle_lab.lab import Lab
     from restyle_lab.mini.dataset import write_test_set
-    from restyle_lab.planning import method_costs
-    from restyle_lab.store import stored_units
+    from restyle_lab.records.store import stored_units
+    from restyle_lab.run.lab import Lab
+    from restyle_lab.run.planning import method_costs
 
     data = write_test_set(tmp_path / "data", n=3)
     base = dict(domain="mini", data_root=str(data), out_dir=str(tmp_path / "out" / "quality_time"), smoke=True)
@@ -385,7 +384,7 @@ def again(small_run, run_dir):
 
 
 def test_parts_record_their_images_batch_and_setup(small_run):
-    from restyle_lab.parts import read_record
+    from restyle_lab.records.parts import read_record
 
     run, _, _ = small_run
     record = read_record(run / "parts" / "psp" / "b000001.parquet")
@@ -465,7 +464,7 @@ def test_evaluate_prints_the_images_it_was_given_and_merges_another_folder_only_
     import shutil
 
     from restyle_lab.cli import main
-    from restyle_lab.views import summary_table
+    from restyle_lab.records.views import summary_table
 
     run = tmp_path / "run"
     shutil.copytree(small_run[0], run)
@@ -518,7 +517,7 @@ def test_a_file_rewritten_with_its_mtime_set_back_is_checked_again(small_run, tm
 def test_parts_from_before_unit_records_resume_but_cannot_rebuild_a_provenance(small_run, tmp_path):
     import shutil
 
-    from restyle_lab.errors import StoreError
+    from restyle_lab.facts.errors import StoreError
 
     run = tmp_path / "run"
     shutil.copytree(small_run[0], run)

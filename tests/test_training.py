@@ -17,17 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny import write_tiny_checkpoints
+from tiny_training import tiny_config, tiny_images
 
-from restyle_lab.checkpoints import load_network
 from restyle_lab.mini.dataset import training_images, write_test_set
 from restyle_lab.mini.train import encoder_images
+from restyle_lab.models.checkpoints import load_network
 from restyle_lab.training.config import learning_rate
 from restyle_lab.training.data import ArraySource, FolderSource
 from restyle_lab.training.encoder import build_net, train_encoder
 from restyle_lab.training.validate import Validator
-
-from tiny import write_tiny_checkpoints
-from tiny_training import tiny_config, tiny_images
 
 HERE = Path(__file__).resolve().parent
 quiet = lambda *a, **k: None  # noqa: E731
@@ -222,7 +221,7 @@ def _nan_bytes(path: Path) -> None:
 def test_a_damaged_state_is_refused_and_the_one_before_resumes_exactly(tmp_path, generator):
     """A state with 64 bytes set to NaN (its CRC fails) is refused, changing nothing, with the mv that resumes from
     state.prev.pt; done, the run ends with the weights the undamaged state held: no NaN reaches them."""
-    from restyle_lab.errors import CheckpointError
+    from restyle_lab.facts.errors import CheckpointError
 
     cfg = tiny_config("psp", generator, max_steps=2, batch_size=2, image_interval=100)  # a state every step
     images = ArraySource(tiny_images(8))
@@ -261,8 +260,8 @@ def test_the_step_count_may_change_on_a_resume_only_where_the_schedule_does_not_
 def test_a_gan_resumes_with_another_step_count_exactly(tmp_path):
     """A GAN's learning rate is constant: a resume may run it longer (or shorter), to the same weights as a run
     given that step count from the start; another batch is refused before anything is written."""
-    from restyle_lab.configs import GeneratorConfig
-    from restyle_lab.errors import UsageError
+    from restyle_lab.facts.configs import GeneratorConfig
+    from restyle_lab.facts.errors import UsageError
     from restyle_lab.training.gan import GanConfig, train_gan
 
     cfg = GanConfig(generator=GeneratorConfig(size=16, style_dim=8, n_mlp=1, channel_base=64, channel_max=8),

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from restyle_lab.checkpoints import load_network, save_generator
 from restyle_lab.cli import main
-from restyle_lab.configs import GeneratorConfig
+from restyle_lab.facts.configs import GeneratorConfig
 from restyle_lab.models import Generator
+from restyle_lab.models.checkpoints import load_network, save_generator
 
 
 def _images(folder, n: int, size: int = 256):

@@ -11,17 +11,28 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
-from restyle_lab.configs import FAMILIES, IR_SE50, TINY, BackboneConfig
-from restyle_lab.domains import DOMAINS
-from restyle_lab.errors import UsageError
+from restyle_lab.facts.configs import FAMILIES, IR_SE50, TINY, BackboneConfig
+from restyle_lab.facts.domains import DOMAINS
+from restyle_lab.facts.errors import UsageError
 from restyle_lab.models.arcface import ArcFace
 from restyle_lab.models.latent_discriminator import LatentCodesDiscriminator
 from restyle_lab.training import criteria
-from restyle_lab.training.config import EncoderTrainConfig, loss_weight_options, progressive_stage, progressive_steps, \
-    trained_rows
+from restyle_lab.training.config import (
+    EncoderTrainConfig,
+    loss_weight_options,
+    progressive_stage,
+    progressive_steps,
+    trained_rows,
+)
 from restyle_lab.training.latent_gan import LatentPool
-from restyle_lab.training.losses import TERMS, EncoderLoss, locate_weights, loss_names, official_loss_options, \
-    preset_weights
+from restyle_lab.training.losses import (
+    TERMS,
+    EncoderLoss,
+    locate_weights,
+    loss_names,
+    official_loss_options,
+    preset_weights,
+)
 from restyle_lab.training.ranger import Ranger
 from restyle_lab.training.weights import init_backbone, load_arcface, load_lpips_alex, load_moco
 

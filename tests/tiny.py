@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
-from restyle_lab.checkpoints import save_generator, save_network
-from restyle_lab.configs import TINY
-from restyle_lab.geometry import Geometry
-from restyle_lab.net import InversionNet
+from restyle_lab.facts.configs import TINY
+from restyle_lab.facts.geometry import Geometry
+from restyle_lab.models.checkpoints import save_generator, save_network
+from restyle_lab.models.net import InversionNet
 
 GEOMETRY = Geometry(64, (64, 64))
 ENCODERS = {"restyle_psp": "tiny-restyle-psp", "restyle_e4e": "tiny-restyle-e4e", "psp": "tiny-psp", "e4e": "tiny-e4e"}

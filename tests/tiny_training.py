@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from restyle_lab.configs import TINY
+from restyle_lab.facts.configs import TINY
 from restyle_lab.mini.render import render_batch
 from restyle_lab.training.config import EncoderTrainConfig
 

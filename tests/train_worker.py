@@ -13,11 +13,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tiny_training import tiny_config, tiny_images  # noqa: E402
+
 from restyle_lab.training import distributed  # noqa: E402
 from restyle_lab.training.data import ArraySource  # noqa: E402
 from restyle_lab.training.encoder import train_encoder  # noqa: E402
-
-from tiny_training import tiny_config, tiny_images  # noqa: E402
 
 
 def main(out_dir, generator, family, steps, batch, accumulate):

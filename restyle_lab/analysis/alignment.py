@@ -13,10 +13,10 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..images import to_uint8
-from ..metric_names import LPIPS, LUMA_LOWPASS16, SAME_W, SHUFFLED, label
+from ..facts.metric_names import LPIPS, LUMA_LOWPASS16, SAME_W, SHUFFLED, label
+from ..facts.palette import GREY, RED
 from ..metrics.lpips_metric import lpips_distance
-from ..palette import GREY, RED
+from ..records.images import to_uint8
 from .visual import panels_figsize, themed_plot
 
 SIMILARITIES = {
@@ -102,13 +102,13 @@ def plot_alignment_pairs(img1, img2, labels=("generator 1", "generator 2"), n_sh
 
     n = min(n_show, img1.shape[0])
     fig, axes = plt.subplots(2, n, figsize=(1.25 * n, 2.7), squeeze=False)
-    for k, (imgs, label) in enumerate(zip((img1, img2), labels)):
+    for k, (imgs, row_label) in enumerate(zip((img1, img2), labels)):
         pics = to_uint8(imgs[:n])
         for i in range(n):
             axes[k][i].imshow(pics[i])
             axes[k][i].set_xticks([])
             axes[k][i].set_yticks([])
-        axes[k][0].set_ylabel(label, fontsize=8)
+        axes[k][0].set_ylabel(row_label, fontsize=8)
     fig.tight_layout(pad=0.2)
     return fig
 

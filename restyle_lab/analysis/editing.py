@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..images import to_uint8
-from .visual import CI, CI_SEED, MIN_PANEL, display_name, inversion_label, method_style, panels_figsize, themed_plot
+from ..records.images import to_uint8
+from .visual import CI, CI_SEED, MIN_PANEL, display_name, method_style, panels_figsize, themed_plot
 
 
 def edit_grid_canvas(inputs: np.ndarray, edited: dict, pad: int = 2, gap: int = 6) -> tuple[np.ndarray, list]:

@@ -9,11 +9,11 @@ import os
 
 import numpy as np
 
+from ..facts.errors import UsageError
+from ..facts.palette import CHANGE_CMAP, CHANGE_SCALES, GROUP_COLOURS
 from .heatmaps import colour_bar, normalise as scale_changes, step_changes
 from .latents import latent_change
 from .visual import method_label
-from ..errors import UsageError
-from ..palette import CHANGE_CMAP, CHANGE_SCALES, GROUP_COLOURS
 
 # set in a kernel's environment by batch runs (restyle-lab reproduce): the widget is not built
 BATCH_ENV = "RESTYLE_LAB_BATCH"

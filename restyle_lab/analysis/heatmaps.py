@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from ..palette import CHANGE_CMAP, CHANGE_SCALES
+from ..facts.palette import CHANGE_CMAP, CHANGE_SCALES
 from .visual import method_label
 
 

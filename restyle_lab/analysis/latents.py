@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..palette import GROUP_COLOURS
+from ..facts.palette import GROUP_COLOURS
 from .visual import panels_figsize, themed_plot
 
 

@@ -1,5 +1,5 @@
 """Writing figures and tables where ``reproduce`` (and the index page) will find them, each through the
-atomic writer (``restyle_lab.files``), so a notebook stopped at any moment leaves whole files.
+atomic writer (``restyle_lab.records.files``), so a notebook stopped at any moment leaves whole files.
 
 Each call also adds an entry to ``<out_dir>/outputs.json`` so the index can list every
 file with its caption; the notebook's parameters go to ``<out_dir>/parameters.json``.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..files import atomic_write, atomic_write_json
+from ..records.files import atomic_write, atomic_write_json
 
 
 def _register(out_dir: Path, entry: dict) -> None:

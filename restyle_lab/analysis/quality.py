@@ -5,10 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LPIPS, MSE, TIME_METRICS
-from ..palette import RED
-from .visual import (CI, CI_SEED, display_name, method_style, metric_label, note_under, note_unavailable,
-                     panels_figsize, themed_plot, timing_note, unavailable)
+from ..facts.metric_names import CUMULATIVE_SECONDS, IDENTITY, LPIPS, MSE, TIME_METRICS
+from ..facts.palette import RED
+from .visual import (
+    CI,
+    CI_SEED,
+    display_name,
+    method_style,
+    metric_label,
+    note_unavailable,
+    note_under,
+    panels_figsize,
+    themed_plot,
+    timing_note,
+    unavailable,
+)
 
 DARK_RED = "#8c1a1a"  # the FPN head beside the simple one (pSp red)
 

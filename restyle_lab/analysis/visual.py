@@ -1,4 +1,4 @@
-"""The visual language of every plot: pSp red, e4e blue, optimisation green (``restyle_lab.palette``);
+"""The visual language of every plot: pSp red, e4e blue, optimisation green (``restyle_lab.facts.palette``);
 each method kind draws itself (``MethodSpec.plot_style``: stars for single passes, solid lines for
 ReStyle, dashed lines for hybrids and optimisation); one seaborn theme.
 
@@ -16,10 +16,10 @@ import functools
 import textwrap
 from contextlib import contextmanager
 
-from ..catalog import NAMED_METHODS, generator_label, method_label
-from ..methods import spec_from_record
-from ..metric_names import LABELS as METRIC_LABELS, label as metric_label
-from ..palette import GREY, PALETTE, family_colour
+from ..facts.catalog import NAMED_METHODS, generator_label, method_label
+from ..facts.methods import spec_from_record
+from ..facts.metric_names import LABELS as METRIC_LABELS, label as metric_label
+from ..facts.palette import GREY, PALETTE, family_colour
 
 CI = ("ci", 95)  # seaborn's errorbar for every mean: a 95% bootstrap interval over images
 CI_SEED = 0  # its bootstrap is seeded so figures regenerate identically

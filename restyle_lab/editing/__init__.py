@@ -14,7 +14,7 @@ Sources, all returning ``Direction`` (a [D] or [n_styles, D] vector, the style r
 ``summarise`` / ``compare`` measure them; ``build_directions`` and ``pairing`` pick a source per domain.
 """
 
-from ..edit_specs import SOURCES, parse_edits, parse_strengths
+from ..facts.edit_specs import SOURCES, parse_edits, parse_strengths
 from .directions import Direction, calibrate, directions_table, edit, mapped_samples, parse_rows
 from .ganspace import PCA, ganspace_direction, ganspace_pca
 from .interfacegan import DirectionFileError, fit_interfacegan, load_interfacegan, load_interfacegan_dir, project_out

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 import torch
 
-from ..errors import UsageError
+from ..facts.errors import UsageError
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import UsageError
+from ..facts.errors import UsageError
 from .directions import Direction, mapped_samples, parse_rows
+
 
 @dataclass(frozen=True, eq=False)
 class PCA:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..catalog import SAMPLES
-from ..errors import UsageError
+from ..facts.catalog import SAMPLES
+from ..facts.errors import UsageError
 from ..mini.attributes import load_regressor
 from .directions import mapped_samples
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import CheckpointError
-from ..files import read_torch
+from ..facts.errors import CheckpointError
+from ..records.files import read_torch
 from .directions import Direction, parse_rows
 
 PUBLISHED = ("age", "smile", "pose")

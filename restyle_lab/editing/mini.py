@@ -25,8 +25,7 @@ from ..mini.render import FaceAttributes, render
 from .directions import Direction, calibrate, mapped_samples
 from .inputs import sample_codes
 from .interfacegan import fit_interfacegan
-from .measure import edit_images
-from .measure import render as render_codes
+from .measure import edit_images, render as render_codes
 
 MINI_EDITS = ("smile", "yaw", "hair_length", "eye_size")
 

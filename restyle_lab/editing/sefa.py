@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import UsageError
+from ..facts.errors import UsageError
 from .directions import Direction, parse_rows
 
 

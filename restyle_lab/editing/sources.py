@@ -1,5 +1,5 @@
 """Which direction source a domain's edits use (the paper's pairing, ``Domain.editing``), and directions
-built from an edit spec (``restyle_lab.edit_specs``). Rows default to all rows, except for SeFa whose
+built from an edit spec (``restyle_lab.facts.edit_specs``). Rows default to all rows, except for SeFa whose
 default is its editor's layers 2-5.
 """
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..domains import FIRST_COMPONENTS, Domain, EditPairing
-from ..edit_specs import SOURCES, parse_edits
-from ..errors import UsageError
+from ..facts.domains import FIRST_COMPONENTS, Domain, EditPairing
+from ..facts.edit_specs import SOURCES, parse_edits
+from ..facts.errors import UsageError
 from .directions import Direction, calibrate, mapped_samples, parse_rows
 from .ganspace import ganspace_direction, ganspace_pca
 from .interfacegan import load_interfacegan_dir

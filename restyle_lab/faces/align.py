@@ -18,10 +18,17 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..data import (IMAGE_EXTENSIONS, count_reasons, open_image, png_names, read_image_bytes, unreadable_status,
-                    write_skipped)
-from ..errors import DatasetError, SkippedInput, UsageError
-from ..files import atomic_write, atomic_write_text
+from ..facts.errors import DatasetError, SkippedInput, UsageError
+from ..records.data import (
+    IMAGE_EXTENSIONS,
+    count_reasons,
+    open_image,
+    png_names,
+    read_image_bytes,
+    unreadable_status,
+    write_skipped,
+)
+from ..records.files import atomic_write, atomic_write_text
 from .landmarks import DETECTOR, Face, FaceDetector
 from .recipe import SIZES, align_face
 
@@ -53,7 +60,7 @@ def describe(size: int, all_faces: bool = False) -> dict:
 
 
 class FaceAligner:
-    """The ``prepare`` step of ``ImageFolder`` (``restyle_lab.data``): each photo becomes the FFHQ crop of its
+    """The ``prepare`` step of ``ImageFolder`` (``restyle_lab.records.data``): each photo becomes the FFHQ crop of its
     largest face, or is skipped with ``no face found``. Crops are kept (PNG bytes) for the process, so a
     second read of the same file (evaluate's manifest, then its batch) runs neither MTCNN nor the crop again.
     """

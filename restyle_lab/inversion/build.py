@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoints import load_generator, load_network
-from ..errors import EvaluationError
-from ..files import file_problem, sha256_file
-from ..formats import DEFAULT_IMPL
+from ..facts.errors import EvaluationError
+from ..facts.formats import DEFAULT_IMPL
 from ..models import set_impl
-from ..store import LEARNED_KEYS
+from ..models.checkpoints import load_generator, load_network
+from ..records.files import file_problem, sha256_file
+from ..records.store import LEARNED_KEYS
 from .inverters import EncoderInverter, ReStyleInverter
 from .projector import HybridInverter, Projector
 

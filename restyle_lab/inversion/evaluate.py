@@ -1,7 +1,7 @@
 """``evaluate``: invert a test set with several methods and store one row per
-(image, method, step, metric), resumable and shardable (see ``restyle_lab.store``).
+(image, method, step, metric), resumable and shardable (see ``restyle_lab.records.store``).
 
-Methods are specs (``restyle_lab.methods``). Nothing is loaded for a method whose results
+Methods are specs (``restyle_lab.facts.methods``). Nothing is loaded for a method whose results
 are already stored: a notebook re-run on a complete store reads its rows without
 touching a network. A run that is refused (another setup in the run directory, a bad
 setting) changes nothing on disk.
@@ -18,18 +18,28 @@ import torch
 import torch.distributed as dist
 
 from .. import __version__
-from ..data import count_reasons, image_folder_for_domain, manifest_hash, skipped
-from ..devices import check_impl, device_name, parse_device, weights_and_compute
-from ..domains import get_domain
-from ..errors import DatasetError, StoreError, UsageError
 from ..faces.align import FaceAligner, size_for
-from ..methods import check_specs, positive_int
+from ..facts.defaults import DEFAULTS
+from ..facts.devices import check_impl, device_name, parse_device, weights_and_compute
+from ..facts.domains import get_domain
+from ..facts.errors import DatasetError, StoreError, UsageError
+from ..facts.methods import check_specs, positive_int
+from ..facts.torchrun import torchrun_env
 from ..metrics import METRICS, MetricUnavailable
 from ..models.host_memory import reuse_freed_memory
-from ..notebook_params import DEFAULTS
-from ..store import (MANIFEST_NAME, check_layout, check_provenance, claim, git_commit, provenance_problem,
-                     read_manifest, stored_provenance, write_manifest, write_provenance)
-from ..torchrun import torchrun_env
+from ..records.data import count_reasons, image_folder_for_domain, manifest_hash, skipped
+from ..records.store import (
+    MANIFEST_NAME,
+    check_layout,
+    check_provenance,
+    claim,
+    git_commit,
+    provenance_problem,
+    read_manifest,
+    stored_provenance,
+    write_manifest,
+    write_provenance,
+)
 from .build import DERIVED_KEYS, Inverters, derived, method_identity
 from .units import Computer, plan, true_latents
 
@@ -41,9 +51,9 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
              dtype: str = DEFAULTS.dtype, impl: str = DEFAULTS.impl, save_images: bool = True, strict: bool = False,
              progress: bool = True, shard: tuple | None = None, align: bool = False, warmup: bool = True,
              helpers: list | None = None, log=print, nets: dict | None = None, merge_data: bool = False) -> Path:
-    """Run (or resume) an evaluation into ``run_dir``; returns it. Rows: see ``restyle_lab.store``.
+    """Run (or resume) an evaluation into ``run_dir``; returns it. Rows: see ``restyle_lab.records.store``.
 
-    ``methods``: specs or their dicts (``restyle_lab.methods``). ``shard`` = (k, n): compute only
+    ``methods``: specs or their dicts (``restyle_lab.facts.methods``). ``shard`` = (k, n): compute only
     the batches b with b % n == k (default: torchrun's rank and world size, else all). Raises
     ``UsageError`` for a setting that cannot be honoured, ``StoreError`` when run_dir holds
     another setup, both before anything is written. ``align``: each image becomes the FFHQ crop of its
@@ -55,7 +65,7 @@ def evaluate(run_dir, data_root, methods: list, domain: str = DEFAULTS.domain, m
     of another folder, and this folder's images join them (the notebooks' stores, shared by test sets of several
     sizes, do); else a run made from another folder is refused.
 
-    Images are stored one by one (``restyle_lab.store``): those a method has stored already with the same
+    Images are stored one by one (``restyle_lab.records.store``): those a method has stored already with the same
     content are read back, so a smaller ``n_images`` or a subset reuses them and a larger one computes only
     the new ones.
     """

@@ -18,16 +18,16 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..checkpoints import load_network
-from ..data import IMAGE_EXTENSIONS, ImageFolder, count_reasons, png_names, write_skipped
-from ..devices import check_impl, parse_device, weights_and_compute
-from ..errors import DatasetError, EvaluationError, UsageError
 from ..faces.align import FaceAligner, size_for
-from ..files import atomic_save_npy, atomic_save_npz, record_outputs, refuse_foreign
-from ..images import save_png, to_uint8
-from ..methods import positive_int
+from ..facts.defaults import DEFAULTS
+from ..facts.devices import check_impl, parse_device, weights_and_compute
+from ..facts.errors import DatasetError, EvaluationError, UsageError
+from ..facts.methods import positive_int
 from ..models import set_impl
-from ..notebook_params import DEFAULTS
+from ..models.checkpoints import load_network
+from ..records.data import IMAGE_EXTENSIONS, ImageFolder, count_reasons, png_names, write_skipped
+from ..records.files import atomic_save_npy, atomic_save_npz, record_outputs, refuse_foreign
+from ..records.images import save_png, to_uint8
 from .inverters import inverter_for
 
 # everything invert writes into --out (and all that --overwrite replaces, once the new run has succeeded)

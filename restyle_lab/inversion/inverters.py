@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..models.net import InversionNet
 from ..models.precision import LOW_PRECISION, autocast, dtype_name, resolve_dtype
-from ..net import InversionNet
 from .loops import average_image, iterate_naive, iterate_restyle
 from .trace import HostCopier, StepTimer, Trace, TraceStep, to_host
 

@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..net import InversionNet
+from ..models.net import InversionNet
 
 
 @dataclass

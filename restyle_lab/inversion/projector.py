@@ -31,14 +31,14 @@ from dataclasses import asdict, replace
 import torch
 import torch.nn.functional as F
 
-from ..geometry import Geometry
+from ..facts.geometry import Geometry
+from ..facts.notices import notice
+from ..facts.schedule import ProjectorConfig
 from ..metrics.lpips_metric import load_lpips
 from ..metrics.weights import MetricUnavailable
 from ..models.impl import set_impl
+from ..models.net import render
 from ..models.precision import autocast
-from ..net import render
-from ..notices import notice
-from ..schedule import ProjectorConfig
 from .inverters import Inverter, compute_dtype_for
 from .trace import StepClock, Trace, TraceStep, to_host
 

@@ -6,7 +6,7 @@ from ``time_in_one_sitting`` instead: every method in this process, on one devic
 interleaved rounds (each round runs every method once), the median of the rounds, per image at each method's
 own batch (the paper's protocol). An optimisation is timed over a few steps (``MethodSpec.timing_spec``) and
 multiplied out to each snapshot's step count (``MethodSpec.timed_steps``); the table says which steps were
-timed. The plan's probe (``restyle_lab.planning``) reads its traces with the same ``first_and_step``.
+timed. The plan's probe (``restyle_lab.run.planning``) reads its traces with the same ``first_and_step``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..devices import device_name, parse_device, weights_and_compute
-from ..domains import get_domain
+from ..facts.devices import device_name, parse_device, weights_and_compute
+from ..facts.domains import get_domain
 from ..models.host_memory import reuse_freed_memory
 from .build import Inverters
 

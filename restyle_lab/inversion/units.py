@@ -17,16 +17,31 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import DatasetError
-from ..files import is_regular
-from ..images import to_uint8
-from ..metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
+from ..facts.errors import DatasetError
+from ..facts.metric_names import CUMULATIVE_SECONDS, IDENTITY, LATENT_MSE, SECONDS
+from ..facts.progress import Progress
 from ..metrics import latent_mse
-from ..parts import CheckedFiles, UnitRecord, unit_name
-from ..progress import Progress
-from ..store import (COLUMNS, DONE, ERROR_COLUMNS, IDENTITY_KEYS, MISSING, claim, images_held, latents_path,
-                     manifest_shas, part_path, save_checked, stored_unit_images, stored_units, unit_state,
-                     write_errors, write_latents, write_part)
+from ..records.files import is_regular
+from ..records.images import to_uint8
+from ..records.parts import COLUMNS, CheckedFiles, UnitRecord, unit_name
+from ..records.store import (
+    DONE,
+    ERROR_COLUMNS,
+    IDENTITY_KEYS,
+    MISSING,
+    claim,
+    images_held,
+    latents_path,
+    manifest_shas,
+    part_path,
+    save_checked,
+    stored_unit_images,
+    stored_units,
+    unit_state,
+    write_errors,
+    write_latents,
+    write_part,
+)
 
 
 @dataclass(frozen=True)

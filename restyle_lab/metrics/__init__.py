@@ -4,7 +4,7 @@
 once per target image, e.g. a face embedding) and ``__call__(pred, prepared)``, which
 gives one float64 value per image; NaN means skipped for that image (no face found).
 A metric whose weights are missing raises ``MetricUnavailable`` when built. The names
-live in ``restyle_lab.metric_names``; which metrics a domain records, in its ``Domain``.
+live in ``restyle_lab.facts.metric_names``; which metrics a domain records, in its ``Domain``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from ..metric_names import IDENTITY, LPIPS, MSE, PSNR, SSIM, label
+from ..facts.metric_names import IDENTITY, LPIPS, MSE, PSNR, SSIM, label
 from .identity import FaceIdentity
 from .lpips_metric import load_lpips, lpips_distance
 from .pixel import latent_mse, mse_pm1, psnr_pm1, ssim_pm1

@@ -13,8 +13,8 @@ import io
 import torch
 from PIL import Image
 
-from ..images import to_uint8
-from ..metric_names import IDENTITY
+from ..facts.metric_names import IDENTITY
+from ..records.images import to_uint8
 from .weights import FACENET_FILE, MetricUnavailable, facenet_weight_path, missing_message
 
 NAME = IDENTITY

@@ -8,7 +8,7 @@ import warnings
 
 import torch
 
-from ..metric_names import LPIPS
+from ..facts.metric_names import LPIPS
 from .weights import ALEXNET_FILE, VGG16_FILE, MetricUnavailable, missing_message, torchvision_weight_path
 
 NAME = LPIPS

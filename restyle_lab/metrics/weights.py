@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import RestyleLabError
+from ..facts.errors import RestyleLabError
 
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"  # torchvision AlexNet (LPIPS alex backbone)
 VGG16_FILE = "vgg16-397923af.pth"  # torchvision VGG16 (projector's perceptual loss, LPIPS vgg)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ..configs import BackboneConfig, EncoderConfig, GeneratorConfig
+from ..facts.configs import BackboneConfig, EncoderConfig, GeneratorConfig
 
 IMAGE_SIZE = 64
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from ..files import atomic_write_text, read_torch, sha256_file
-from ..packing import PACKED_KEY
-from .registry import ASSETS, MINI_MODELS
+from ..facts.mini_models import ASSETS, MINI_MODELS
+from ..records.files import atomic_write_text, read_torch, sha256_file
+from ..records.packing import PACKED_KEY
 
 MANIFEST = ASSETS / "MANIFEST.json"
 BUDGET_BYTES = 50 * 1000 * 1000

@@ -25,12 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import CheckpointError
-from ..files import atomic_torch_save, read_torch
-from ..images import from_uint8
+from ..facts.errors import CheckpointError
+from ..facts.mini_models import mini_path
+from ..records.files import atomic_torch_save, read_torch
+from ..records.images import from_uint8
 from ..training.loop import SavedConfig, train_loop
 from .dataset import training_images
-from .registry import mini_path
 from .render import render_batch, sample_attributes
 
 ATTRIBUTES = ("head_w", "head_h", "head_x", "head_y", "yaw", "skin_tone", "hair_tone", "hair_length", "eye_size",

@@ -12,10 +12,10 @@ import statistics
 
 import torch
 
-from ..checkpoints import load_network
-from ..images import from_uint8
+from ..facts.mini_models import MINI_MODELS
 from ..inversion import inverter_for
-from .registry import MINI_MODELS
+from ..models.checkpoints import load_network
+from ..records.images import from_uint8
 from .render import render_batch
 
 # the encoders of the photo generator (the toon encoder answers another question)

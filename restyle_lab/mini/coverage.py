@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..data import image_folder_for_domain
-from ..domains import DOMAINS
-from ..errors import UsageError
-from ..files import atomic_write_text
-from ..images import from_uint8
-from ..store import read_latents, read_provenance
+from ..facts.domains import DOMAINS
+from ..facts.errors import UsageError
+from ..records.data import image_folder_for_domain
+from ..records.files import atomic_write_text
+from ..records.images import from_uint8
+from ..records.store import read_latents, read_provenance
 from .attributes import AttributeRegressor
 from .render import render_batch
 

@@ -15,9 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_save_npy, atomic_write_json, atomic_write_text, data_dir, record_outputs, refuse_foreign
-from ..errors import UsageError
-from ..images import save_png
+from ..facts.errors import UsageError
+from ..records.files import (
+    atomic_save_npy,
+    atomic_write_json,
+    atomic_write_text,
+    data_dir,
+    record_outputs,
+    refuse_foreign,
+)
+from ..records.images import save_png
 from .render import attribute_names, render_batch, render_face
 
 FORMAT = 1

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoints import load_generator, load_network
-from ..domains import style_groups
-from ..images import from_uint8, grid, save_png, to_uint8
+from ..facts.domains import style_groups
+from ..facts.mini_models import MINI_MODELS, mini_path
 from ..inversion.loops import run
+from ..models.checkpoints import load_generator, load_network
+from ..records.images import from_uint8, grid, save_png, to_uint8
 from .render import render_batch
-from .registry import MINI_MODELS, mini_path
 
 
 def _codes(gen, n, seed, truncation=0.7):

@@ -7,21 +7,21 @@ import difflib
 import tempfile
 from pathlib import Path
 
-from ..configs import FAMILIES
-from ..domains import get_domain
-from ..errors import UsageError
-from ..packing import pack
+from ..facts.configs import FAMILIES
+from ..facts.domains import get_domain
+from ..facts.errors import UsageError
+from ..facts.mini_models import BY_KEY, BY_PRESET, mini_path
+from ..facts.torchrun import torchrun_env
+from ..records.packing import pack
 from ..training.config import EncoderTrainConfig, with_overrides
 from ..training.data import ArraySource, FolderSource
 from ..training.gan import GanConfig, export_generator, train_gan
-from ..torchrun import torchrun_env
+from ..training.losses import locate_weights, preset_weights
 from ..training.presets import PRESETS as REAL_PRESETS
 from ..training.run import DRY_RUN_STEPS, overrides_from, run_encoder, with_step_count
-from ..training.losses import locate_weights, preset_weights
+from .architectures import MINI_ENCODERS, MINI_GENERATOR
 from .attributes import AttributeTrainConfig, export_regressor, train_regressor
 from .dataset import training_images, write_test_set
-from .architectures import MINI_ENCODERS, MINI_GENERATOR
-from .registry import BY_KEY, BY_PRESET, mini_path
 
 
 def _gan(**kw) -> GanConfig:

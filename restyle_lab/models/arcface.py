@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..configs import IR_SE50, BackboneConfig
+from ..facts.configs import IR_SE50, BackboneConfig
 from .backbones import build_body, build_stem
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..configs import BackboneConfig
+from ..facts.configs import BackboneConfig
 from . import backbones_fast as fast
 from .impl import HasImpl
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..configs import EncoderConfig
+from ..facts.configs import EncoderConfig
 from . import backbones_fast, encoders_fast
 from .backbones import build_body, build_stem
 from .impl import HasImpl, set_impl

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..devices import IMPLS, check_impl  # noqa: F401 - check_impl is this module's too (ops import it here)
+from ..facts.devices import IMPLS, check_impl  # noqa: F401 - check_impl is this module's too (ops import it here)
 
 
 class HasImpl:

@@ -15,7 +15,8 @@ import contextlib
 
 import torch
 
-from ..devices import DTYPES
+from ..facts.devices import DTYPES
+
 _ALIASES = {"fp32": "float32", "float": "float32", "fp64": "float64", "double": "float64", "bfloat16": "bf16",
             "float16": "fp16", "half": "fp16"}
 LOW_PRECISION = (torch.bfloat16, torch.float16)

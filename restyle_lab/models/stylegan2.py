@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..configs import GeneratorConfig
+from ..facts.configs import GeneratorConfig
 from . import stylegan2_fast as fast
 from .impl import HasImpl, set_impl
 from .ops import EqualLinear, FusedLeakyReLU, PixelNorm, make_kernel, upfirdn2d

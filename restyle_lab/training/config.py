@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..configs import FAMILIES, EncoderConfig, encoder_config_from_dict, to_dict
-from ..errors import UsageError
+from ..facts.configs import FAMILIES, EncoderConfig, encoder_config_from_dict, to_dict
+from ..facts.errors import UsageError
 
 # options that must be finite numbers above 0, and those that may also be 0 (besides every loss weight,
 # ``*_lambda``: 0 switches the loss off)

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from ..data import ImageFolder
-from ..errors import DatasetError
-from ..images import from_uint8
+from ..facts.errors import DatasetError
+from ..records.data import ImageFolder
+from ..records.images import from_uint8
 
 
 class ArraySource:

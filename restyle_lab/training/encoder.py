@@ -22,20 +22,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoints import load_generator, load_network, save_network
-from ..domains import get_domain
-from ..errors import UsageError
-from ..images import grid, save_png
-from ..models.impl import set_impl
-from ..models.precision import autocast
-from ..net import InversionNet
+from ..facts.domains import get_domain
+from ..facts.errors import UsageError
 from ..inversion.loops import average_image, iterate_naive, iterate_restyle
+from ..models.checkpoints import load_generator, load_network, save_network
+from ..models.impl import set_impl
+from ..models.net import InversionNet
+from ..models.precision import autocast
+from ..records.images import grid, save_png
 from .config import EncoderTrainConfig, learning_rate, official_opts, progressive_stage, trained_rows
 from .data import ShardedOrder
 from .distributed import Ranks, gather, mean_over_ranks, sync_context, wrap
 from .latent_gan import LatentDiscriminatorTrainer
-from .losses import EncoderLoss, loss_names, official_loss_options
 from .loop import train_loop
+from .losses import EncoderLoss, loss_names, official_loss_options
 from .ranger import build_optimizer
 from .weights import IRSE50_FILE, RESNET34_FILES, init_backbone
 

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoints import save_generator
-from ..configs import GeneratorConfig, generator_config_from_dict
-from ..images import from_uint8, grid, save_png
+from ..facts.configs import GeneratorConfig, generator_config_from_dict
+from ..models.checkpoints import save_generator
 from ..models.discriminator import Discriminator
 from ..models.stylegan2 import Generator
+from ..records.images import from_uint8, grid, save_png
 from .loop import SavedConfig, read_state, train_loop
 
 

@@ -24,9 +24,18 @@ from typing import Protocol
 
 import torch
 
-from ..errors import CheckpointError, UsageError
-from ..files import (SpecialFile, atomic_torch_save, atomic_write_json, exclusive_lock, keep_copy, lock_holder,
-                     open_regular, unpickling_reason, zip_problem)
+from ..facts.errors import CheckpointError, UsageError
+from ..records.files import (
+    SpecialFile,
+    atomic_torch_save,
+    atomic_write_json,
+    exclusive_lock,
+    keep_copy,
+    lock_holder,
+    open_regular,
+    unpickling_reason,
+    zip_problem,
+)
 from .config import SavedConfig
 from .distributed import Ranks, broadcast_flag
 from .records import Records

@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import torch
 
-from ..configs import Family
-from ..domains import Domain
+from ..facts.configs import Family
+from ..facts.domains import Domain
 from ..metrics.weights import ALEXNET_FILE
 from . import criteria
 from .config import EncoderTrainConfig, progressive_stage, progressive_steps, trained_rows

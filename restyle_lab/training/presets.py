@@ -19,9 +19,9 @@ comes from the term (``training.losses``). Torch-free (the command line lists th
 
 from __future__ import annotations
 
-from ..configs import FAMILIES, IR_SE50, RESNET34, EncoderConfig, GeneratorConfig
-from ..domains import DOMAINS
-from ..errors import UsageError
+from ..facts.configs import FAMILIES, IR_SE50, RESNET34, EncoderConfig, GeneratorConfig
+from ..facts.domains import DOMAINS
+from ..facts.errors import UsageError
 
 METHODS = tuple(FAMILIES)
 HEADS = ("simple", "fpn")

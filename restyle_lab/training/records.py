@@ -17,7 +17,7 @@ from pathlib import Path
 from tensorboardX import SummaryWriter
 from tqdm import tqdm
 
-from ..files import atomic_write_text
+from ..records.files import atomic_write_text
 
 CSV_NAME = "losses.csv"
 CSV_FIELDS = ["step", "split", "name", "value", "minutes"]

@@ -14,11 +14,11 @@ import statistics
 import time
 from pathlib import Path
 
-from ..checkpoints import load_generator
-from ..configs import FAMILIES, GeneratorConfig
-from ..devices import check_impl, device_name, parse_device, weights_and_compute
-from ..domains import DOMAINS, get_domain
-from ..errors import UsageError
+from ..facts.configs import FAMILIES, GeneratorConfig
+from ..facts.devices import check_impl, device_name, parse_device, weights_and_compute
+from ..facts.domains import DOMAINS, get_domain
+from ..facts.errors import UsageError
+from ..models.checkpoints import load_generator
 from . import distributed
 from .config import OVERRIDABLE, EncoderTrainConfig, with_overrides
 from .data import FolderSource

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..inversion.loops import iterate_naive, iterate_restyle
 from ..metrics import METRICS, MetricUnavailable
 from ..models.impl import get_impl, set_impl
-from ..inversion.loops import iterate_naive, iterate_restyle
 
 
 class Validator:
@@ -68,5 +68,5 @@ class Validator:
 
 
 def metric_names(domain) -> list[str]:
-    """The evaluation's metrics for ``domain`` (restyle_lab.domains.Domain.metrics), known ones only."""
+    """The evaluation's metrics for ``domain`` (restyle_lab.facts.domains.Domain.metrics), known ones only."""
     return [m for m in domain.metrics if m in METRICS]

@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..configs import IR_SE50
-from ..errors import UsageError
-from ..files import read_torch
+from ..facts.configs import IR_SE50
+from ..facts.errors import UsageError
 from ..metrics.weights import ALEXNET_FILE, torchvision_weight_path
 from ..models.arcface import ArcFace
+from ..records.files import read_torch
 
 IRSE50_FILE = "model_ir_se50.pth"  # ArcFace IR-SE50 (TreB1eN), the official ID loss and faces backbone
 MOCO_FILE = "moco_v2_800ep_pretrain.pt"  # MoCo v2 ResNet-50, the official similarity loss elsewhere

@@ -17,7 +17,7 @@ out, ``b000012-<key>`` (the key names that request). So a smaller ``--n-images``
 the stored images reuses their rows, and a larger one computes only the new images.
 
 A unit is complete when its Parquet part and its latents read back whole and hold what
-they should (``restyle_lab.parts``: columns, dtypes, values against their status, npz
+they should (``restyle_lab.records.parts``: columns, dtypes, values against their status, npz
 members, shapes, CRCs); parts are written to a temporary name and renamed, so a process
 killed at any moment leaves only whole parts behind and the next run redoes exactly the
 missing units (a unit damaged after the fact is found on resume, and redone, and said so).
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import subprocess
 import zipfile
@@ -45,11 +44,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import StoreError
-from .files import (atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json, exclusive_lock,
-                    read_regular)
-from .parts import (COLUMNS, CheckedFiles, UnitRecord, latents_problem, load_latents, read_footer, read_part,
-                    read_record, write_part_file)
+from ..facts.errors import StoreError
+from .files import atomic_save_npy, atomic_save_npz, atomic_write, atomic_write_json, exclusive_lock, read_regular
+from .parts import (
+    CheckedFiles,
+    UnitRecord,
+    latents_problem,
+    load_latents,
+    read_footer,
+    read_part,
+    read_record,
+    write_part_file,
+)
 
 ERROR_COLUMNS = ["image", "image_index", "status"]
 # settings that make two runs different experiments: a resume must match them all

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 import yaml
 
-from .errors import CheckpointError, UsageError
-from .literals import check_literal
+from ..facts.errors import CheckpointError, UsageError
+from ..facts.literals import check_literal
 
 HASH_CACHE_NAME = "sha256_cache.json"
 OUTPUTS_RECORD = ".restyle-lab-outputs.json"  # file name -> the command that wrote it

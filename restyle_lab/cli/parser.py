@@ -1,6 +1,6 @@
 """The ``restyle-lab`` command: argument parsing and error reporting.
 
-The commands themselves live in ``restyle_lab.commands``, imported only once a command is
+The commands themselves live in ``restyle_lab.cli.commands``, imported only once a command is
 chosen, so ``--help`` and argument errors answer without importing torch. Every error a
 user can fix ends as one ``error: ...`` line naming the thing and the fix, exit status 2.
 """
@@ -14,14 +14,19 @@ import signal
 import sys
 import threading
 
-from .domains import DOMAINS
-from .errors import RestyleLabError, Terminated
-from .faces.recipe import SIZES as ALIGN_SIZES
-from .notebook_params import PARAMS
-from .schedule import SNAPSHOTS
-from .training.config import OVERRIDABLE
-from .training.presets import BACKBONES as TRAIN_BACKBONES, HEADS as TRAIN_HEADS, METHODS as TRAIN_METHODS, \
-    list_presets
+from ..faces.recipe import SIZES as ALIGN_SIZES
+from ..facts.domains import DOMAINS
+from ..facts.errors import RestyleLabError, Terminated
+from ..facts.literals import BOOL
+from ..facts.schedule import SNAPSHOTS
+from ..run.notebook_params import PARAMS, RESULTS, count as count_check
+from ..training.config import OVERRIDABLE
+from ..training.presets import (
+    BACKBONES as TRAIN_BACKBONES,
+    HEADS as TRAIN_HEADS,
+    METHODS as TRAIN_METHODS,
+    list_presets,
+)
 
 DESCRIPTION = """\
 restyle-lab: ReStyle / pSp / e4e StyleGAN inversion on CPU or GPU, and the ReStyle paper's analyses.
@@ -44,11 +49,8 @@ METHOD_HELP = """method syntax: [NAME=]KIND:ARG[:STEPS]
                          snapshots at {snapshots} and STEPS (default {last})
   hybrid:METHOD[:STEPS]  the projector started from METHOD's inversion (w+)
 STEPS is a whole number >= 1; NAME holds letters, digits and _ . + -.
-For projector options (lr, seed, ...) give --methods-json: a list of dicts (see restyle_lab.methods).""".format(
+For projector options (lr, seed, ...) give --methods-json: a list of dicts (see restyle_lab.facts.methods).""".format(
     snapshots=", ".join(map(str, SNAPSHOTS[:-1])), last=SNAPSHOTS[-1])
-DTYPE_HELP = (f"number format: float32, float64, or bf16 / fp16 (float32 weights, convolutions under autocast; GPU); "
-              f"default: {PARAMS['dtype'].default}")
-IMPL_HELP = f"ops: reference (exact, the oracle) or fast (same sums in fewer passes); default: {PARAMS['impl'].default}"
 ALIGN_HELP = "replace each photo by the FFHQ crop of its largest face first; photos without a face are skipped"
 
 
@@ -76,22 +78,38 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+_PARAM_DEFAULT = object()
+
+
+def param_option(p, name: str, flag: str | None = None, default=_PARAM_DEFAULT, more: str = ""):
+    """The option that sets notebook parameter ``name`` (``run.notebook_params.PARAMS``): its flag (the
+    parameter's ``set_by``, else --name-with-dashes), default, choices, whole-number check and help are the
+    parameter's. ``default``: the command's own where leaving the option out means "all" (None)."""
+    param = PARAMS[name]
+    flag = flag or param.set_by or f"--{name.replace('_', '-')}"
+    text = (param.doc + more).replace("%", "%%")
+    if param.type == BOOL:
+        p.add_argument(flag, action="store_true", help=text)
+        return
+    default = param.default if default is _PARAM_DEFAULT else default
+    kind = {"type": count} if param.check is count_check else {}
+    kind.update({"choices": list(param.choices)} if param.choices else {})
+    p.add_argument(flag, default=default, help=text + ("" if default is None else " (default: %(default)s)"), **kind)
+
+
 def _add_numerics(p):
-    """--device, --dtype and --impl, with the notebooks' defaults (notebook_params.PARAMS)."""
-    p.add_argument("--device", default=PARAMS["device"].default, help=f"cpu, cuda or cuda:N (default: "
-                   f"{PARAMS['device'].default})")
-    p.add_argument("--dtype", default=PARAMS["dtype"].default, choices=PARAMS["dtype"].choices, help=DTYPE_HELP)
-    p.add_argument("--impl", default=PARAMS["impl"].default, choices=PARAMS["impl"].choices, help=IMPL_HELP)
+    """--device, --dtype and --impl, as the notebooks' parameters."""
+    for name in ("device", "dtype", "impl"):
+        param_option(p, name)
 
 
 def _add_device(p):
     _add_numerics(p)
-    p.add_argument("--batch-size", type=count, default=PARAMS["batch_size"].default,
-                   help=f"images per batch (default: {PARAMS['batch_size'].default})")
+    param_option(p, "batch_size")
 
 
-def _add_domain(p, help_text: str = "the domain (default: %(default)s)"):
-    p.add_argument("--domain", default=PARAMS["domain"].default, choices=list(DOMAINS), help=help_text)
+def _add_domain(p, more: str = ""):
+    param_option(p, "domain", more=more)
 
 
 def _add_invert(sub):
@@ -104,8 +122,7 @@ def _add_invert(sub):
     p.add_argument("--images", required=True, help="a folder of images (searched recursively) or one image file")
     p.add_argument("--out", required=True, help="output folder (new, or --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier invert in --out")
-    p.add_argument("--steps", type=count, default=PARAMS["steps"].default, help="ReStyle iterations, or naive "
-                   "iterations of a single-pass encoder (default: %(default)s; 1 = a single pass)")
+    param_option(p, "steps", more=" (1: a single pass)")
     p.add_argument("--coupled", action="store_true", help="also save input | step 1 | ... | step N strips")
     p.add_argument("--full-size", action="store_true", help="save generator-resolution images instead of the "
                    "pooled 256 px ones")
@@ -124,14 +141,13 @@ def _add_evaluate(sub):
                        "same --out share its batches.", epilog=METHOD_HELP)
     p.add_argument("--data", required=True, help="folder of test images")
     p.add_argument("--out", required=True, help="run directory (created; reused to resume)")
-    _add_domain(p, "the checkpoints' domain (default: %(default)s)")
+    _add_domain(p, ": the checkpoints' domain")
     p.add_argument("--method", action="append", default=[], help="a method (repeatable), see below")
     p.add_argument("--methods-json", help="JSON file with a list of method dicts")
     p.add_argument("--generator", help="generator file for optim methods (rosinality .pt, or an NVlabs .pkl)")
     p.add_argument("--metrics", help="comma-separated metric names (default: the domain's)")
-    p.add_argument("--n-images", type=count, help="only the first N images (after the domain's subset rule)")
-    p.add_argument("--optim-images", type=count, help="optim and hybrid methods invert a seeded subset of N images "
-                   "(the encoders all of them)")
+    param_option(p, "n_images", default=None, more=" (default: all, after the domain's subset rule)")
+    param_option(p, "optim_images", default=None, more="; optim and hybrid methods only (default: all)")
     p.add_argument("--shard", help="K/N: compute only batches b with b %% N == K (several machines or GPUs fill one "
                    "--out; torchrun sets this itself)")
     p.add_argument("--no-save-images", action="store_true", help="store latents only, not per-step images")
@@ -199,8 +215,9 @@ def _add_train(sub):
     p.add_argument("--smoke", action="store_true", help="a tiny training set (mini presets; CI smoke runs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu; under torchrun cuda "
                    "picks the local rank's GPU)")
-    p.add_argument("--dtype", default="float32", choices=PARAMS["dtype"].choices, help="float32 (default), or bf16 / "
-                   "fp16 autocast (fp16 with loss scaling)")
+    p.add_argument("--dtype", default="float32", choices=PARAMS["dtype"].choices, help="float32 (default); float64 "
+                   "(networks, images, codes and losses in float64; checkpoints exported in float32); or bf16 / fp16 "
+                   "autocast (fp16 with loss scaling)")
     p.add_argument("--impl", default="reference", choices=PARAMS["impl"].choices, help="the generator's ops while "
                    "training (the encoder trains on the reference ones; default: reference)")
     for name, kind in OVERRIDABLE.items():
@@ -223,11 +240,13 @@ def _add_reproduce(sub):
                    "notebook, a key named after a notebook holds that notebook's own")
     p.add_argument("--checkpoints", help="folder holding the official checkpoints (real domains)")
     p.add_argument("--data", help="folder of test images (real domains)")
-    p.add_argument("--out", default="results", help="results root (default: results)")
-    p.add_argument("--smoke", action="store_true", help="tiny settings (CI): few images, few steps")
+    p.add_argument("--out", default=RESULTS, help="each notebook writes into OUT/DOMAIN/NOTEBOOK (its out_dir; "
+                   "default: %(default)s)")
+    param_option(p, "smoke")
     _add_numerics(p)
+    timeouts = ", ".join(f"{d.name}: {d.timeout:g}" for d in DOMAINS.values())
     p.add_argument("--timeout", type=seconds, help="seconds one notebook may run before it is stopped and reported "
-                   "as failed (default: 3600 on mini, 21600 on the real domains)")
+                   f"as failed (default: the domain's; {timeouts})")
     p.add_argument("--dry-run", action="store_true", help="print the plan (inversions still to compute, a time "
                    "estimate from a short probe) and stop; real domains print it before every run")
     p.add_argument("--shard", help="K/N: store shard K of N of every notebook's inversions and stop (one per GPU or "
@@ -317,7 +336,7 @@ def main(argv=None) -> int:
         return 0
     try:
         with sigterm_as_exception():
-            commands = importlib.import_module("restyle_lab.commands")
+            commands = importlib.import_module("restyle_lab.cli.commands")
             return commands.run(args)
     except (RestyleLabError, OSError) as err:
         print(f"error: {report(err)}", file=sys.stderr)
@@ -327,6 +346,3 @@ def main(argv=None) -> int:
         print(f"{what}: results written so far are kept; run the same command again to resume", file=sys.stderr)
         return 143 if isinstance(err, Terminated) else 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

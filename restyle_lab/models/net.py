@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .configs import FAMILIES, EncoderConfig, GeneratorConfig
-from .geometry import Geometry
-from .models import Generator, StyleEncoder
-
+from ..facts.configs import FAMILIES, EncoderConfig, GeneratorConfig
+from ..facts.geometry import Geometry
+from . import Generator, StyleEncoder
 
 
 def render(generator: Generator, geometry: Geometry, codes: torch.Tensor, noise: list | None = None,

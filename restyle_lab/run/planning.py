@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .data import image_folder_for_domain
-from .devices import device_name, parse_device, weights_and_compute
-from .inversion.build import Inverters
-from .inversion.timing import first_and_step
-from .inversion.units import plan
+from ..facts.devices import device_name, parse_device, weights_and_compute
+from ..inversion.build import Inverters
+from ..inversion.timing import first_and_step
+from ..inversion.units import plan
+from ..records.data import image_folder_for_domain
 
 # on a CPU, a method is probed a second time at its own batch when the first probe says that takes at most this
 CHEAP_PROBE_SECONDS = 10.0

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from ..facts.errors import CheckpointError
+from ..facts.mini_models import ASSETS
 from .files import atomic_torch_save, is_regular, read_torch, sha256_file
-from .mini.registry import ASSETS
 from .state_dict import split_prefix
 
 PACKED_KEY = "restyle_lab_packed"

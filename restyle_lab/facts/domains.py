@@ -18,7 +18,7 @@ import numpy as np
 from .errors import UsageError
 from .geometry import CARS_GEOMETRY, Geometry
 from .metric_names import IDENTITY, RECONSTRUCTION
-from .mini.registry import ASSETS, MINI_MODELS
+from .mini_models import ASSETS, MINI_MODELS
 
 STYLE_GROUP_SCHEMES = ("stylegan", "psp")
 # the editing default of a domain the paper pairs with nothing, and of any component source (GANSpace, SeFa)
@@ -98,7 +98,7 @@ class Domain:
 
     @property
     def metrics(self) -> tuple:
-        """The metric names every evaluation on this domain records (``restyle_lab.metric_names``)."""
+        """The metric names every evaluation on this domain records (``restyle_lab.facts.metric_names``)."""
         return RECONSTRUCTION + ((IDENTITY,) if self.faces else ())
 
     def style_groups(self, scheme: str = "stylegan") -> dict[str, list[int]]:

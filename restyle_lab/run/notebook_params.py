@@ -2,8 +2,8 @@
 
 ``PARAMS`` holds every parameter once: its default, how its value is checked, its smoke cap and
 its documentation; ``NOTEBOOKS`` says which parameters and methods each notebook has. The
-notebooks' parameters cells are this table written out (``parameters_cell``; a test keeps them
-equal), ``Lab.from_parameters`` (inside a notebook) and ``restyle-lab reproduce`` (before running
+notebooks' parameters cells are this table written out (``parameters_cell``, by ``run.docs_tables``; a test
+fails when they are stale), ``Lab.from_parameters`` (inside a notebook) and ``restyle-lab reproduce`` (before running
 any) resolve values through it, and the command line takes its defaults from it. A value that
 cannot be honoured is refused here, with its name, before a notebook starts.
 
@@ -17,17 +17,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .catalog import NAMED_METHODS
-from .domains import DOMAINS, STYLE_GROUP_SCHEMES
-from .edit_specs import SOURCES, parse_edits, parse_strengths
-from .errors import UsageError
-from .formats import DEFAULT_IMPL, DTYPE_NAMES, IMPLS
-from .literals import BOOL, FLOAT, INT, PATH, STR, Type, check_type, dict_of, list_of, optional
-from .methods import positive_int
-from .palette import CHANGE_SCALES
-from .metric_names import IDENTITY, LPIPS, MSE, RECONSTRUCTION, SIMILARITIES
-from .schedule import SNAPSHOTS
-
+from ..facts.catalog import NAMED_METHODS
+from ..facts.defaults import DEFAULTS
+from ..facts.domains import DOMAINS, STYLE_GROUP_SCHEMES
+from ..facts.edit_specs import SOURCES, parse_edits, parse_strengths
+from ..facts.errors import UsageError
+from ..facts.formats import DTYPE_NAMES, IMPLS
+from ..facts.literals import BOOL, FLOAT, INT, PATH, STR, Type, check_type, dict_of, list_of, optional
+from ..facts.methods import positive_int
+from ..facts.metric_names import IDENTITY, LPIPS, MSE, RECONSTRUCTION, SIMILARITIES
+from ..facts.palette import CHANGE_SCALES
+from ..facts.schedule import SNAPSHOTS
 
 # ------------------------------------------------------------------ how values are checked
 # A parameter's value is first a plain literal of its declared type (``literals``: nothing else ever reaches
@@ -87,27 +87,28 @@ class Param:
         return getattr(self.check, "options", ())
 
 
+RESULTS = "results"  # the folder under the working folder that holds every notebook's out_dir by default
 SMOKE = {"n_images": 4, "steps": 3, "optim_steps": 20, "n_pairs": 4, "n_show": 4, "n_samples": 300}
 RESTYLE_METHODS = tuple(m for m, e in NAMED_METHODS.items() if e.kind == "restyle")
 FOLDER = optional(PATH)  # empty (or null): the default place
 
 PARAMS = {p.name: p for p in (
-    Param("domain", "mini", STR, " or ".join([", ".join(list(DOMAINS)[:-1]), list(DOMAINS)[-1]]), choice(*DOMAINS),
+    Param("domain", DEFAULTS.domain, STR, " or ".join([", ".join(list(DOMAINS)[:-1]), list(DOMAINS)[-1]]), choice(*DOMAINS),
           set_by="--domain"),
     Param("checkpoints", "", optional(PATH | dict_of(STR, PATH)), "folder with the official checkpoint files (or "
           "{key: file}); empty: the domain's defaults (mini ships its own)"),
     Param("data_root", "", FOLDER, "folder of test images; empty: the mini test set, rendered on demand"),
     Param("n_images", 32, INT, "test images to use", count, SMOKE["n_images"]),
-    Param("steps", 5, INT, "ReStyle / naive iterations", count, SMOKE["steps"]),
-    Param("device", "cpu", STR, "cpu, cuda, cuda:N", set_by="--device"),
-    Param("dtype", "float32", STR, "float32, float64, bf16 or fp16 (bf16 / fp16: autocast, for GPUs)",
+    Param("steps", DEFAULTS.steps, INT, "ReStyle / naive iterations", count, SMOKE["steps"]),
+    Param("device", DEFAULTS.device, STR, "cpu, cuda, cuda:N", set_by="--device"),
+    Param("dtype", DEFAULTS.dtype, STR, "float32, float64, bf16 or fp16 (bf16 / fp16: autocast, for GPUs)",
           choice(*DTYPE_NAMES), set_by="--dtype"),
-    Param("impl", DEFAULT_IMPL, STR, "fast ops, or reference (exact: the oracle the fast ones are tested against)",
+    Param("impl", DEFAULTS.impl, STR, "fast ops, or reference (exact: the oracle the fast ones are tested against)",
           choice(*IMPLS), set_by="--impl"),
-    Param("batch_size", 8, INT, "images per batch", count),
+    Param("batch_size", DEFAULTS.batch_size, INT, "images per batch", count),
     Param("smoke", False, BOOL, f"tiny settings for CI ({SMOKE['n_images']} images, {SMOKE['steps']} steps, "
           f"{SMOKE['optim_steps']} optimisation steps)", set_by="--smoke"),
-    Param("out_dir", "", FOLDER, "where figures and tables go; empty: results/DOMAIN/NOTEBOOK under the working "
+    Param("out_dir", "", FOLDER, f"where figures and tables go; empty: {RESULTS}/DOMAIN/NOTEBOOK under the working "
           "folder", set_by="--out"),
     Param("optim_steps", SNAPSHOTS[-1], INT, f"longest optimisation (snapshots at {', '.join(map(str, SNAPSHOTS))})",
           count, SMOKE["optim_steps"]),
@@ -212,9 +213,6 @@ class Params(Mapping):
         return f"Params({self._values!r})"
 
 
-# every parameter's default, by attribute: the command line's and the Python API's defaults too
-DEFAULTS = Params({name: p.default for name, p in PARAMS.items()})
-
 
 def notebook(name: str) -> Notebook:
     if name not in NOTEBOOKS:
@@ -291,7 +289,8 @@ def parameters_cell(name: str) -> str:
 
 
 def parameters_markdown() -> str:
-    """README's table of the notebook parameters, written from the table (a test keeps README equal to it)."""
+    """The documentation's table of the notebook parameters (``docs/generated/parameters.md``, written by
+    ``run.docs_tables``)."""
     lines = ["| parameter | default | smoke cap | notebooks | what it sets |", "| --- | --- | --- | --- | --- |"]
     for key in ALL_PARAMS:
         users = [n for n in NOTEBOOKS.values() if key in n.params]

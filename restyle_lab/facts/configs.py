@@ -2,7 +2,7 @@
 
 A config fully determines a module's parameter names and shapes, so a checkpoint
 written by this package can be rebuilt without guessing. The official checkpoints
-carry no such config; ``restyle_lab.checkpoints`` derives one from their ``opts``
+carry no such config; ``restyle_lab.models.checkpoints`` derives one from their ``opts``
 and state dict.
 """
 

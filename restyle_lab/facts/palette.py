@@ -1,7 +1,7 @@
 """The paper's colours: pSp red, e4e blue, optimisation green (IDInvert orange), everything else grey; the colour
 map of change maps and what its scale means.
 
-torch- and matplotlib-free, so method kinds can carry their own plot style (``restyle_lab.methods``).
+torch- and matplotlib-free, so method kinds can carry their own plot style (``restyle_lab.facts.methods``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
-"""What torchrun tells a process about its place in a job, read in one place (torch-free)."""
+"""What torchrun tells a process about its place in a job, read in one place, and the --shard K/N a process
+may be given instead (torch-free)."""
 
 from __future__ import annotations
 
 import os
+
+from .errors import UsageError
 
 # the variables torchrun sets; a notebook kernel started by a rank must not inherit them
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "ROLE_RANK",
@@ -18,3 +21,14 @@ def torchrun_env() -> tuple[int, int, int, int]:
 
 def under_torchrun() -> bool:
     return "WORLD_SIZE" in os.environ
+
+
+def parse_shard(text: str | None) -> tuple | None:
+    """'K/N' -> (K, N) with 0 <= K < N; under torchrun without --shard: (RANK, WORLD_SIZE)."""
+    if text is None:
+        rank, world, _, _ = torchrun_env()
+        return (rank, world) if world > 1 else None
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
+        raise UsageError(f"--shard {text!r}: expected K/N with 0 <= K < N, e.g. 0/4")
+    return int(k), int(n)

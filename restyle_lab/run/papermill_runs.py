@@ -21,10 +21,10 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from .analysis.explorer import BATCH_ENV
-from .errors import UsageError
-from .progress import ENV as PROGRESS_ENV, read_progress
-from .torchrun import TORCHRUN_VARIABLES
+from ..analysis.explorer import BATCH_ENV
+from ..facts.errors import UsageError
+from ..facts.progress import ENV as PROGRESS_ENV, read_progress
+from ..facts.torchrun import TORCHRUN_VARIABLES
 
 # room left in a Unix socket path (107 bytes) for "<base>/restyle-kernel-XXXXXXXX/k-NNNNN"
 MAX_SOCKET_BASE = 107 - len("/restyle-kernel-xxxxxxxx/k-65535") - 8
@@ -40,7 +40,7 @@ class Outcome:
 
 def notebook_dir() -> Path:
     """The notebooks: inside the installed package (a wheel), else the source checkout's notebooks/."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parents[1]  # the package: restyle_lab/
     for folder in (here / "notebooks", here.parent / "notebooks"):
         if folder.is_dir() and any(folder.glob("*.ipynb")):
             return folder
@@ -51,7 +51,7 @@ def notebook_dir() -> Path:
 @contextlib.contextmanager
 def kernel_environment(progress_file=None):
     """Kernels started inside see BATCH_ENV (no widgets are built), none of torchrun's variables, and where
-    to report their progress (``restyle_lab.progress``)."""
+    to report their progress (``restyle_lab.facts.progress``)."""
     saved = dict(os.environ)
     os.environ[BATCH_ENV] = "1"
     if progress_file is not None:

@@ -1,7 +1,7 @@
 """The checkpoints each domain's analyses use, and the named methods the notebooks run.
 
 A *key* names a role (``restyle_psp``, ``generator``, ...); each domain's record
-(``restyle_lab.domains``) maps keys to file names, looked for in the ``--checkpoints`` folder
+(``restyle_lab.facts.domains``) maps keys to file names, looked for in the ``--checkpoints`` folder
 or where the domain ships them. A *named method* (``restyle_psp``,
 ``psp_naive``, ``optim_w``, ...) says which kind of inversion runs on which key.
 """

@@ -8,7 +8,7 @@ parameters and provenance behind it.
 Before a real-domain run (and with ``--dry-run``, only that) it prints the plan: the
 inversions still to compute and a time estimate from a short probe. ``--shard K/N`` fills
 shard K of N of the store and stops; under ``torchrun`` every rank fills its shard and rank
-0 then runs the notebooks. Nothing here can hang: see ``restyle_lab.papermill_runs``.
+0 then runs the notebooks. Nothing here can hang: see ``restyle_lab.run.papermill_runs``.
 """
 
 from __future__ import annotations
@@ -20,18 +20,17 @@ from pathlib import Path
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .catalog import GENERATOR_PAIRS, named_method_keys, resolve_checkpoints
-from .domains import get_domain
-from .errors import UsageError
-from .files import read_settings
-from .index_page import write_index
+from ..facts.catalog import GENERATOR_PAIRS, named_method_keys, resolve_checkpoints
+from ..facts.domains import get_domain
+from ..facts.errors import UsageError
+from ..facts.progress import describe_progress
+from ..facts.torchrun import parse_shard, under_torchrun
+from ..records.files import read_settings
+from ..records.index_page import write_index
 from .lab import Lab
-from .notebook_params import NOTEBOOKS, params_from_file
+from .notebook_params import NOTEBOOKS, PARAMS, params_from_file
 from .papermill_runs import Outcome, notebook_dir, run_notebook
 from .planning import format_plan, method_costs
-from .progress import describe_progress
-from .torchrun import torchrun_env, under_torchrun
-
 
 
 def missing_requirement(name: str, found: dict, params: dict) -> str | None:
@@ -69,22 +68,13 @@ def _check_inputs(args, domain) -> None:
             raise UsageError(f"{flag} {path}: no such folder")
 
 
-def parse_shard(text: str | None) -> tuple | None:
-    """'K/N' -> (K, N) with 0 <= K < N; under torchrun without --shard: (RANK, WORLD_SIZE)."""
-    if text is None:
-        rank, world, _, _ = torchrun_env()
-        return (rank, world) if world > 1 else None
-    k, sep, n = text.partition("/")
-    if not (sep and k.isdigit() and n.isdigit() and int(k) < int(n)):
-        raise UsageError(f"--shard {text!r}: expected K/N with 0 <= K < N, e.g. 0/4")
-    return int(k), int(n)
-
-
 def params_for(name: str, args, own: dict, out_root: Path) -> dict:
     """The parameters ``reproduce`` gives notebook ``name``: its own options, then the --params file's."""
     nb = NOTEBOOKS[name]
-    params = {"domain": args.domain, "device": args.device, "dtype": args.dtype, "impl": args.impl,
-              "smoke": bool(args.smoke), "out_dir": str(out_root / name)}
+    # the parameters reproduce's own options set (``Param.set_by``); --out is the root of every notebook's out_dir
+    params = {key: getattr(args, p.set_by.removeprefix("--").replace("-", "_")) for key, p in PARAMS.items()
+              if p.set_by}
+    params["out_dir"] = str(out_root / name)
     if args.checkpoints:
         params["checkpoints"] = str(Path(args.checkpoints).resolve())
     if args.data:
@@ -160,7 +150,7 @@ def _run_notebooks(args, out_root: Path, todo: list, skipped: dict, timeout: flo
     for name, params in bar:
         bar.set_postfix_str(name)
 
-        def show(state, name=name):  # what the notebook runs inside, from its kernel (restyle_lab.progress)
+        def show(state, name=name):  # what the notebook runs inside, from its kernel (restyle_lab.facts.progress)
             bar.set_postfix_str(f"{name}: {describe_progress(state)}")
 
         outcomes.append(run_notebook(src / f"{name}.ipynb", out_root / "notebooks" / f"{name}.ipynb", name, params,

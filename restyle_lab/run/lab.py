@@ -1,14 +1,14 @@
 """What a notebook needs in one object: checkpoints and data of a domain, a shared run store, outputs.
 
 ``Lab.from_parameters("latent_change", globals())`` is a notebook's whole setup: it resolves
-the notebook's parameters through the table in ``restyle_lab.notebook_params`` (defaults,
+the notebook's parameters through the table in ``restyle_lab.run.notebook_params`` (defaults,
 checks, smoke caps) into ``lab.params``, which the notebook reads every value from; it finds
 the domain's checkpoints (its ``Domain`` record says which files, and where a domain that
 ships its own keeps them) and the test set (a domain that renders its own renders it), and
 keeps each method's inversions in a store of its own (``store/<method>-<key>``, the key naming what
 makes its results: the method, its files, the domain's metrics, dtype, ops and device), shared by every
 notebook: what one notebook stored, any other that runs the same method reads back, for any subset of
-the images (``restyle_lab.store`` matches images by name and content).
+the images (``restyle_lab.records.store`` matches images by name and content).
 """
 
 from __future__ import annotations
@@ -21,23 +21,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .analysis.output import save_figure, save_parameters, save_table
-from .catalog import GENERATOR_PAIRS, NAMED_METHODS, named_spec, resolve_checkpoints
-from .checkpoints import load_generator
-from .data import decode_image, image_folder_for_domain
-from .domains import get_domain
-from .errors import UsageError
-from .inversion.build import method_identity
-from .inversion.evaluate import evaluate
-from .inversion.timing import ROUNDS, time_in_one_sitting
-from .inversion.units import wanted_images
-from .methods import NamedSettings
-from .metric_names import LPIPS
-from .metrics.lpips_metric import load_lpips
-from .mini.dataset import write_test_set
-from .notebook_params import NOTEBOOKS, PARAMS, Params, notebook, resolve
-from .store import (MANIFEST_NAME, by_content, read_latents, read_manifest, read_provenance, read_results, stored_images,
-                    stored_latent_arrays)
+from ..analysis.output import save_figure, save_parameters, save_table
+from ..facts.catalog import GENERATOR_PAIRS, NAMED_METHODS, named_spec, resolve_checkpoints
+from ..facts.domains import get_domain
+from ..facts.errors import UsageError
+from ..facts.methods import NamedSettings
+from ..facts.metric_names import LPIPS
+from ..inversion.build import method_identity
+from ..inversion.evaluate import evaluate
+from ..inversion.timing import ROUNDS, time_in_one_sitting
+from ..inversion.units import wanted_images
+from ..metrics.lpips_metric import load_lpips
+from ..mini.dataset import write_test_set
+from ..models.checkpoints import load_generator
+from ..records.data import decode_image, image_folder_for_domain
+from ..records.store import (
+    MANIFEST_NAME,
+    by_content,
+    read_latents,
+    read_manifest,
+    read_provenance,
+    read_results,
+    stored_images,
+    stored_latent_arrays,
+)
+from .notebook_params import NOTEBOOKS, PARAMS, RESULTS, Params, notebook, resolve
 
 
 class Lab:
@@ -48,7 +56,7 @@ class Lab:
         self.notebook = notebook(name)
         self.domain = get_domain(params.domain)
         self.checkpoints, self.missing = resolve_checkpoints(self.domain.name, params.checkpoints)
-        self.out_dir = Path(params.out_dir) if params.out_dir else Path.cwd() / "results" / self.domain.name / name
+        self.out_dir = Path(params.out_dir) if params.out_dir else Path.cwd() / RESULTS / self.domain.name / name
         self.inverts = "n_images" in params
         self.data_root = self._resolve_data(params.data_root) if self.inverts else None
         # the optimisation baselines invert a seeded subset when the test set is larger (None: all images)
@@ -235,7 +243,7 @@ class Lab:
         return timing
 
     def latents(self, method: str) -> dict:
-        """A method's stored latents of the images it inverts here (``restyle_lab.store.read_latents``)."""
+        """A method's stored latents of the images it inverts here (``restyle_lab.records.store.read_latents``)."""
         return read_latents(self.store(self.spec(method)), method, self.images(method))
 
     def explorable(self, arrays=()) -> tuple[dict, dict]:

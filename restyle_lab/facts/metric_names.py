@@ -21,7 +21,7 @@ SAME_W, SHUFFLED = "same_w", "shuffled"
 # what every domain measures; faces add IDENTITY
 RECONSTRUCTION = (MSE, LPIPS, PSNR, SSIM)
 
-# the timing rows every step carries (store.COLUMNS' metric column)
+# the timing rows every step carries (parts.COLUMNS' metric column)
 SECONDS = "seconds_per_image"
 CUMULATIVE_SECONDS = "cumulative_seconds_per_image"
 TIME_METRICS = (SECONDS, CUMULATIVE_SECONDS)

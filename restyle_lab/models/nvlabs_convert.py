@@ -26,10 +26,10 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from .configs import GeneratorConfig
-from .errors import CheckpointError
-from .models.ops import make_kernel
-from .nvlabs_pickle import PersistentRecord
+from ..facts.configs import GeneratorConfig
+from ..facts.errors import CheckpointError
+from ..records.nvlabs_pickle import PersistentRecord
+from .ops import make_kernel
 
 BLUR_TAPS = (1, 3, 3, 1)
 # stylegan2-ada-pytorch's SynthesisNetwork / MappingNetwork defaults, used where a record lacks the argument

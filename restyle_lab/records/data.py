@@ -22,9 +22,17 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .errors import DatasetError, SkippedInput, UsageError
-from .files import (SpecialFile, TooLarge, atomic_save_npz, atomic_write_text, first_line, megabytes,
-                    open_regular, record_outputs)
+from ..facts.errors import DatasetError, SkippedInput, UsageError
+from .files import (
+    SpecialFile,
+    TooLarge,
+    atomic_save_npz,
+    atomic_write_text,
+    first_line,
+    megabytes,
+    open_regular,
+    record_outputs,
+)
 from .images import save_png, to_uint8
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm")

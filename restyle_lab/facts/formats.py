@@ -1,6 +1,6 @@
 """The names the command line and the notebooks give number formats and op implementations.
 
-torch-free (``restyle_lab.devices`` maps them to torch dtypes), so ``--help`` lists them instantly.
+torch-free (``restyle_lab.facts.devices`` maps them to torch dtypes), so ``--help`` lists them instantly.
 """
 
 from __future__ import annotations

@@ -7,29 +7,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from .checkpoints import convert_nvlabs, load_generator, load_network
-from .data import write_generated_set
-from .devices import parse_device
-from .errors import UsageError
-from .faces.align import align_folder
-from .files import atomic_write_text, read_settings, read_torch
-from .inversion.evaluate import evaluate
-from .inversion.invert import invert_folder
-from .methods import parse_methods
-from .mini.attributes import load_regressor
-from .mini.coverage import coverage, inversion_table, stored_inversions, write_tables
-from .mini.dataset import write_test_set
-from .mini.registry import mini_path
-from .mini.train import run_preset
-from .notices import notice
-from .papermill_runs import notebook_dir
-from .reproduce import parse_shard, run_reproduce
-from .store import (export_official_latents, incomplete_note, provenance_problem, read_errors, read_provenance,
-                    read_results, requested_images)
-from .torchrun import torchrun_env
-from .training.presets import PRESETS as REAL_PRESETS, list_presets as list_real_presets
-from .training.run import run_real
-from .views import skipped_note, summary_table
+from ..faces.align import align_folder
+from ..facts.devices import parse_device
+from ..facts.errors import UsageError
+from ..facts.methods import parse_methods
+from ..facts.mini_models import mini_path
+from ..facts.notices import notice
+from ..facts.torchrun import parse_shard, torchrun_env
+from ..inversion.evaluate import evaluate
+from ..inversion.invert import invert_folder
+from ..mini.attributes import load_regressor
+from ..mini.coverage import coverage, inversion_table, stored_inversions, write_tables
+from ..mini.dataset import write_test_set
+from ..mini.train import run_preset
+from ..models.checkpoints import convert_nvlabs, load_generator, load_network
+from ..records.data import write_generated_set
+from ..records.files import atomic_write_text, read_settings, read_torch
+from ..records.store import (
+    export_official_latents,
+    incomplete_note,
+    provenance_problem,
+    read_errors,
+    read_provenance,
+    read_results,
+    requested_images,
+)
+from ..records.views import skipped_note, summary_table
+from ..run.papermill_runs import notebook_dir
+from ..run.reproduce import run_reproduce
+from ..training.presets import PRESETS as REAL_PRESETS, list_presets as list_real_presets
+from ..training.run import run_real
 
 
 def cmd_invert(args) -> int:
@@ -63,7 +70,7 @@ def cmd_evaluate(args) -> int:
                                        for m, images in asked.items() if images], ignore_index=True)).to_string())
         for metric in read_provenance(run).get("metrics_unavailable") or {}:
             notice(f"{metric} is unavailable here; why and the fix: {run / 'provenance.json'} (metrics_unavailable)")
-        print(f"\nrows: {run}/parts  (read with restyle_lab.store.read_results)")
+        print(f"\nrows: {run}/parts  (read with restyle_lab.records.store.read_results)")
     return 0
 
 

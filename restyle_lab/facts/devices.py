@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from .errors import UsageError
-from .formats import DEFAULT_IMPL, DTYPE_NAMES, IMPLS, LOW_PRECISION
+from .formats import DTYPE_NAMES, IMPLS, LOW_PRECISION
 
 DTYPES = dict(zip(DTYPE_NAMES, (torch.float32, torch.float64, torch.bfloat16, torch.float16)))
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .errors import CheckpointError
+from ..facts.errors import CheckpointError
 
 
 @dataclass

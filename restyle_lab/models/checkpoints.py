@@ -20,18 +20,25 @@ from pathlib import Path
 
 import torch
 
-from .configs import (FAMILIES, OFFICIAL_ENCODER_TYPES, GeneratorConfig, encoder_config_from_dict,
-                      encoder_config_from_official, generator_config_from_dict, to_dict)
-from .domains import dataset_type_of_geometry, geometry_of_dataset_type
-from .errors import CheckpointError
-from .files import atomic_torch_save, first_line, sha256_file
-from .models import Generator
-from .geometry import Geometry
+from ..facts.configs import (
+    FAMILIES,
+    OFFICIAL_ENCODER_TYPES,
+    GeneratorConfig,
+    encoder_config_from_dict,
+    encoder_config_from_official,
+    generator_config_from_dict,
+    to_dict,
+)
+from ..facts.domains import dataset_type_of_geometry, geometry_of_dataset_type
+from ..facts.errors import CheckpointError
+from ..facts.geometry import Geometry
+from ..records.files import atomic_torch_save, first_line, sha256_file
+from ..records.nvlabs_pickle import read_snapshot
+from ..records.packing import PACKED_KEY, read_checkpoint
+from ..records.state_dict import check_finite, load_strict, split_prefix
+from . import Generator
 from .net import InversionNet
 from .nvlabs_convert import generator_from_snapshot
-from .nvlabs_pickle import read_snapshot
-from .packing import PACKED_KEY, read_checkpoint
-from .state_dict import check_finite, load_strict, split_prefix
 
 FORMAT_VERSION = 1
 
@@ -170,11 +177,11 @@ def _our_entry(source):
         raise
     except KeyError as err:
         raise CheckpointError(f"{source}: its restyle_lab entry lacks {err.args[0]!r}; the file was edited or "
-                              "written by another tool. Write it again with restyle_lab.checkpoints.save_network "
+                              "written by another tool. Write it again with restyle_lab.models.checkpoints.save_network "
                               "(or remove the entry to load it as an official checkpoint)") from None
     except (TypeError, ValueError, AttributeError) as err:
         raise CheckpointError(f"{source}: its restyle_lab entry is malformed ({first_line(err)}); write the file "
-                              "again with restyle_lab.checkpoints.save_network") from None
+                              "again with restyle_lab.models.checkpoints.save_network") from None
 
 
 def _mapping(ckpt: dict, key: str, source) -> dict:
@@ -271,7 +278,7 @@ def load_network(path, device="cpu", dtype=torch.float32) -> InversionNet:
 
 
 def is_nvlabs_pickle(path) -> bool:
-    """An NVlabs network snapshot (``.pkl``), read by ``restyle_lab.nvlabs_pickle`` instead of torch.load."""
+    """An NVlabs network snapshot (``.pkl``), read by ``restyle_lab.records.nvlabs_pickle`` instead of torch.load."""
     return str(path).lower().endswith(".pkl")
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import CheckpointError
+from ..facts.errors import CheckpointError
 from .files import SpecialFile, open_regular, unpickling_reason
 
 
