@@ -231,6 +231,19 @@ def megabytes(n: int) -> str:
     return f"{n / (1 << 20):.0f} MB" if n >= (1 << 20) else f"{n} bytes"
 
 
+def open_network_file(path: Path, expected: str):
+    """``path`` opened as ``open_regular`` opens it, or CheckpointError in one line: missing, a broken link,
+    or a special file (``expected`` says what should be there)."""
+    if not os.path.lexists(path):
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        return open_regular(path)
+    except SpecialFile as err:
+        raise CheckpointError(f"{path}: {err.strerror}; expected {expected}") from None
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: broken link (the file it points to is missing)") from None
+
+
 def open_regular(path, max_bytes: int | None = None):
     """``path`` (or what it links to) opened for binary reading if it is a regular file of at most
     ``max_bytes``; else SpecialFile / TooLarge naming it. Opened without blocking, then checked on the
@@ -362,15 +375,7 @@ def read_torch(path) -> object:
     file is read, and a zip archive (torch.save's format) only once its CRCs check out.
     """
     path = Path(path)
-    if not os.path.lexists(path):
-        raise CheckpointError(f"{path}: no such file")
-    try:
-        fh = open_regular(path)
-    except SpecialFile as err:
-        raise CheckpointError(f"{path}: {err.strerror}; expected a checkpoint file (.pt)") from None
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: broken link (the file it points to is missing)") from None
-    with fh:
+    with open_network_file(path, "a checkpoint file (.pt)") as fh:
         head = fh.read(4)
         if not head.startswith((b"PK\x03\x04", b"\x80")):  # torch.save's zip archive, or its legacy pickle
             what = "an empty file" if not head else "text" if all(32 <= c < 127 or c in (9, 10, 13) for c in head) \

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import warnings
 from collections import OrderedDict
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 
 from ..facts.errors import CheckpointError
-from .files import SpecialFile, open_regular, unpickling_reason
+from .files import open_network_file, unpickling_reason
 
 
 class EasyDict(dict):
@@ -170,14 +169,7 @@ def read_snapshot(path) -> dict:
     truncated or corrupt file, or a pickle that is not a dict. Nothing in the file is executed.
     """
     path = Path(path)
-    if not os.path.lexists(path):
-        raise CheckpointError(f"{path}: no such file")
-    try:
-        fh = open_regular(path)
-    except SpecialFile as err:
-        raise CheckpointError(f"{path}: {err.strerror}; expected an NVlabs network pickle (.pkl)") from None
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: broken link (the file it points to is missing)") from None
+    fh = open_network_file(path, "an NVlabs network pickle (.pkl)")
     try:
         with fh:
             if fh.read(4) == b"PK\x03\x04":
