@@ -23,9 +23,7 @@ def cpu_seconds() -> float:
 
 
 def main(argv=None):
-    from restyle_lab.inversion.timing import time_in_one_sitting
     from restyle_lab.inversion.units import wanted_images
-    from restyle_lab.records.data import image_folder_for_domain
     from restyle_lab.run.lab import Lab
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,18 +32,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     for name in args.notebook or ["quality_time", "fpn_vs_simple"]:
         lab = Lab.from_parameters(name, None, **json.loads(args.params))
-        specs = lab.specs()
-        methods = {m: s for m, s in specs.items() if m in lab.default_methods()}
-        helpers = {m: s for m, s in specs.items() if m not in methods}
-        folder = image_folder_for_domain(lab.data_root, lab.domain, limit=lab.params.n_images)
-        # each method's batch of the images it inverts (an optimisation's seeded subset), as Lab.time_methods
         entries = lab.entries()
-        batches = {m: folder.load_batch(wanted_images(s, entries)[:lab.batch_size(s)])[1] for m, s in methods.items()}
-        p = lab.params
+        images = {m: list(wanted_images(lab.spec(m), entries)) for m in lab.default_methods()}
         cpu0, wall0, load0 = cpu_seconds(), time.monotonic(), os.getloadavg()[0]
-        table = time_in_one_sitting(methods, batches, p.device, p.dtype, p.impl, lab.domain.name, helpers)
+        table = lab.timing_pass(images)
         wall, cpu = time.monotonic() - wall0, cpu_seconds() - cpu0
-        print(f"{name}: timing pass of {len(methods)} methods: {wall:.1f} s wall, {cpu:.1f} s CPU (this process), "
+        print(f"{name}: timing pass of {len(images)} methods: {wall:.1f} s wall, {cpu:.1f} s CPU (this process), "
               f"load average {load0:.2f} -> {os.getloadavg()[0]:.2f}, {table.threads.iloc[0]} threads")
         last = table.groupby("method", sort=False).tail(1)
         for row in last.itertuples():

@@ -219,28 +219,35 @@ class Lab:
         the first images it holds in ``rows``. Saved as table ``name`` beside the figures (with the machine,
         threads, load average and date) and returned; the stored per-row seconds stay in the store."""
         t0 = time.monotonic()
-        p = self.params
-        specs = {m: self.spec(m) for m in self.methods if m in set(rows.method)}
-        if not specs:
+        held = {m: rows.loc[rows.method == m, "image_index"].drop_duplicates().sort_values().tolist()
+                for m in self.methods if m in set(rows.method)}
+        if not held:
             raise UsageError("time_methods: no rows of this notebook's methods to time; give it lab.evaluate()'s rows")
+        timing = self.timing_pass(held)
+        self.save_table(timing, name, "seconds per image of this notebook's methods, timed in one pass for its "
+                        "figures (timed = False: multiplied out from steps_timed), with the machine")
+        first = timing.iloc[0]
+        print(f"timed {len(held)} methods in one pass in {time.monotonic() - t0:.1f} s: {first.machine}, "
+              f"{first.threads} threads, load average {first.load_average:.2f}")
+        return timing
+
+    def timing_pass(self, images: dict) -> pd.DataFrame:
+        """One timing pass (``inversion.timing.time_in_one_sitting``) of the methods ``images`` names, each at
+        its batch on the first of its image indices; the methods they run on (a hybrid's encoder) are built,
+        not timed. Nothing is read from or written to the store."""
+        p = self.params
+        specs = {m: self.spec(m) for m in images}
         helpers = {n: self.spec(n) for s in specs.values() for n in s.needs() if n not in specs}
         folder = image_folder_for_domain(self.data_root, self.domain, limit=p.n_images)
         batches, loaded = {}, {}
         for m, spec in specs.items():
-            held = rows.loc[rows.method == m, "image_index"].drop_duplicates().sort_values().tolist()
-            chosen = tuple(held[:self.batch_size(spec)])
+            chosen = tuple(images[m][:self.batch_size(spec)])
             if chosen not in loaded:
                 loaded[chosen] = folder.load_batch(list(chosen))[1]
             batches[m] = loaded[chosen]
         # a smoke run times nothing worth a warm-up pass or rounds (as its inversions)
-        timing = time_in_one_sitting(specs, batches, p.device, p.dtype, p.impl, self.domain.name, helpers,
-                                     rounds=ROUNDS if self.warmup else 1, warmup=self.warmup)
-        self.save_table(timing, name, "seconds per image of this notebook's methods, timed in one pass for its "
-                        "figures (timed = False: multiplied out from steps_timed), with the machine")
-        first = timing.iloc[0]
-        print(f"timed {len(specs)} methods in one pass in {time.monotonic() - t0:.1f} s: {first.machine}, "
-              f"{first.threads} threads, load average {first.load_average:.2f}")
-        return timing
+        return time_in_one_sitting(specs, batches, p.device, p.dtype, p.impl, self.domain.name, helpers,
+                                   rounds=ROUNDS if self.warmup else 1, warmup=self.warmup)
 
     def latents(self, method: str) -> dict:
         """A method's stored latents of the images it inverts here (``restyle_lab.records.store.read_latents``)."""
