@@ -311,6 +311,8 @@ CASES = [
          "trained with other options (batch_size: 1 now 2)", "train_state"),
     Case("train resumed with another step count under a cosine schedule", (*TRAIN, "--iters", "3"),
          "trained with other options (max_steps: 2 now 3)", "train_state"),
+    Case("train resumed with another --dtype", (*TRAIN, "--dtype", "float64"),
+         "the run was trained with --dtype float32, this one has --dtype float64; give --dtype float32", "train_state"),
     Case("a second train in a folder being trained", TRAIN, "another training run (process", "train_running"),
     # training options and presets
     Case("train --learning_rate nan", ("train", "--preset", "mini-psp", "--learning_rate", "nan"),

@@ -137,6 +137,10 @@ class EncoderTrainer:
         return out
 
     def load(self, state: dict) -> None:
+        saved_dtype = state.get("dtype", "float32")
+        if saved_dtype != self.dtype:  # the precision is not in the config, so check_resume cannot see it
+            raise UsageError(f"cannot resume exactly: the run was trained with --dtype {saved_dtype}, this one has "
+                             f"--dtype {self.dtype}; give --dtype {saved_dtype}, or train into a new --workdir")
         data = state["data"]
         if data["global_batch"] != self.order.global_batch or data["source"] != self.source.identity():
             raise UsageError(f"cannot resume exactly: the run was trained on {data['source']} with global batch "
